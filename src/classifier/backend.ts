@@ -1,0 +1,83 @@
+// Picks the fastest TensorFlow.js backend this machine can run, at run time.
+// The native packages are optionalDependencies: their install script downloads
+// libtensorflow, which fails offline, so they may simply be absent.
+import * as tf from '@tensorflow/tfjs';
+
+export const BACKENDS = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+export interface BackendInfo {
+  name: BackendName;
+  /** Why earlier choices were skipped, e.g. "tensorflow-gpu: package not installed". */
+  skipped: string[];
+  gpuRequested: boolean;
+  gpuAvailable: boolean;
+}
+
+export interface BackendOptions {
+  /** Force one backend (BLOOM_BACKEND); still falls back if it cannot start. */
+  prefer?: BackendName;
+  /** Ask for the GPU (the CLIs' --gpu). Without it, tfjs-node-gpu is still tried first. */
+  gpu?: boolean;
+  /** wasm only: threads per instance; 1 keeps one core per worker in a pool. */
+  wasmThreads?: number;
+  log?: (msg: string) => void;
+}
+
+let current: BackendInfo | undefined;
+
+export function isBackendName(s: string): s is BackendName {
+  return (BACKENDS as readonly string[]).includes(s);
+}
+
+async function tryNative(pkg: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node'): Promise<string | null> {
+  try {
+    await import(pkg);
+    if (!(await tf.setBackend('tensorflow'))) return 'backend did not start';
+    return null;
+  } catch (err) {
+    const msg = (err as Error).message ?? String(err);
+    return /Cannot find (package|module)/.test(msg) ? 'package not installed' : msg.split('\n')[0]!;
+  }
+}
+
+async function tryWasm(threads: number | undefined): Promise<string | null> {
+  try {
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    if (threads) wasm.setThreadsCount(threads);
+    return (await tf.setBackend('wasm')) ? null : 'backend did not start';
+  } catch (err) {
+    return (err as Error).message.split('\n')[0]!;
+  }
+}
+
+/** Initialises TF.js once per thread; later calls return the same answer. */
+export async function initBackend(opts: BackendOptions = {}): Promise<BackendInfo> {
+  if (current) return current;
+  const order: BackendName[] = opts.prefer
+    ? [opts.prefer, ...BACKENDS.filter((b) => b !== opts.prefer && BACKENDS.indexOf(b) > BACKENDS.indexOf(opts.prefer!))]
+    : [...BACKENDS];
+  const skipped: string[] = [];
+  let chosen: BackendName = 'cpu';
+  for (const name of order) {
+    const why =
+      name === 'tensorflow-gpu' ? await tryNative('@tensorflow/tfjs-node-gpu')
+      : name === 'tensorflow' ? await tryNative('@tensorflow/tfjs-node')
+      : name === 'wasm' ? await tryWasm(opts.wasmThreads)
+      : (await tf.setBackend('cpu')) ? null : 'backend did not start';
+    if (why === null) { chosen = name; break; }
+    skipped.push(`${name}: ${why}`);
+  }
+  await tf.ready();
+  const gpuAvailable = chosen === 'tensorflow-gpu';
+  if (opts.gpu && !gpuAvailable) {
+    opts.log?.(`GPU requested but not available (${skipped.find((s) => s.startsWith('tensorflow-gpu')) ?? 'not tried'}); running on ${chosen}`);
+  }
+  current = { name: chosen, skipped, gpuRequested: !!opts.gpu, gpuAvailable };
+  opts.log?.(`TensorFlow.js backend: ${chosen}${skipped.length ? ` (skipped ${skipped.join('; ')})` : ''}`);
+  return current;
+}
+
+export function backendInfo(): BackendInfo | undefined {
+  return current;
+}

@@ -1,0 +1,124 @@
+// The loaded model: backbone(s) + head, with a small API in the spirit of
+// tfjs-models: classify(bytes) → top-k, plus batch and feature helpers.
+import * as tf from '@tensorflow/tfjs';
+import { checkBackbones, loadCheckpoint, type CheckpointMeta } from './checkpoint.ts';
+import { LocalEmbedder, type Embedder } from './embedder.ts';
+import { loadFeatureExtractor, type BackboneLocations } from './featureExtractor.ts';
+import { cropBox, decodeUpright, DEFAULT_MAX_PIXELS, prepareImage } from './images.ts';
+import { meanProbs, topK, type Prediction } from './ranking.ts';
+
+export interface ClassifyOptions {
+  topK?: number;
+  /** Test-time augmentation: average over flip and a few crops. */
+  tta?: boolean;
+  maxPixels?: number;
+}
+
+export interface ClassifyResult {
+  top: Prediction[];
+  /** Full distribution over meta.labels (sums to 1). */
+  probabilities: Float32Array;
+  ms: number;
+}
+
+export interface LoadClassifierOptions extends BackboneLocations {
+  checkpoint: string;
+  /** Supply a shared embedder (e.g. a worker pool); else one is loaded in-process. */
+  embedder?: Embedder;
+}
+
+/** The --arch string that reloads a checkpoint's backbones: preset names, or the custom source. */
+export function archOf(meta: CheckpointMeta): string {
+  return meta.backbones.map((b) => (b.id.startsWith('custom-') ? b.source ?? b.id : b.id)).join('+');
+}
+
+export class Classifier {
+  private constructor(
+    readonly meta: CheckpointMeta,
+    readonly dir: string,
+    private readonly head: tf.LayersModel,
+    readonly embedder: Embedder,
+    private readonly ownsEmbedder: boolean,
+  ) {}
+
+  static async load(opts: LoadClassifierOptions): Promise<Classifier> {
+    const { dir, meta, head } = await loadCheckpoint(opts.checkpoint);
+    let embedder = opts.embedder;
+    const own = !embedder;
+    try {
+      embedder ??= new LocalEmbedder(await loadFeatureExtractor(archOf(meta), opts));
+      checkBackbones(meta, embedder.specs);
+    } catch (err) {
+      head.dispose();
+      if (own) await embedder?.close();
+      throw err;
+    }
+    return new Classifier(meta, dir, head, embedder, own);
+  }
+
+  get version(): string {
+    return this.meta.version;
+  }
+
+  get inputSize(): number {
+    return this.embedder.inputSize;
+  }
+
+  /** Head on features → probability rows. */
+  probsOfFeatures(features: Float32Array[]): Float32Array[] {
+    const dim = features[0]!.length;
+    const flat = new Float32Array(features.length * dim);
+    features.forEach((f, i) => flat.set(f, i * dim));
+    const p = tf.tidy(() => this.head.predict(tf.tensor2d(flat, [features.length, dim])) as tf.Tensor2D);
+    const data = p.dataSync() as Float32Array;
+    p.dispose();
+    const n = this.meta.labels.length;
+    return features.map((_, i) => data.slice(i * n, (i + 1) * n));
+  }
+
+  /** The inputs for one photo: the centre crop, or the TTA set. */
+  async views(bytes: Buffer, opts: ClassifyOptions = {}): Promise<Uint8Array[]> {
+    const size = this.inputSize;
+    const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+    if (!opts.tta) return [await prepareImage(bytes, { size, maxPixels })];
+    const img = await decodeUpright(bytes, maxPixels, 4 * size);
+    const s = Math.min(img.width, img.height);
+    const box = (frac: number) => {
+      const side = Math.max(1, Math.round(s * frac));
+      return { left: Math.floor((img.width - side) / 2), top: Math.floor((img.height - side) / 2), width: side, height: side };
+    };
+    return Promise.all([
+      cropBox(img, box(0.875), size),
+      cropBox(img, box(0.875), size, true),
+      cropBox(img, box(1), size),
+      cropBox(img, box(0.7), size),
+    ]);
+  }
+
+  rank(probs: Float32Array, k = 5): Prediction[] {
+    return topK(probs, this.meta.labels, this.meta.names, k);
+  }
+
+  async classify(bytes: Buffer, opts: ClassifyOptions = {}): Promise<ClassifyResult> {
+    return (await this.classifyMany([bytes], opts))[0]!;
+  }
+
+  /** Several photos in one batch; each needs to decode, or the whole call throws that photo's error. */
+  async classifyMany(photos: Buffer[], opts: ClassifyOptions = {}): Promise<ClassifyResult[]> {
+    const t0 = performance.now();
+    const views = await Promise.all(photos.map((b) => this.views(b, opts)));
+    const feats = await this.embedder.embed(views.flat());
+    const probs = this.probsOfFeatures(feats);
+    const ms = performance.now() - t0;
+    let at = 0;
+    return views.map((v) => {
+      const p = meanProbs(probs.slice(at, (at += v.length)));
+      return { top: this.rank(p, opts.topK), probabilities: p, ms };
+    });
+  }
+
+  async dispose(): Promise<void> {
+    this.head.dispose();
+    if (this.ownsEmbedder) await this.embedder.close();
+  }
+}

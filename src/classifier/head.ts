@@ -1,0 +1,45 @@
+// The trainable part: a small feed-forward network on frozen features.
+import * as tf from '@tensorflow/tfjs';
+
+export interface HeadShape {
+  inputDim: number;
+  classes: number;
+  /** Hidden layer widths; [] = a linear (softmax regression) head. */
+  hidden: number[];
+  dropout: number;
+}
+
+export function buildHead(s: HeadShape): tf.Sequential {
+  const m = tf.sequential();
+  s.hidden.forEach((units, i) => {
+    m.add(tf.layers.dense({ units, activation: 'relu', inputShape: i === 0 ? [s.inputDim] : undefined, kernelInitializer: 'heNormal' }));
+    if (s.dropout > 0) m.add(tf.layers.dropout({ rate: s.dropout }));
+  });
+  if (s.hidden.length === 0 && s.dropout > 0) m.add(tf.layers.dropout({ rate: s.dropout, inputShape: [s.inputDim] }));
+  m.add(tf.layers.dense({ units: s.classes, activation: 'softmax', inputShape: m.layers.length === 0 ? [s.inputDim] : undefined }));
+  return m;
+}
+
+/** "512,256" | "512" | "0" → widths. */
+export function parseHidden(v: string | number): number[] {
+  const parts = String(v).split(',').map((x) => Number(x.trim()));
+  if (parts.some((n) => !Number.isInteger(n) || n < 0)) throw new Error(`hidden units must be whole numbers ≥ 0, got "${v}"`);
+  return parts.filter((n) => n > 0);
+}
+
+/**
+ * Folds input standardisation (x - mean) / std into the first dense layer, so
+ * the saved head takes raw features and needs no side file.
+ */
+export function foldStandardisation(model: tf.LayersModel, mean: Float32Array, std: Float32Array): void {
+  const dense = model.layers.find((l) => l.getClassName() === 'Dense')!;
+  const [kernel, bias] = dense.getWeights() as [tf.Tensor2D, tf.Tensor1D];
+  const folded = tf.tidy(() => {
+    const inv = tf.tensor1d(std).reciprocal().reshape([-1, 1]);
+    const k = kernel.mul(inv) as tf.Tensor2D;
+    const b = bias.sub(tf.tensor1d(mean).reshape([1, -1]).matMul(k).reshape([-1])) as tf.Tensor1D;
+    return [k, b];
+  });
+  dense.setWeights(folded);
+  folded.forEach((t) => t.dispose());
+}

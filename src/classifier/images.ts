@@ -1,0 +1,143 @@
+// Turns untrusted bytes into the backbone's input with sharp, or a typed error
+// whose message can be shown to a user as it is.
+import sharp, { type Sharp, type Metadata, type OutputInfo } from 'sharp';
+
+export type ImageErrorCode = 'EMPTY' | 'NOT_AN_IMAGE' | 'UNSUPPORTED' | 'CORRUPT' | 'TOO_MANY_PIXELS';
+
+const MESSAGES: Record<ImageErrorCode, string> = {
+  EMPTY: 'That file is empty — please attach the photo again.',
+  NOT_AN_IMAGE: "That file isn't an image I can read. Please send a photo (JPEG, PNG, WebP, GIF, TIFF or AVIF).",
+  UNSUPPORTED: 'That is a drawing or document format, not a photo. Please send a photo (JPEG, PNG, WebP, GIF, TIFF or AVIF).',
+  CORRUPT: 'That image looks damaged or cut off. Please send it again, or try another photo.',
+  TOO_MANY_PIXELS: 'That image has too many pixels for me to open safely. Please send a smaller photo (under 40 megapixels).',
+};
+
+export class ImageError extends Error {
+  constructor(readonly code: ImageErrorCode, detail?: string) {
+    super(MESSAGES[code]);
+    this.name = 'ImageError';
+    if (detail) this.cause = detail;
+  }
+}
+
+/** Formats we accept as photos; sharp reports AVIF/HEIC as 'heif'. */
+const PHOTO_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', 'avif']);
+export const DEFAULT_MAX_PIXELS = 40_000_000;
+
+export interface ImageInfo {
+  format: string;
+  /** Upright size, after EXIF orientation. */
+  width: number;
+  height: number;
+  bytes: number;
+}
+
+function sharpOf(buf: Buffer, maxPixels: number): Sharp {
+  // failOn 'truncated': cut-off files fail, harmless encoder warnings do not.
+  // pages: 1 keeps only the first frame of an animation.
+  return sharp(buf, { limitInputPixels: maxPixels, failOn: 'truncated', pages: 1 });
+}
+
+function toImageError(err: unknown): ImageError {
+  const msg = (err as Error)?.message ?? String(err);
+  if (/unsupported image format|bad seek|Input buffer is empty/i.test(msg)) return new ImageError('NOT_AN_IMAGE', msg);
+  if (/pixel limit/i.test(msg)) return new ImageError('TOO_MANY_PIXELS', msg);
+  return new ImageError('CORRUPT', msg);
+}
+
+/** Reads the header only: format and upright size; refuses what is not a photo. */
+export async function probeImage(buf: Buffer, maxPixels = DEFAULT_MAX_PIXELS): Promise<ImageInfo> {
+  if (buf.length === 0) throw new ImageError('EMPTY');
+  let meta: Metadata;
+  try {
+    meta = await sharp(buf, { limitInputPixels: false }).metadata();
+  } catch (err) {
+    throw toImageError(err);
+  }
+  if (!meta.format || !PHOTO_FORMATS.has(meta.format)) {
+    throw new ImageError(meta.format === 'svg' || meta.format === 'pdf' ? 'UNSUPPORTED' : 'NOT_AN_IMAGE', `format ${meta.format}`);
+  }
+  const w = meta.width ?? 0;
+  const h = meta.pageHeight ?? meta.height ?? 0;
+  if (!w || !h) throw new ImageError('CORRUPT', 'no dimensions');
+  if (w * h > maxPixels) throw new ImageError('TOO_MANY_PIXELS', `${w}x${h}`);
+  const rotated = (meta.orientation ?? 1) >= 5;
+  return { format: meta.format, width: rotated ? h : w, height: rotated ? w : h, bytes: buf.length };
+}
+
+export interface RGBImage {
+  data: Buffer;
+  width: number;
+  height: number;
+}
+
+/** Decodes to upright 8-bit sRGB without alpha (flattened on white). */
+export async function decodeUpright(buf: Buffer, maxPixels = DEFAULT_MAX_PIXELS, maxSide?: number): Promise<RGBImage> {
+  await probeImage(buf, maxPixels);
+  try {
+    let img = sharpOf(buf, maxPixels).rotate().flatten({ background: '#ffffff' }).toColourspace('srgb');
+    if (maxSide) img = img.resize(maxSide, maxSide, { fit: 'inside', withoutEnlargement: true });
+    const { data, info } = await img.removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    return expectRGB(data, info);
+  } catch (err) {
+    throw err instanceof ImageError ? err : toImageError(err);
+  }
+}
+
+function expectRGB(data: Buffer, info: OutputInfo): RGBImage {
+  if (info.channels === 3) return { data, width: info.width, height: info.height };
+  // Single-band output (greyscale that stayed greyscale): replicate to RGB.
+  const rgb = Buffer.alloc(info.width * info.height * 3);
+  for (let i = 0, j = 0; i < data.length; i += info.channels, j += 3) rgb[j] = rgb[j + 1] = rgb[j + 2] = data[i]!;
+  return { data: rgb, width: info.width, height: info.height };
+}
+
+export interface PrepareOptions {
+  size: number;
+  /** Fraction of the shorter side kept by the centre crop (0.875 = resize to 256, crop 224). */
+  cropFraction?: number;
+  maxPixels?: number;
+}
+
+/** The classic eval transform: resize the shorter side, centre-crop a square (one sharp pass). */
+export async function prepareImage(buf: Buffer, opts: PrepareOptions): Promise<Uint8Array> {
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  await probeImage(buf, maxPixels);
+  const { size } = opts;
+  const outer = Math.max(size, Math.round(size / (opts.cropFraction ?? 0.875)));
+  const off = Math.floor((outer - size) / 2);
+  try {
+    const { data, info } = await sharpOf(buf, maxPixels)
+      .rotate()
+      .flatten({ background: '#ffffff' })
+      .toColourspace('srgb')
+      .resize(outer, outer, { fit: 'cover', position: 'centre' })
+      .extract({ left: off, top: off, width: size, height: size })
+      .removeAlpha()
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    const rgb = expectRGB(data, info).data;
+    return new Uint8Array(rgb.buffer, rgb.byteOffset, rgb.byteLength);
+  } catch (err) {
+    throw toImageError(err);
+  }
+}
+
+export async function centreCrop(img: RGBImage, size: number, cropFraction = 0.875): Promise<Uint8Array> {
+  const outer = Math.max(size, Math.round(size / cropFraction));
+  const off = Math.floor((outer - size) / 2);
+  const { data } = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+    .resize(outer, outer, { fit: 'cover', position: 'centre' })
+    .extract({ left: off, top: off, width: size, height: size })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** Upright RGB → a square input, flipped or cropped at a given box (for TTA views). */
+export async function cropBox(img: RGBImage, box: { left: number; top: number; width: number; height: number }, size: number, flip = false): Promise<Uint8Array> {
+  let p = sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).extract(box).resize(size, size, { fit: 'fill' });
+  if (flip) p = p.flop();
+  const data = await p.raw().toBuffer();
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}

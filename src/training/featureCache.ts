@@ -1,0 +1,74 @@
+// Frozen-backbone features on disk, keyed by image content hash, backbone and
+// view, so a retrain only extracts images (or views) it has not seen.
+// One append-only file per (backbone, view): records of [sha256 (32 B)][float32 × dim].
+// A torn last record (crash mid-append) is ignored on load.
+import fs from 'node:fs';
+import path from 'node:path';
+
+const HASH_BYTES = 32;
+
+export class FeatureCache {
+  private readonly tables = new Map<string, Map<string, Float32Array>>();
+  hits = 0;
+  misses = 0;
+
+  constructor(readonly dir: string) {}
+
+  private file(backboneId: string, view: string): string {
+    const safe = (s: string) => s.replace(/[^a-zA-Z0-9._-]/g, '_');
+    return path.join(this.dir, safe(backboneId), `${safe(view)}.bin`);
+  }
+
+  private table(backboneId: string, view: string, dim: number): Map<string, Float32Array> {
+    const key = `${backboneId}\u0000${view}`;
+    let t = this.tables.get(key);
+    if (t) return t;
+    t = new Map();
+    const file = this.file(backboneId, view);
+    if (fs.existsSync(file)) {
+      const buf = fs.readFileSync(file);
+      const rec = HASH_BYTES + dim * 4;
+      // Drop a torn tail so later appends stay aligned.
+      if (buf.length % rec) fs.truncateSync(file, buf.length - (buf.length % rec));
+      for (let off = 0; off + rec <= buf.length; off += rec) {
+        const hash = buf.subarray(off, off + HASH_BYTES).toString('hex');
+        // Copy so the vector is 4-byte aligned and independent of the file buffer.
+        const vec = new Float32Array(dim);
+        Buffer.from(vec.buffer).set(buf.subarray(off + HASH_BYTES, off + rec));
+        t.set(hash, vec);
+      }
+    }
+    this.tables.set(key, t);
+    return t;
+  }
+
+  get(backboneId: string, view: string, sha256: string, dim: number): Float32Array | undefined {
+    const v = this.table(backboneId, view, dim).get(sha256);
+    if (v) this.hits++;
+    else this.misses++;
+    return v;
+  }
+
+  /** Appends entries in one write. */
+  put(backboneId: string, view: string, dim: number, entries: { sha256: string; vector: Float32Array }[]): void {
+    if (entries.length === 0) return;
+    const t = this.table(backboneId, view, dim);
+    const fresh = entries.filter((e) => !t.has(e.sha256));
+    if (fresh.length === 0) return;
+    const rec = HASH_BYTES + dim * 4;
+    const out = Buffer.alloc(rec * fresh.length);
+    fresh.forEach((e, i) => {
+      if (e.vector.length !== dim) throw new Error(`feature of length ${e.vector.length}, expected ${dim}`);
+      out.write(e.sha256, i * rec, 'hex');
+      Buffer.from(e.vector.buffer, e.vector.byteOffset, dim * 4).copy(out, i * rec + HASH_BYTES);
+      t.set(e.sha256, e.vector);
+    });
+    const file = this.file(backboneId, view);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.appendFileSync(file, out);
+  }
+
+  size(backboneId: string, view: string, dim: number): number {
+    return this.table(backboneId, view, dim).size;
+  }
+}

@@ -1,0 +1,176 @@
+// Transfer learning: frozen backbone features (cached) → a new head trained
+// with Adam; the epoch with the best valid accuracy is kept and saved.
+import * as tf from '@tensorflow/tfjs';
+import path from 'node:path';
+import { backendInfo } from '../classifier/backend.ts';
+import { newVersion, saveCheckpoint, type CheckpointMeta, type EpochMetrics, type TrainParams } from '../classifier/checkpoint.ts';
+import type { Embedder } from '../classifier/embedder.ts';
+import { buildHead, foldStandardisation } from '../classifier/head.ts';
+import { scanDataset, type Dataset } from './dataset.ts';
+import type { FeatureCache } from './featureCache.ts';
+import { CENTRE_ONLY, extractFeatures, type ExtractedSample } from './features.ts';
+
+export type TrainEvent =
+  | { phase: 'scan'; dataset: Dataset }
+  | { phase: 'extract'; split: 'train' | 'valid'; done: number; total: number }
+  | { phase: 'train'; epoch: number; epochs: number; metrics: EpochMetrics; best: boolean }
+  | { phase: 'save'; dir: string };
+
+export interface TrainOptions extends TrainParams {
+  dataDir: string;
+  saveDir: string;
+  embedder: Embedder;
+  cache?: FeatureCache;
+  /** Cap images per class (quick demos); undefined = all. */
+  maxPerClass?: number;
+  onEvent?: (e: TrainEvent) => void;
+}
+
+export interface TrainResult {
+  dir: string;
+  meta: CheckpointMeta;
+  skipped: { path: string; reason: string }[];
+  problems: string[];
+  extracted: number;
+  cached: number;
+}
+
+function capPerClass<T extends { label: string }>(xs: T[], n?: number): T[] {
+  if (!n) return xs;
+  const seen = new Map<string, number>();
+  return xs.filter((x) => {
+    const k = (seen.get(x.label) ?? 0) + 1;
+    seen.set(x.label, k);
+    return k <= n;
+  });
+}
+
+function stack(rows: Float32Array[], dim: number): tf.Tensor2D {
+  const flat = new Float32Array(rows.length * dim);
+  rows.forEach((r, i) => flat.set(r, i * dim));
+  return tf.tensor2d(flat, [rows.length, dim]);
+}
+
+/** Top-1 and top-5 accuracy of a head on feature rows. */
+export function accuracy(head: tf.LayersModel, x: tf.Tensor2D, y: number[]): { top1: number; top5: number } {
+  const probs = tf.tidy(() => head.predict(x) as tf.Tensor2D);
+  const k = Math.min(5, probs.shape[1]);
+  const { indices } = tf.topk(probs, k);
+  const idx = indices.arraySync() as number[][];
+  probs.dispose();
+  indices.dispose();
+  let t1 = 0, t5 = 0;
+  idx.forEach((row, i) => {
+    if (row[0] === y[i]) t1++;
+    if (row.includes(y[i]!)) t5++;
+  });
+  return { top1: t1 / y.length, top5: t5 / y.length };
+}
+
+/** For each label, the image whose centre feature is closest to the class mean. */
+function typicalImages(items: ExtractedSample[], root: string): Record<string, string> {
+  const byLabel = new Map<string, ExtractedSample[]>();
+  for (const it of items) byLabel.set(it.sample.label, [...(byLabel.get(it.sample.label) ?? []), it]);
+  const out: Record<string, string> = {};
+  for (const [label, xs] of byLabel) {
+    const d = xs[0]!.views[0]!.length;
+    const mean = new Float32Array(d);
+    for (const x of xs) x.views[0]!.forEach((v, i) => (mean[i]! += v / xs.length));
+    let best = xs[0]!, bestD = Infinity;
+    for (const x of xs) {
+      let s = 0;
+      x.views[0]!.forEach((v, i) => (s += (v - mean[i]!) ** 2));
+      if (s < bestD) [best, bestD] = [x, s];
+    }
+    out[label] = path.relative(root, best.sample.path);
+  }
+  return out;
+}
+
+export async function train(opts: TrainOptions): Promise<TrainResult> {
+  const t0 = Date.now();
+  const ds = scanDataset(opts.dataDir);
+  opts.onEvent?.({ phase: 'scan', dataset: ds });
+  const trainSamples = capPerClass(ds.splits.train ?? [], opts.maxPerClass);
+  const validSamples = capPerClass(ds.splits.valid ?? [], opts.maxPerClass && Math.ceil(opts.maxPerClass / 4));
+  const plan = { augViews: opts.augViews, level: opts.augLevel as 'basic' | 'robust', seed: opts.seed, centre: true };
+  const tr = await extractFeatures(trainSamples, { embedder: opts.embedder, cache: opts.cache, plan, onProgress: (done, total) => opts.onEvent?.({ phase: 'extract', split: 'train', done, total }) });
+  const va = await extractFeatures(validSamples, { embedder: opts.embedder, cache: opts.cache, plan: CENTRE_ONLY, onProgress: (done, total) => opts.onEvent?.({ phase: 'extract', split: 'valid', done, total }) });
+  if (tr.items.length === 0 || va.items.length === 0) throw new Error('No readable training or validation images');
+
+  const labelIndex = new Map(ds.labels.map((l, i) => [l, i]));
+  const dim = opts.embedder.specs.reduce((n, s) => n + s.featureSize, 0);
+  const trainRows = tr.items.flatMap((it) => it.views);
+  const trainY = tr.items.flatMap((it) => it.views.map(() => labelIndex.get(it.sample.label)!));
+  const validY = va.items.map((it) => labelIndex.get(it.sample.label)!);
+
+  // Standardise features with train statistics; folded into the head afterwards.
+  const mean = new Float32Array(dim), std = new Float32Array(dim);
+  for (const r of trainRows) r.forEach((v, i) => (mean[i]! += v / trainRows.length));
+  for (const r of trainRows) r.forEach((v, i) => (std[i]! += (v - mean[i]!) ** 2 / trainRows.length));
+  std.forEach((v, i) => (std[i] = Math.sqrt(v) + 1e-3));
+  const standardise = (rows: Float32Array[]) => rows.map((r) => r.map((v, i) => (v - mean[i]!) / std[i]!));
+
+  const xTrain = stack(standardise(trainRows), dim);
+  const yTrain = tf.oneHot(tf.tensor1d(trainY, 'int32'), ds.labels.length).toFloat();
+  const xValid = stack(standardise(va.items.map((it) => it.views[0]!)), dim);
+  const yValid = tf.oneHot(tf.tensor1d(validY, 'int32'), ds.labels.length).toFloat();
+
+  const head = buildHead({ inputDim: dim, classes: ds.labels.length, hidden: opts.hiddenUnits, dropout: opts.dropout });
+  head.compile({ optimizer: tf.train.adam(opts.learningRate), loss: 'categoricalCrossentropy', metrics: ['acc'] });
+  const epochs: EpochMetrics[] = [];
+  let best: { epoch: number; acc: number; loss: number; weights: tf.Tensor[] } | undefined;
+  await head.fit(xTrain, yTrain, {
+    epochs: opts.epochs,
+    batchSize: opts.batchSize,
+    shuffle: true,
+    validationData: [xValid, yValid],
+    verbose: 0,
+    callbacks: {
+      onEpochEnd: async (epoch, logs = {}) => {
+        const m: EpochMetrics = { epoch: epoch + 1, trainLoss: logs.loss!, trainAccuracy: logs.acc!, validLoss: logs.val_loss!, validAccuracy: logs.val_acc! };
+        epochs.push(m);
+        // Ties go to the lower valid loss: same accuracy, better calibrated.
+        const better = !best || m.validAccuracy > best.acc || (m.validAccuracy === best.acc && m.validLoss < best.loss);
+        if (better) {
+          best?.weights.forEach((w) => w.dispose());
+          best = { epoch: m.epoch, acc: m.validAccuracy, loss: m.validLoss, weights: head.getWeights().map((w) => w.clone()) };
+        }
+        opts.onEvent?.({ phase: 'train', epoch: m.epoch, epochs: opts.epochs, metrics: m, best: better });
+      },
+    },
+  });
+  head.setWeights(best!.weights);
+  best!.weights.forEach((w) => w.dispose());
+  foldStandardisation(head, mean, std);
+  xTrain.dispose(); yTrain.dispose(); xValid.dispose(); yValid.dispose();
+
+  // Final figures from the folded head on raw features: exactly what evaluate will see.
+  const xRaw = stack(va.items.map((it) => it.views[0]!), dim);
+  const acc = accuracy(head, xRaw, validY);
+  xRaw.dispose();
+
+  const meta: CheckpointMeta = {
+    format: 'bloom-checkpoint/1',
+    version: newVersion(),
+    createdAt: new Date().toISOString(),
+    backbones: opts.embedder.specs,
+    labels: ds.labels,
+    names: ds.names,
+    params: { arch: opts.arch, hiddenUnits: opts.hiddenUnits, dropout: opts.dropout, learningRate: opts.learningRate, epochs: opts.epochs, batchSize: opts.batchSize, augViews: opts.augViews, augLevel: opts.augLevel, seed: opts.seed },
+    epochs,
+    bestEpoch: best!.epoch,
+    validAccuracy: acc.top1,
+    validTop5: acc.top5,
+    trainImages: tr.items.length,
+    validImages: va.items.length,
+    backend: backendInfo()?.name ?? tf.getBackend(),
+    trainSeconds: (Date.now() - t0) / 1000,
+    dataRoot: path.resolve(ds.root),
+    typicalImages: typicalImages(tr.items, ds.root),
+  };
+  const dir = await saveCheckpoint(opts.saveDir, head, meta);
+  head.dispose();
+  opts.onEvent?.({ phase: 'save', dir });
+  return { dir, meta, skipped: [...tr.skipped, ...va.skipped], problems: ds.problems, extracted: tr.extracted + va.extracted, cached: tr.cached + va.cached };
+}
