@@ -1,0 +1,69 @@
+/**
+ * Schema steps, applied in order. Step i brings the database to
+ * `PRAGMA user_version = i + 1`. Never edit a step that has shipped: append a new one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: initial schema
+  `
+  CREATE TABLE predictions (
+    id               INTEGER PRIMARY KEY,
+    created_at       TEXT    NOT NULL,
+    source           TEXT    NOT NULL CHECK (source IN ('message', 'slash', 'url', 'cli')),
+    source_id        TEXT,
+    guild_id         TEXT,
+    channel_id       TEXT,
+    user_id          TEXT,
+    image_sha256     TEXT,
+    image_bytes      INTEGER,
+    width            INTEGER,
+    height           INTEGER,
+    top_k            TEXT    NOT NULL DEFAULT '[]' CHECK (json_valid(top_k)),
+    top1_label       TEXT,
+    top1_name        TEXT,
+    top1_probability REAL,
+    model_version    TEXT,
+    backend          TEXT,
+    latency_ms       REAL,
+    error_code       TEXT,
+    error_message    TEXT,
+    quality_note     TEXT
+  );
+  CREATE INDEX predictions_created_at ON predictions (created_at);
+  CREATE INDEX predictions_guild_created_at ON predictions (guild_id, created_at);
+
+  CREATE TABLE training_runs (
+    id               INTEGER PRIMARY KEY,
+    started_at       TEXT    NOT NULL,
+    finished_at      TEXT,
+    requested_by     TEXT,
+    guild_id         TEXT,
+    params           TEXT    NOT NULL DEFAULT '{}' CHECK (json_valid(params)),
+    status           TEXT    NOT NULL DEFAULT 'running'
+                             CHECK (status IN ('running', 'succeeded', 'rejected', 'failed')),
+    metrics          TEXT    CHECK (metrics IS NULL OR json_valid(metrics)),
+    valid_accuracy   REAL,
+    model_version    TEXT,
+    previous_version TEXT,
+    error            TEXT,
+    -- Which process is running it, so a restart can tell its own dead runs from a live one elsewhere.
+    pid              INTEGER,
+    owner            TEXT
+  );
+  CREATE INDEX training_runs_status ON training_runs (status);
+
+  CREATE TABLE watched_channels (
+    guild_id   TEXT NOT NULL,
+    channel_id TEXT NOT NULL,
+    added_at   TEXT NOT NULL,
+    PRIMARY KEY (guild_id, channel_id)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE guild_settings (
+    guild_id   TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    value      TEXT NOT NULL CHECK (json_valid(value)),
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (guild_id, key)
+  ) WITHOUT ROWID;
+  `,
+];
