@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { checkBackbones, loadCheckpoint, type CheckpointMeta } from './checkpoint.ts';
 import { LocalEmbedder, type Embedder } from './embedder.ts';
 import { loadFeatureExtractor, type BackboneLocations } from './featureExtractor.ts';
-import { cropBox, decodeUpright, DEFAULT_MAX_PIXELS, prepareImage } from './images.ts';
+import { cropBox, decodeUpright, DEFAULT_MAX_PIXELS, prepareImage, type RGBImage } from './images.ts';
 import { meanProbs, topK, type Prediction } from './ranking.ts';
 
 export interface ClassifyOptions {
@@ -78,10 +78,14 @@ export class Classifier {
 
   /** The inputs for one photo: the centre crop, or the TTA set. */
   async views(bytes: Buffer, opts: ClassifyOptions = {}): Promise<Uint8Array[]> {
-    const size = this.inputSize;
     const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-    if (!opts.tta) return [await prepareImage(bytes, { size, maxPixels })];
-    const img = await decodeUpright(bytes, maxPixels, 4 * size);
+    if (!opts.tta) return [await prepareImage(bytes, { size: this.inputSize, maxPixels })];
+    return this.ttaViews(await decodeUpright(bytes, maxPixels, 4 * this.inputSize));
+  }
+
+  /** Test-time augmentation: centre crop, its mirror, the full square and a closer crop. */
+  ttaViews(img: RGBImage): Promise<Uint8Array[]> {
+    const size = this.inputSize;
     const s = Math.min(img.width, img.height);
     const box = (frac: number) => {
       const side = Math.max(1, Math.round(s * frac));

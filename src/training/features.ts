@@ -2,7 +2,7 @@
 // is looked up in the cache first; only misses are decoded and embedded.
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
-import { applyTransform, rng, sampleTransform, seedOf, type AugmentLevel } from '../classifier/augment.ts';
+import { applyTransform, rng, samplePerturbation, sampleTransform, seedOf, type AugmentLevel } from '../classifier/augment.ts';
 import type { Embedder } from '../classifier/embedder.ts';
 import { decodeUpright, ImageError, prepareImage, type RGBImage } from '../classifier/images.ts';
 import type { FeatureCache } from './featureCache.ts';
@@ -14,7 +14,8 @@ const RECIPE = 'r1';
 export interface ViewPlan {
   /** Number of augmented views per image in addition to the centre view. */
   augViews: number;
-  level: AugmentLevel;
+  /** 'perturb' draws the harsher phone-like conditions used by evaluate --perturb. */
+  level: AugmentLevel | 'perturb';
   seed: number;
   /** Keep the centre view (always true for valid/test). */
   centre: boolean;
@@ -53,7 +54,8 @@ export interface ExtractOptions {
 async function renderView(buf: Buffer, sha: string, key: string, plan: ViewPlan, size: number, upright: () => Promise<RGBImage>): Promise<Uint8Array> {
   if (key === 'centre') return prepareImage(buf, { size });
   const i = Number(key.slice(key.lastIndexOf('v') + 1));
-  return applyTransform(await upright(), sampleTransform(rng(seedOf(sha, plan.seed, i)), plan.level), size);
+  const r = rng(seedOf(sha, plan.level, plan.seed, i));
+  return applyTransform(await upright(), plan.level === 'perturb' ? samplePerturbation(r) : sampleTransform(r, plan.level), size);
 }
 
 export async function extractFeatures(samples: Sample[], opts: ExtractOptions): Promise<ExtractResult> {

@@ -1,0 +1,51 @@
+// npm run evaluate -- --data-dir D --checkpoint D [--split valid|test] [--perturb] [--tta] [--json]
+import { Command } from 'commander';
+import { Classifier } from '../src/classifier/classifier.ts';
+import { backboneLocations, fail, log, normaliseArgv, phaseProgress, startBackend } from '../src/cli/common.ts';
+import { defaultPaths } from '../src/paths.ts';
+import { scanDataset, type Split } from '../src/training/dataset.ts';
+import { evaluate } from '../src/training/evaluate.ts';
+import { FeatureCache } from '../src/training/featureCache.ts';
+
+const paths = defaultPaths();
+const program = new Command('evaluate')
+  .description('Measure a checkpoint on a dataset split')
+  .option('--data-dir <dir>', 'dataset root', paths.dataDir)
+  .option('--checkpoint <dir>', 'checkpoint folder, or a checkpoints root with CURRENT', paths.checkpointDir)
+  .option('--split <split>', 'train, valid or test', 'test')
+  .option('--perturb', 'also score seeded phone-like perturbations (crop, tilt, light, blur, low resolution, JPEG)')
+  .option('--seed <n>', 'perturbation seed', '1')
+  .option('--tta', 'test-time augmentation')
+  .option('--worst <n>', 'how many of the worst classes to list', '10')
+  .option('--gpu', 'use the GPU when available')
+  .option('--json', 'print JSON on stdout');
+
+async function main() {
+  program.parse(normaliseArgv(process.argv));
+  const o = program.opts();
+  const split = o.split as Split;
+  if (!['train', 'valid', 'test'].includes(split)) throw new Error(`--split must be train, valid or test (got "${o.split}")`);
+  const ds = scanDataset(o.dataDir, { requireValid: false });
+  const samples = ds.splits[split];
+  if (!samples?.length) throw new Error(`${o.dataDir} has no ${split}/ images${split === 'test' ? ' (try --split valid)' : ''}`);
+  const backend = await startBackend({ gpu: !!o.gpu });
+  const clf = await Classifier.load({ checkpoint: o.checkpoint, ...backboneLocations() });
+  const progress = phaseProgress();
+  const r = await evaluate({ classifier: clf, samples, cache: new FeatureCache(paths.featureCacheDir), perturb: !!o.perturb, tta: !!o.tta, seed: Number(o.seed), onProgress: progress });
+  const worst = r.perClass.slice(0, Number(o.worst));
+  if (o.json) {
+    process.stdout.write(JSON.stringify({ split, checkpoint: clf.version, arch: clf.meta.params.arch, backend: backend.name, ...r, perClass: undefined, worst }, null, 2) + '\n');
+  } else {
+    const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+    console.log(`${split}: ${r.clean.images} images, model ${clf.version} (${clf.meta.params.arch}), backend ${backend.name}${r.tta ? ', TTA' : ''}`);
+    console.log(`clean      top-1 ${pct(r.clean.top1)}  top-5 ${pct(r.clean.top5)}`);
+    if (r.perturbed) console.log(`perturbed  top-1 ${pct(r.perturbed.top1)}  top-5 ${pct(r.perturbed.top5)}`);
+    console.log(`speed      ${r.msPerImage.toFixed(1)} ms per image (decode + model, one at a time)`);
+    console.log('worst classes:');
+    for (const c of worst) console.log(`  ${pct(c.accuracy).padStart(7)}  ${c.name} (${c.label}, ${c.images} images)`);
+  }
+  for (const s of r.skipped) log(`skipped ${s.path}: ${s.reason}`);
+  await clf.dispose();
+}
+
+main().catch(fail);

@@ -1,0 +1,46 @@
+// npm run predict -- IMAGE --checkpoint D --top-k K [--category-names FILE] [--json]
+import { Command } from 'commander';
+import fs from 'node:fs';
+import { Classifier } from '../src/classifier/classifier.ts';
+import { ImageError } from '../src/classifier/images.ts';
+import { backboneLocations, fail, normaliseArgv, startBackend } from '../src/cli/common.ts';
+import { defaultPaths } from '../src/paths.ts';
+
+const program = new Command('predict')
+  .description('Name the flower in a photo')
+  .argument('<image>', 'photo file (JPEG, PNG, WebP, GIF, TIFF, AVIF)')
+  .option('--checkpoint <dir>', 'checkpoint folder, or a checkpoints root with CURRENT', defaultPaths().checkpointDir)
+  .option('--top-k <k>', 'how many candidates to list', '5')
+  .option('--category-names <file>', 'JSON mapping label → display name (overrides the checkpoint\'s names)')
+  .option('--tta', 'test-time augmentation (flip and crops, averaged)')
+  .option('--gpu', 'use the GPU when available')
+  .option('--json', 'print JSON on stdout');
+
+async function main() {
+  program.parse(normaliseArgv(process.argv));
+  const o = program.opts();
+  const [image] = program.args as [string];
+  const k = Number(o.topK);
+  if (!Number.isInteger(k) || k < 1) throw new Error(`--top-k must be a whole number ≥ 1 (got "${o.topK}")`);
+  if (!fs.existsSync(image)) throw new Error(`No such file: ${image}`);
+  const backend = await startBackend({ gpu: !!o.gpu });
+  const clf = await Classifier.load({ checkpoint: o.checkpoint, ...backboneLocations() });
+  const names: Record<string, string> = o.categoryNames ? JSON.parse(fs.readFileSync(o.categoryNames, 'utf8')) : {};
+  let result;
+  try {
+    result = await clf.classify(fs.readFileSync(image), { topK: k, tta: !!o.tta });
+  } catch (err) {
+    if (err instanceof ImageError) throw new Error(`${image}: ${err.message}`);
+    throw err;
+  }
+  const top = result.top.map((p) => ({ ...p, name: names[p.label] ?? p.name }));
+  if (o.json) {
+    process.stdout.write(JSON.stringify({ image, top, modelVersion: clf.version, backend: backend.name, ms: Math.round(result.ms) }, null, 2) + '\n');
+  } else {
+    for (const [i, p] of top.entries()) console.log(`${i + 1}. ${p.name} (${p.label})  ${(p.probability * 100).toFixed(1)}%`);
+    console.log(`model ${clf.version} · ${backend.name} · ${Math.round(result.ms)} ms`);
+  }
+  await clf.dispose();
+}
+
+main().catch(fail);

@@ -1,0 +1,97 @@
+// npm run train -- --data-dir D --arch PRESET|PATH ... : trains a head on frozen features.
+import { Command } from 'commander';
+import { presetNames } from '../src/classifier/backbones.ts';
+import { LocalEmbedder } from '../src/classifier/embedder.ts';
+import { loadFeatureExtractor } from '../src/classifier/featureExtractor.ts';
+import { parseHidden } from '../src/classifier/head.ts';
+import { setCurrent } from '../src/classifier/checkpoint.ts';
+import { backboneLocations, fail, log, normaliseArgv, phaseProgress, startBackend } from '../src/cli/common.ts';
+import { defaultPaths } from '../src/paths.ts';
+import { FeatureCache } from '../src/training/featureCache.ts';
+import { train } from '../src/training/trainer.ts';
+
+const paths = defaultPaths();
+const program = new Command('train')
+  .description('Train a flower classifier head on frozen backbone features')
+  .option('--data-dir <dir>', 'dataset root with train/ and valid/ (and cat_to_name.json)', paths.dataDir)
+  .option('--arch <arch>', `backbone preset, folder or model.json URL; join several with + (presets: ${presetNames().join(', ')})`, 'mobilenet_v1_0.75_224')
+  .option('--hidden-units <n>', 'hidden layer widths, e.g. 512 or 512,256; 0 = linear head', '0')
+  .option('--dropout <p>', 'dropout rate', '0.2')
+  .option('--learning-rate <x>', 'Adam learning rate', '0.001')
+  .option('--epochs <n>', 'training epochs', '20')
+  .option('--batch-size <n>', 'minibatch size', '128')
+  .option('--aug-views <n>', 'augmented views per training image (0 = centre crop only)', '2')
+  .option('--aug-level <level>', 'basic (crop + flip) or robust (adds rotation, colour, blur, low resolution, JPEG)', 'robust')
+  .option('--seed <n>', 'augmentation seed', '1')
+  .option('--max-per-class <n>', 'use at most N images per class (quick runs)')
+  .option('--gpu', 'use the GPU (tfjs-node-gpu) when available')
+  .option('--save-dir <dir>', 'checkpoints root; the new version becomes CURRENT', paths.checkpointDir)
+  .option('--no-set-current', 'do not point CURRENT at the new checkpoint')
+  .option('--json', 'print the result as JSON on stdout');
+
+async function main() {
+  program.parse(normaliseArgv(process.argv));
+  const o = program.opts();
+  const num = (name: string, v: string, min: number) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number ≥ ${min} (got "${v}")`);
+    return n;
+  };
+  const backend = await startBackend({ gpu: !!o.gpu });
+  const embedder = new LocalEmbedder(await loadFeatureExtractor(o.arch, backboneLocations()));
+  const progress = phaseProgress();
+  const result = await train({
+    dataDir: o.dataDir,
+    saveDir: o.saveDir,
+    arch: o.arch,
+    hiddenUnits: parseHidden(o.hiddenUnits),
+    dropout: num('dropout', o.dropout, 0),
+    learningRate: num('learning-rate', o.learningRate, 0),
+    epochs: num('epochs', o.epochs, 1),
+    batchSize: num('batch-size', o.batchSize, 1),
+    augViews: num('aug-views', o.augViews, 0),
+    augLevel: o.augLevel === 'basic' ? 'basic' : 'robust',
+    seed: num('seed', o.seed, 0),
+    maxPerClass: o.maxPerClass ? num('max-per-class', o.maxPerClass, 1) : undefined,
+    embedder,
+    cache: new FeatureCache(paths.featureCacheDir),
+    onEvent: (e) => {
+      if (e.phase === 'scan') {
+        const d = e.dataset;
+        log(`Dataset ${d.root}: ${d.labels.length} classes, ${d.splits.train?.length ?? 0} train, ${d.splits.valid?.length ?? 0} valid`);
+        for (const p of d.problems.slice(0, 20)) log(`  warning: ${p}`);
+        if (d.problems.length > 20) log(`  … and ${d.problems.length - 20} more warnings`);
+      } else if (e.phase === 'extract') progress(`Features (${e.split})`, e.done, e.total);
+      else if (e.phase === 'train') {
+        const m = e.metrics;
+        log(`epoch ${m.epoch}/${e.epochs}  train loss ${m.trainLoss.toFixed(4)} acc ${m.trainAccuracy.toFixed(4)}  valid loss ${m.validLoss.toFixed(4)} acc ${m.validAccuracy.toFixed(4)}${e.best ? '  *best' : ''}`);
+      }
+    },
+  });
+  await embedder.close();
+  if (o.setCurrent) setCurrent(o.saveDir, result.meta.version);
+  for (const s of result.skipped) log(`skipped ${s.path}: ${s.reason}`);
+  const m = result.meta;
+  const summary = {
+    checkpoint: result.dir,
+    version: m.version,
+    backend: backend.name,
+    arch: m.params.arch,
+    bestEpoch: m.bestEpoch,
+    validTop1: m.validAccuracy,
+    validTop5: m.validTop5,
+    trainImages: m.trainImages,
+    validImages: m.validImages,
+    featuresExtracted: result.extracted,
+    featuresFromCache: result.cached,
+    skipped: result.skipped.length,
+    seconds: m.trainSeconds,
+  };
+  if (o.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+  else {
+    console.log(`Saved ${result.dir} (version ${m.version}, backend ${backend.name})`);
+    console.log(`Best epoch ${m.bestEpoch}: valid top-1 ${(m.validAccuracy * 100).toFixed(2)}%, top-5 ${(m.validTop5 * 100).toFixed(2)}% in ${m.trainSeconds.toFixed(1)} s (${result.extracted} views extracted, ${result.cached} from cache)`);
+  }
+}
+
+main().catch(fail);
