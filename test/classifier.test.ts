@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { initBackend } from '../src/classifier/backend.ts';
+import { Classifier } from '../src/classifier/classifier.ts';
+import { loadBackbone, loadFeatureExtractor } from '../src/classifier/featureExtractor.ts';
+import { LocalEmbedder } from '../src/classifier/embedder.ts';
+import { ImageError, prepareImage, probeImage } from '../src/classifier/images.ts';
+import { topK } from '../src/classifier/ranking.ts';
+import { downloadFile } from '../src/net/index.ts';
+import { scanDataset } from '../src/training/dataset.ts';
+import { evaluate } from '../src/training/evaluate.ts';
+import { FeatureCache } from '../src/training/featureCache.ts';
+import { train } from '../src/training/trainer.ts';
+import { badImages, oddImages, orientationPair } from './fixtures/badImages.ts';
+import { writeShapesDataset } from './fixtures/shapes.ts';
+import { TINY_INPUT, writeTinyBackbone } from './fixtures/tinyBackbone.ts';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bloom-clf-'));
+const backboneDir = path.join(tmp, 'tiny');
+const dataDir = path.join(tmp, 'shapes');
+let server: http.Server;
+let baseUrl = '';
+const served: string[] = [];
+
+before(async () => {
+  await initBackend({ prefer: 'wasm' });
+  await writeTinyBackbone(backboneDir);
+  await writeShapesDataset(dataDir);
+  server = http.createServer((req, res) => {
+    served.push(req.url!);
+    const file = path.join(backboneDir, path.basename(req.url!));
+    if (!fs.existsSync(file)) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-length': fs.statSync(file).size }).end(fs.readFileSync(file));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  baseUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+});
+after(() => {
+  server.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+const fetchFile = async (url: string, dest: string) => void (await downloadFile(url, dest));
+
+describe('backbone loader', () => {
+  test('loads the same model from a folder and from an HTTP URL, cut at the feature layer', async () => {
+    const local = await loadBackbone(backboneDir, { cacheDir: path.join(tmp, 'cache') });
+    const remote = await loadBackbone(`${baseUrl}/model.json`, { cacheDir: path.join(tmp, 'cache'), fetchFile });
+    assert.ok(served.includes('/model.json') && served.includes('/weights.bin'));
+    assert.equal(local.spec.inputSize, TINY_INPUT);
+    assert.equal(local.spec.featureLayer, 'conv2');
+    assert.equal(local.spec.featureSize, 24);
+    const img = await prepareImage(await (await import('./fixtures/shapes.ts')).shapeJpeg('1', () => 0.5), { size: TINY_INPUT });
+    const fa = (await new LocalEmbedder(await loadFeatureExtractor(backboneDir, { cacheDir: tmp })).embed([img]))[0]!;
+    const fb = (await new LocalEmbedder(await loadFeatureExtractor(`${baseUrl}/model.json`, { cacheDir: path.join(tmp, 'cache'), fetchFile })).embed([img]))[0]!;
+    assert.equal(fa.length, 24);
+    assert.deepEqual(Array.from(fa), Array.from(fb));
+  });
+
+  test('a URL that is not cached and cannot be downloaded fails with a clear message', async () => {
+    await assert.rejects(loadBackbone(`${baseUrl}/missing.json`, { cacheDir: path.join(tmp, 'cache2'), fetchFile }), /Could not download backbone/);
+    await assert.rejects(loadBackbone('http://127.0.0.1:9/model.json', { cacheDir: path.join(tmp, 'cache3') }), /downloads are disabled/);
+    await assert.rejects(loadBackbone('no_such_preset', { cacheDir: tmp }), /Unknown backbone "no_such_preset"/);
+  });
+});
+
+describe('images', () => {
+  test('every bad input gives its typed error', async () => {
+    const bad = await badImages();
+    const expect: Record<keyof typeof bad, string> = { empty: 'EMPTY', text: 'NOT_AN_IMAGE', truncatedJpeg: 'CORRUPT', svg: 'UNSUPPORTED', bomb: 'TOO_MANY_PIXELS' };
+    for (const [kind, code] of Object.entries(expect)) {
+      await assert.rejects(prepareImage(bad[kind as keyof typeof bad], { size: 32 }), (err: unknown) => {
+        assert.ok(err instanceof ImageError, `${kind}: ${String(err)}`);
+        assert.equal(err.code, code, kind);
+        assert.ok(err.message.length > 20 && !/vips|sharp/i.test(err.message), `${kind}: human message`);
+        return true;
+      });
+    }
+  });
+
+  test('odd but valid photos decode to RGB inputs', async () => {
+    for (const [kind, buf] of Object.entries(await oddImages())) {
+      const px = await prepareImage(buf, { size: 32 });
+      assert.equal(px.length, 32 * 32 * 3, kind);
+    }
+  });
+
+  test('the first frame of an animated GIF is used', async () => {
+    const { animatedGif } = await oddImages();
+    const px = await prepareImage(animatedGif, { size: 16 });
+    assert.ok(px[0]! > 200 && px[2]! < 50, 'first frame is red');
+  });
+
+  test('EXIF orientation is honoured: a sideways-stored photo decodes upright', async () => {
+    const { upright, sideways } = await orientationPair();
+    const info = await probeImage(sideways);
+    assert.deepEqual([info.width, info.height], [60, 80]);
+    const a = await prepareImage(upright, { size: 32 });
+    const b = await prepareImage(sideways, { size: 32 });
+    const topRow = (px: Uint8Array) => [px[0]!, px[2]!];
+    assert.ok(topRow(a)[0]! > 200 && topRow(b)[0]! > 200, 'top is red in both');
+    let diff = 0;
+    for (let i = 0; i < a.length; i++) diff += Math.abs(a[i]! - b[i]!);
+    assert.ok(diff / a.length < 8, `mean abs diff ${diff / a.length}`);
+  });
+});
+
+describe('ranking', () => {
+  test('top-k is sorted and names come from the map', () => {
+    const top = topK([0.1, 0.6, 0.3], ['a', 'b', 'c'], { b: 'Bee' }, 2);
+    assert.deepEqual(top, [{ label: 'b', name: 'Bee', probability: 0.6 }, { label: 'c', name: 'c', probability: 0.3 }]);
+  });
+});
+
+describe('dataset', () => {
+  test('problems are reported, not fatal', async () => {
+    const root = path.join(tmp, 'messy');
+    fs.cpSync(dataDir, root, { recursive: true });
+    fs.mkdirSync(path.join(root, 'train', '4'));
+    fs.writeFileSync(path.join(root, 'train', '1', 'notes.txt'), 'x');
+    fs.writeFileSync(path.join(root, 'cat_to_name.json'), JSON.stringify({ 1: 'red disc', 2: 'green square' }));
+    const ds = scanDataset(root);
+    assert.deepEqual(ds.labels, ['1', '2', '3']);
+    assert.ok(ds.problems.some((p) => p.includes('train/4: empty class folder')));
+    assert.ok(ds.problems.some((p) => p.includes('notes.txt: not an image')));
+    assert.ok(ds.problems.some((p) => p.includes('label 3 has no name')));
+    assert.throws(() => scanDataset(path.join(tmp, 'nowhere')), /does not exist/);
+  });
+});
+
+describe('training', () => {
+  test('trains to ≥ 0.9 valid accuracy, caches features, round-trips the checkpoint', async () => {
+    const saveDir = path.join(tmp, 'ckpt');
+    const cache = new FeatureCache(path.join(tmp, 'features'));
+    const embedder = new LocalEmbedder(await loadFeatureExtractor(backboneDir, { cacheDir: tmp }));
+    // A corrupt file in train/ is skipped and reported, not fatal.
+    fs.writeFileSync(path.join(dataDir, 'train', '2', 'broken.jpg'), (await badImages()).truncatedJpeg);
+    const params = { arch: backboneDir, hiddenUnits: [32], dropout: 0.1, learningRate: 0.01, epochs: 30, batchSize: 16, augViews: 1, augLevel: 'robust', seed: 1 };
+    const epochs: number[] = [];
+    const r = await train({ ...params, dataDir, saveDir, embedder, cache, onEvent: (e) => e.phase === 'train' && epochs.push(e.metrics.epoch) });
+    assert.equal(epochs.length, 30);
+    assert.ok(r.meta.validAccuracy >= 0.9, `valid accuracy ${r.meta.validAccuracy}`);
+    assert.equal(r.meta.validAccuracy, Math.max(...r.meta.epochs.map((e) => e.validAccuracy)), 'best epoch kept');
+    assert.deepEqual(r.skipped.map((s) => path.basename(s.path)), ['broken.jpg']);
+    assert.ok(r.extracted > 0);
+    assert.ok(fs.existsSync(path.join(r.dir, 'model.json')) && fs.existsSync(path.join(r.dir, 'meta.json')));
+    assert.deepEqual(fs.readdirSync(saveDir).filter((f) => f.startsWith('.tmp')), [], 'no temp folder left');
+    assert.equal(r.meta.typicalImages['1']?.startsWith('train/1/'), true);
+
+    // A retrain finds every view in the cache.
+    const again = await train({ ...params, epochs: 1, dataDir, saveDir, embedder, cache });
+    assert.equal(again.extracted, 0);
+    assert.ok(again.cached > 0);
+
+    // Load from disk twice: identical predictions; evaluate reports the training figure.
+    const a = await Classifier.load({ checkpoint: r.dir, cacheDir: tmp });
+    const b = await Classifier.load({ checkpoint: r.dir, cacheDir: tmp });
+    const photo = fs.readFileSync(path.join(dataDir, 'valid', '3', 'img_0.jpg'));
+    const pa = await a.classify(photo, { topK: 3 });
+    const pb = await b.classify(photo, { topK: 3 });
+    assert.deepEqual(pa.top, pb.top);
+    assert.equal(pa.top[0]!.name, 'blue triangle');
+    assert.ok(Math.abs(pa.probabilities.reduce((s, p) => s + p, 0) - 1) < 1e-4);
+    assert.ok(pa.top[0]!.probability >= pa.top[1]!.probability);
+    const report = await evaluate({ classifier: a, samples: scanDataset(dataDir).splits.valid!, cache, timed: 2 });
+    assert.equal(report.clean.top1, r.meta.validAccuracy);
+    const tta = await a.classify(photo, { tta: true });
+    assert.equal(tta.top[0]!.label, '3');
+    await a.dispose();
+    await b.dispose();
+    await embedder.close();
+  });
+
+  test('a checkpoint whose backbone does not match is refused', async () => {
+    const saveDir = path.join(tmp, 'ckpt');
+    const version = fs.readdirSync(saveDir).find((f) => !f.startsWith('.'))!;
+    const other = await writeTinyBackbone(path.join(tmp, 'other'), 99);
+    fs.writeFileSync(path.join(other, 'bloom-backbone.json'), JSON.stringify({ inputSize: TINY_INPUT, featureLayer: 'conv1' }));
+    const embedder = new LocalEmbedder(await loadFeatureExtractor(other, { cacheDir: tmp }));
+    await assert.rejects(Classifier.load({ checkpoint: path.join(saveDir, version), cacheDir: tmp, embedder }), /was trained on/);
+    await embedder.close();
+  });
+});
