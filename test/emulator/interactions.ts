@@ -1,0 +1,172 @@
+/**
+ * Builds APPLICATION_COMMAND interaction payloads the way Discord sends them.
+ * When the command has been registered (PUT .../commands), its definition
+ * decides option types and the invocation is checked against it, so a test
+ * cannot invoke something the real client UI would never let a user send.
+ */
+import { randomBytes } from 'node:crypto';
+import type { APIApplicationCommandOption, APIAttachment, APIUser } from 'discord.js';
+import { ChannelType, OptionType, snowflake } from './payloads.ts';
+import type { InteractionState, World } from './world.ts';
+
+/** A file to attach to an option; stored on the emulator CDN first. */
+export interface UploadSpec {
+  name: string;
+  bytes: Buffer;
+  contentType?: string;
+}
+
+/** Plain values are typed from the registered definition, else inferred (string 3, integer 4, number 10, boolean 5). */
+export type CommandOptionValue = string | number | boolean | APIAttachment | UploadSpec | { type: number; value: string | number | boolean };
+
+export interface InvokeCommandOptions {
+  name: string;
+  /** Who runs the command; defaults to the normal member. `author` is an alias. */
+  user?: APIUser;
+  author?: APIUser;
+  /** Channel it is run in; defaults to #general. */
+  channelId?: string;
+  /** Run it in the user's DM with the bot instead. */
+  dm?: boolean;
+  options?: Record<string, CommandOptionValue>;
+  subcommand?: string;
+  subcommandGroup?: string;
+  locale?: string;
+}
+
+const isAttachment = (v: unknown): v is APIAttachment =>
+  typeof v === 'object' && v !== null && 'url' in v && 'filename' in v && 'id' in v;
+const isUpload = (v: unknown): v is UploadSpec => typeof v === 'object' && v !== null && 'bytes' in v && 'name' in v;
+
+const TYPE_NAMES: Record<number, string> = {
+  3: 'string', 4: 'integer', 5: 'boolean', 6: 'user', 7: 'channel', 8: 'role', 9: 'mentionable', 10: 'number', 11: 'attachment',
+};
+
+export function buildCommandInteraction(world: World, opts: InvokeCommandOptions, uploadLimitBytes: number): InteractionState {
+  const user = opts.user ?? opts.author ?? world.member;
+  const channel = opts.dm ? world.dmChannelFor(user) : world.requireChannel(opts.channelId ?? world.guild.channels[0]!.id);
+  const guildId = channel.type === ChannelType.GuildText ? channel.guild_id : null;
+  const member = guildId ? world.guild.members.get(user.id) : undefined;
+  if (guildId && !member) throw new Error(`emulator: ${user.username} is not a member of the guild`);
+
+  const command = world.findCommand(opts.name, guildId);
+  const where = `/${[opts.name, opts.subcommandGroup, opts.subcommand].filter(Boolean).join(' ')}`;
+  let defs: APIApplicationCommandOption[] | undefined = command?.options;
+  for (const [sub, type] of [[opts.subcommandGroup, OptionType.SubcommandGroup], [opts.subcommand, OptionType.Subcommand]] as const) {
+    if (!sub || !command) continue;
+    const def = defs?.find((o) => o.name === sub && o.type === type);
+    if (!def) throw new Error(`emulator: ${where}: "${sub}" is not a registered subcommand (group)`);
+    defs = 'options' in def ? (def.options as APIApplicationCommandOption[] | undefined) : undefined;
+  }
+
+  const resolved: Record<string, Record<string, unknown>> = {};
+  const addResolved = (kind: string, id: string, value: unknown) => ((resolved[kind] ??= {})[id] = value);
+  const given = opts.options ?? {};
+  if (command) {
+    for (const name of Object.keys(given)) {
+      if (!defs?.some((d) => d.name === name)) throw new Error(`emulator: ${where} has no option "${name}"`);
+    }
+    for (const d of defs ?? []) {
+      if ('required' in d && d.required && !(d.name in given)) throw new Error(`emulator: ${where} requires option "${d.name}"`);
+    }
+  }
+
+  const leaf = Object.entries(given).map(([name, value]) => {
+    const def = defs?.find((d) => d.name === name);
+    let type: number;
+    let v: string | number | boolean;
+    if (isUpload(value) || isAttachment(value)) {
+      const att = isUpload(value) ? world.storeAttachment(channel.id, value.name, value.bytes, value.contentType) : value;
+      addResolved('attachments', att.id, att);
+      type = OptionType.Attachment;
+      v = att.id;
+    } else if (typeof value === 'object') {
+      type = value.type;
+      v = value.value;
+    } else {
+      v = value;
+      type =
+        typeof value === 'boolean'
+          ? OptionType.Boolean
+          : typeof value === 'number'
+            ? def?.type === OptionType.Number || !Number.isInteger(value) ? OptionType.Number : OptionType.Integer
+            : def && [OptionType.User, OptionType.Channel, OptionType.Role, OptionType.Mentionable].includes(def.type as 6)
+              ? def.type
+              : OptionType.String;
+    }
+    if (def && def.type !== type && !(def.type === OptionType.Number && type === OptionType.Integer)) {
+      throw new Error(`emulator: ${where} option "${name}" is a ${TYPE_NAMES[def.type]}, got a ${TYPE_NAMES[type]}`);
+    }
+    if (def?.type === OptionType.Number) type = OptionType.Number;
+    if (type === OptionType.User || type === OptionType.Mentionable) {
+      const u = world.users.get(String(v));
+      if (u) {
+        addResolved('users', u.id, u);
+        const m = world.guild.members.get(u.id);
+        if (guildId && m) addResolved('members', u.id, { ...world.memberPayload(m, false), permissions: world.permissionsOf(u.id).toString() });
+      }
+    }
+    if (type === OptionType.Channel) {
+      const c = world.channel(String(v));
+      if (c) addResolved('channels', c.id, { id: c.id, type: c.type, name: 'name' in c ? c.name : undefined, permissions: world.permissionsOf(user.id).toString() });
+    }
+    if (type === OptionType.Role || type === OptionType.Mentionable) {
+      const r = world.guild.roles.find((role) => role.id === String(v));
+      if (r) addResolved('roles', r.id, r);
+    }
+    return { name, type, value: v };
+  });
+
+  let options: unknown[] = leaf;
+  if (opts.subcommand) options = [{ name: opts.subcommand, type: OptionType.Subcommand, options }];
+  if (opts.subcommandGroup) options = [{ name: opts.subcommandGroup, type: OptionType.SubcommandGroup, options }];
+
+  const id = snowflake();
+  const token = `aW50ZXJhY3Rpb246${id}:${randomBytes(48).toString('base64url')}`;
+  const perms = world.permissionsOf(user.id).toString();
+  const payload: Record<string, unknown> = {
+    id,
+    application_id: world.applicationId,
+    type: 2,
+    token,
+    version: 1,
+    data: {
+      id: command?.id ?? snowflake(),
+      name: opts.name,
+      type: 1,
+      ...(options.length ? { options } : {}),
+      ...(Object.keys(resolved).length ? { resolved } : {}),
+      ...(command?.guild_id ? { guild_id: command.guild_id } : {}),
+    },
+    channel_id: channel.id,
+    channel: guildId ? { ...world.channelPayload(channel), permissions: perms } : world.channelPayload(channel),
+    ...(guildId && member
+      ? {
+          guild_id: guildId,
+          guild: { id: guildId, locale: 'en-US', features: [] },
+          guild_locale: 'en-US',
+          member: { ...world.memberPayload(member), permissions: perms },
+        }
+      : { user }),
+    app_permissions: world.permissionsOf(world.botUser.id).toString(),
+    locale: opts.locale ?? 'en-US',
+    entitlements: [],
+    authorizing_integration_owners: { '0': guildId ?? '0' },
+    context: guildId ? 0 : 1,
+    attachment_size_limit: uploadLimitBytes,
+  };
+  const state: InteractionState = {
+    id,
+    token,
+    payload,
+    channelId: channel.id,
+    guildId,
+    createdAt: Date.now(),
+    acknowledged: null,
+    originalId: null,
+    responses: [],
+  };
+  world.interactions.set(id, state);
+  world.interactionsByToken.set(token, state);
+  return state;
+}
