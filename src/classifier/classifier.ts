@@ -25,6 +25,8 @@ export interface LoadClassifierOptions extends BackboneLocations {
   checkpoint: string;
   /** Supply a shared embedder (e.g. a worker pool); else one is loaded in-process. */
   embedder?: Embedder;
+  /** Whether dispose() also closes a supplied embedder (default: only one it loaded itself). */
+  ownsEmbedder?: boolean;
 }
 
 /** The --arch string that reloads a checkpoint's backbones: preset names, or the custom source. */
@@ -44,7 +46,7 @@ export class Classifier {
   static async load(opts: LoadClassifierOptions): Promise<Classifier> {
     const { dir, meta, head } = await loadCheckpoint(opts.checkpoint);
     let embedder = opts.embedder;
-    const own = !embedder;
+    const own = opts.ownsEmbedder ?? !embedder;
     try {
       embedder ??= new LocalEmbedder(await loadFeatureExtractor(archOf(meta), opts));
       checkBackbones(meta, embedder.specs);
@@ -121,8 +123,8 @@ export class Classifier {
     });
   }
 
-  async dispose(): Promise<void> {
+  async dispose(opts: { keepEmbedder?: boolean } = {}): Promise<void> {
     this.head.dispose();
-    if (this.ownsEmbedder) await this.embedder.close();
+    if (this.ownsEmbedder && !opts.keepEmbedder) await this.embedder.close();
   }
 }

@@ -1,0 +1,172 @@
+// The way through for one photo: download (capped, sniffed, host-checked) →
+// decode → classify (micro-batched) → sample photo and chart → reply → log row.
+import fs from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import crypto from 'node:crypto';
+import type { Classifier } from '../classifier/classifier.ts';
+import { ImageError, probeImage } from '../classifier/images.ts';
+import { assessQuality } from '../classifier/quality.ts';
+import type { Prediction } from '../classifier/ranking.ts';
+import { chartPng } from '../bot/chart.ts';
+import { renderError, renderResult, type ReplyPayload } from '../bot/render.ts';
+import { DownloadError, downloadBytes, type AddressPolicy } from '../net/index.ts';
+import type { PredictionSource, Store } from '../storage/index.ts';
+import { MicroBatcher } from './batcher.ts';
+import type { ModelManager } from './modelManager.ts';
+
+export interface IdentifySettings {
+  maxBytes: number;
+  confidenceThreshold: number;
+  minImageSide: number;
+  topK: number;
+  /** Discord CDN hosts attachments may come from. */
+  cdnHosts: string[];
+  /** Extra address policy, e.g. the local emulator's CDN origin. */
+  addressPolicy?: AddressPolicy;
+  /** Where to look for the typical training photos (the dataset root). */
+  dataDir?: string;
+  tta?: boolean;
+  batchWindowMs?: number;
+}
+
+export interface IdentifyRequest {
+  /** Attachment or user URL to fetch, or bytes already in hand (CLI). */
+  url?: string;
+  bytes?: Buffer;
+  fromAttachment: boolean;
+  name?: string;
+  declaredSize?: number;
+}
+
+export interface IdentifyContext {
+  source: PredictionSource;
+  sourceId?: string;
+  guildId?: string | null;
+  channelId?: string | null;
+  userId?: string | null;
+}
+
+export interface IdentifyResult {
+  ok: boolean;
+  payload: ReplyPayload;
+  top?: Prediction[];
+  errorCode?: string;
+  /** Row id in the prediction log, or null if the write was queued after a failure. */
+  logId: number | null;
+}
+
+type Job = { clf: Classifier; views: Uint8Array[] };
+
+export class IdentifyService {
+  private readonly batcher: MicroBatcher<Job, Float32Array>;
+  private readonly samples = new Map<string, Promise<Buffer | undefined>>();
+
+  constructor(private readonly models: ModelManager, private readonly store: Store | undefined, private readonly s: IdentifySettings, private readonly backendName: () => string) {
+    this.batcher = new MicroBatcher((jobs) => this.runBatch(jobs), { windowMs: s.batchWindowMs ?? 4, maxBatch: 16 });
+  }
+
+  /** One embed call for the whole batch; jobs hold their model so a swap mid-batch is safe. */
+  private async runBatch(jobs: Job[]): Promise<Float32Array[]> {
+    const out: Float32Array[] = [];
+    for (const clf of new Set(jobs.map((j) => j.clf))) {
+      const mine = jobs.filter((j) => j.clf === clf);
+      const probs = clf.probsOfFeatures(await clf.embedder.embed(mine.flatMap((j) => j.views)));
+      let at = 0;
+      for (const j of mine) {
+        const rows = probs.slice(at, (at += j.views.length));
+        const mean = new Float32Array(rows[0]!.length);
+        for (const r of rows) r.forEach((v, i) => (mean[i]! += v / rows.length));
+        out[jobs.indexOf(j)] = mean;
+      }
+    }
+    return out;
+  }
+
+  get batches(): number {
+    return this.batcher.batches;
+  }
+
+  private async fetch(req: IdentifyRequest): Promise<Buffer> {
+    if (req.bytes) return req.bytes;
+    if (req.declaredSize && req.declaredSize > this.s.maxBytes) {
+      throw new DownloadError('TOO_LARGE', { limitBytes: this.s.maxBytes, detail: `declared ${req.declaredSize} bytes` });
+    }
+    const got = await downloadBytes(req.url!, {
+      maxBytes: this.s.maxBytes,
+      allowHosts: req.fromAttachment ? this.s.cdnHosts : undefined,
+      ...this.s.addressPolicy,
+    });
+    return got.bytes;
+  }
+
+  /** The typical training photo of a class, as a small JPEG (cached per model version). */
+  private sample(clf: Classifier, label: string): Promise<Buffer | undefined> {
+    const rel = clf.meta.typicalImages?.[label];
+    if (!rel) return Promise.resolve(undefined);
+    const key = `${clf.version}:${label}`;
+    if (!this.samples.has(key)) {
+      const roots = [this.s.dataDir, clf.meta.dataRoot].filter((r): r is string => !!r);
+      const file = roots.map((r) => path.join(r, rel)).find((f) => fs.existsSync(f));
+      this.samples.set(key, file ? sharp(file).rotate().resize(320, 320, { fit: 'inside' }).jpeg({ quality: 82 }).toBuffer().catch(() => undefined) : Promise.resolve(undefined));
+    }
+    return this.samples.get(key)!;
+  }
+
+  async identify(req: IdentifyRequest, ctx: IdentifyContext): Promise<IdentifyResult> {
+    const t0 = performance.now();
+    let bytes: Buffer | undefined;
+    let info: { width: number; height: number } | undefined;
+    try {
+      bytes = await this.fetch(req);
+      info = await probeImage(bytes);
+      const quality = await assessQuality(bytes, { minSide: this.s.minImageSide });
+      const { probs, clf } = await this.models.use(async (clf) => {
+        const views = await clf.views(bytes!, { tta: this.s.tta });
+        return { probs: await this.batcher.submit({ clf, views }), clf };
+      });
+      const top = clf.rank(probs, this.s.topK);
+      const uncertain = top[0]!.probability < this.s.confidenceThreshold;
+      const [chart, sample] = await Promise.all([chartPng(top), this.sample(clf, top[0]!.label)]);
+      const ms = performance.now() - t0;
+      const payload = renderResult({
+        top, uncertain, ms, chart,
+        modelVersion: clf.version,
+        backend: this.backendName(),
+        qualityNotes: quality.notes,
+        sample: sample && { name: 'typical.jpg', data: sample },
+      });
+      const logId = this.log(ctx, { bytes, info, top, ms, modelVersion: clf.version, qualityNote: quality.notes.join(' ') || null });
+      return { ok: true, payload, top, logId };
+    } catch (err) {
+      const known = err instanceof ImageError || err instanceof DownloadError;
+      const code = known ? (err as ImageError | DownloadError).code : 'INTERNAL';
+      const message = known ? (err as Error).message : 'Something went wrong on my side while looking at that photo. Please try again in a moment.';
+      const logId = this.log(ctx, { bytes, info, ms: performance.now() - t0, errorCode: code, errorMessage: known ? message : String((err as Error)?.message ?? err) });
+      if (!known) throw Object.assign(err as Error, { logId, userMessage: message });
+      return { ok: false, payload: renderError(message), errorCode: code, logId };
+    }
+  }
+
+  private log(ctx: IdentifyContext, r: { bytes?: Buffer; info?: { width: number; height: number }; top?: Prediction[]; ms: number; modelVersion?: string; errorCode?: string; errorMessage?: string; qualityNote?: string | null }): number | null {
+    if (!this.store) return null;
+    return this.store.safeInsertPrediction({
+      source: ctx.source,
+      sourceId: ctx.sourceId ?? null,
+      guildId: ctx.guildId ?? null,
+      channelId: ctx.channelId ?? null,
+      userId: ctx.userId ?? null,
+      imageSha256: r.bytes ? crypto.createHash('sha256').update(r.bytes).digest('hex') : null,
+      imageBytes: r.bytes?.length ?? null,
+      width: r.info?.width ?? null,
+      height: r.info?.height ?? null,
+      topK: r.top?.map((p) => ({ label: p.label, name: p.name, probability: p.probability })),
+      modelVersion: r.modelVersion ?? this.models.version ?? null,
+      backend: this.backendName(),
+      latencyMs: Math.round(r.ms),
+      errorCode: r.errorCode ?? null,
+      errorMessage: r.errorMessage ?? null,
+      qualityNote: r.qualityNote ?? null,
+    });
+  }
+}

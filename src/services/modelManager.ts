@@ -1,0 +1,75 @@
+// Owns the live Classifier. A retrain swaps it atomically: new requests get the
+// new model at once, requests already running finish on the old one, which is
+// disposed when the last of them is done.
+import { archOf, Classifier } from '../classifier/classifier.ts';
+import { readMeta, resolveCheckpointDir } from '../classifier/checkpoint.ts';
+import type { Embedder } from '../classifier/embedder.ts';
+import type { BackboneLocations } from '../classifier/featureExtractor.ts';
+
+interface Slot {
+  clf: Classifier;
+  users: number;
+  retired: boolean;
+}
+
+export class ModelManager {
+  private slot: Slot | undefined;
+
+  constructor(
+    private readonly loc: BackboneLocations,
+    /** A shared embedder (e.g. the worker pool) reused across swaps when the backbones match. */
+    private readonly makeEmbedder?: (arch: string) => Promise<Embedder>,
+  ) {}
+
+  get current(): Classifier | undefined {
+    return this.slot?.clf;
+  }
+
+  get version(): string | undefined {
+    return this.slot?.clf.version;
+  }
+
+  /** Loads a checkpoint (folder or root with CURRENT) and makes it live. */
+  async load(checkpoint: string): Promise<Classifier> {
+    const dir = resolveCheckpointDir(checkpoint);
+    const arch = archOf(readMeta(dir));
+    const prev = this.slot?.clf;
+    const reuse = prev && archOf(prev.meta) === arch ? prev.embedder : undefined;
+    const embedder = reuse ?? (this.makeEmbedder ? await this.makeEmbedder(arch) : undefined);
+    const clf = await Classifier.load({ checkpoint: dir, ...this.loc, embedder, ownsEmbedder: true });
+    // A reused embedder changes hands: the old model is disposed with keepEmbedder.
+    this.swap(clf);
+    return clf;
+  }
+
+  private swap(clf: Classifier): void {
+    const old = this.slot;
+    this.slot = { clf, users: 0, retired: false };
+    if (old) {
+      old.retired = true;
+      if (old.users === 0) void this.retire(old, clf);
+    }
+  }
+
+  private async retire(old: Slot, next: Classifier): Promise<void> {
+    await old.clf.dispose({ keepEmbedder: old.clf.embedder === next.embedder });
+  }
+
+  /** Runs fn with the live model, keeping it alive until fn settles. */
+  async use<T>(fn: (clf: Classifier) => Promise<T>): Promise<T> {
+    const slot = this.slot;
+    if (!slot) throw new Error('No model is loaded yet');
+    slot.users++;
+    try {
+      return await fn(slot.clf);
+    } finally {
+      slot.users--;
+      if (slot.retired && slot.users === 0) void this.retire(slot, this.slot!.clf);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.slot) await this.slot.clf.dispose();
+    this.slot = undefined;
+  }
+}
