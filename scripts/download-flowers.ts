@@ -46,7 +46,11 @@ const opts = program.opts<{
 }>();
 
 const ac = new AbortController();
-process.once('SIGINT', () => ac.abort());
+process.once('SIGINT', () => {
+  // Stop cleanly (partial downloads are kept for resuming); a second Ctrl-C quits at once.
+  console.error('\nStopping… press Ctrl-C again to quit immediately.');
+  ac.abort();
+});
 
 try {
   const summary = await downloadFlowers({
@@ -72,6 +76,8 @@ try {
   if (err instanceof DownloadError) {
     console.error(`download-flowers: ${err.message}${err.detail ? ` (${err.detail})` : ''}`);
     if (err.code !== 'BAD_CHECKSUM') console.error('Run the command again to resume.');
+  } else if (ac.signal.aborted) {
+    console.error('download-flowers: stopped. Run the command again to continue.');
   } else {
     console.error(`download-flowers: ${err instanceof Error ? err.message : String(err)}`);
   }

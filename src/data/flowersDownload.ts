@@ -117,6 +117,7 @@ export async function downloadFlowers(opts: FlowersDownloadOptions = {}): Promis
   const namesPath = await fetchOne('names', opts.namesUrl ?? FLOWERS_NAMES_URL, 'cat_to_name.json');
   const archivePath = await fetchOne('archive', new URL(FILES.archive, baseUrl).href, FILES.archive);
 
+  opts.signal?.throwIfAborted();
   // 2. Read labels and the official split before touching the archive, so bad metadata fails fast.
   const labels = readLabels(await readFile(labelsPath));
   const splits = readSplits(await readFile(setidPath), labels.length);
@@ -130,6 +131,7 @@ export async function downloadFlowers(opts: FlowersDownloadOptions = {}): Promis
     await mkdir(staging, { recursive: true });
     const extracted = join(staging, '.extract');
     await extractImages(archivePath, extracted, labels.length, opts.progress ?? silentProgress);
+    opts.signal?.throwIfAborted(); // tar can't be interrupted; stop before the next phase instead
 
     const summary: Omit<FlowersSummary, 'outDir' | 'skipped'> = {
       classes: new Set(labels).size,

@@ -75,6 +75,7 @@ export class Deadline {
 
   /** Translate any failure seen while this deadline was active. */
   toDownloadError(err: unknown): DownloadError {
+    if (err instanceof DownloadError) return err; // our own verdict (the deadline's reason is one too)
     if (this.expired) return new DownloadError('TIMEOUT', { detail: 'overall deadline passed', cause: err });
     if (this.callerSignal?.aborted) return new DownloadError('ABORTED', { cause: err });
     return toDownloadError(err);
