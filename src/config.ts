@@ -17,6 +17,8 @@ export interface Config {
   dbPath: string;
   checkpointDir: string;
   backboneDir: string;
+  /** Where presets missing from backboneDir are downloaded to. */
+  backboneCache: string;
   dataDir: string;
   featureCache: string;
   watchChannels: string[];
@@ -81,6 +83,7 @@ const FIELDS = {
   BLOOM_DB_PATH: { schema: z.string().optional(), expect: 'a file path' },
   BLOOM_CHECKPOINT_DIR: { schema: z.string().optional(), expect: 'a folder path' },
   BLOOM_BACKBONE_DIR: { schema: z.string().optional(), expect: 'a folder path' },
+  BLOOM_BACKBONE_CACHE: { schema: z.string().optional(), expect: 'a folder path' },
   BLOOM_DATA_DIR: { schema: z.string().optional(), expect: 'a folder path' },
   BLOOM_FEATURE_CACHE: { schema: z.string().optional(), expect: 'a folder path' },
   BLOOM_WATCH_CHANNELS: {
@@ -158,6 +161,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfi
     dbPath: resolve(v.BLOOM_DB_PATH ?? 'data/bloom.sqlite'),
     checkpointDir: resolve(v.BLOOM_CHECKPOINT_DIR ?? 'models/checkpoints'),
     backboneDir: resolve(v.BLOOM_BACKBONE_DIR ?? sharedOr('../shared/backbones', 'models/cache')),
+    backboneCache: resolve(v.BLOOM_BACKBONE_CACHE ?? 'models/cache'),
     dataDir: resolve(v.BLOOM_DATA_DIR ?? sharedOr('../shared/datasets/flowers102', 'data/flowers102')),
     featureCache: resolve(v.BLOOM_FEATURE_CACHE ?? 'models/features'),
     watchChannels: v.BLOOM_WATCH_CHANNELS,

@@ -1,12 +1,8 @@
-// Where things live by default. ../shared is this team's read-only store of
-// data and backbones; elsewhere the same files are downloaded under the repo.
-import fs from 'node:fs';
-import path from 'node:path';
-
-const firstExisting = (...dirs: string[]) => dirs.find((d) => fs.existsSync(d));
+// The folders the command-line tools need, from the same validated config as the bot.
+import { loadConfig } from './config.ts';
 
 export interface Paths {
-  backboneDir?: string;
+  backboneDir: string;
   cacheDir: string;
   featureCacheDir: string;
   checkpointDir: string;
@@ -14,13 +10,6 @@ export interface Paths {
 }
 
 export function defaultPaths(env: NodeJS.ProcessEnv = process.env): Paths {
-  return {
-    backboneDir: env.BLOOM_BACKBONE_DIR || firstExisting('../shared/backbones'),
-    cacheDir: env.BLOOM_BACKBONE_CACHE || 'models/cache',
-    featureCacheDir: env.BLOOM_FEATURE_CACHE || 'models/features',
-    checkpointDir: env.BLOOM_CHECKPOINT_DIR || 'models/checkpoints',
-    dataDir: env.BLOOM_DATA_DIR || firstExisting('../shared/datasets/flowers102') || 'data/flowers102',
-  };
+  const c = loadConfig(env);
+  return { backboneDir: c.backboneDir, cacheDir: c.backboneCache, featureCacheDir: c.featureCache, checkpointDir: c.checkpointDir, dataDir: c.dataDir };
 }
-
-export const relativeTo = (root: string, p: string) => path.resolve(root, p);

@@ -22,6 +22,7 @@ test('defaults for an empty environment', () => {
     dbPath: '/srv/bloom/main/data/bloom.sqlite',
     checkpointDir: '/srv/bloom/main/models/checkpoints',
     backboneDir: '/srv/bloom/main/models/cache',
+    backboneCache: '/srv/bloom/main/models/cache',
     dataDir: '/srv/bloom/main/data/flowers102',
     featureCache: '/srv/bloom/main/models/features',
     watchChannels: [],

@@ -1,0 +1,135 @@
+// /retrain: one run at a time, in a worker thread; the new model goes live only
+// if its valid accuracy is not lower than the live one's. A failed or worse run
+// leaves the old model in place.
+import fs from 'node:fs';
+import type { TrainParams } from '../classifier/checkpoint.ts';
+import { setCurrent } from '../classifier/checkpoint.ts';
+import type { BackendName } from '../classifier/backend.ts';
+import type { BackboneLocations } from '../classifier/featureExtractor.ts';
+import type { Store } from '../storage/index.ts';
+import type { RetrainJob, WorkerMessage } from '../training/worker.ts';
+import { startTsWorker } from '../util/tsWorker.ts';
+import type { ModelManager } from './modelManager.ts';
+
+export interface RetrainProgress {
+  phase: 'starting' | 'scan' | 'extract' | 'train' | 'save';
+  /** 0..100 over the whole run. */
+  percent: number;
+  detail: string;
+  epoch?: number;
+  epochs?: number;
+  validAccuracy?: number;
+}
+
+export interface RetrainOutcome {
+  status: 'succeeded' | 'rejected' | 'failed';
+  runId: number | null;
+  version?: string;
+  validAccuracy?: number;
+  previousVersion?: string;
+  previousAccuracy?: number;
+  message: string;
+  seconds: number;
+}
+
+export interface RetrainSettings {
+  dataDir: string;
+  checkpointDir: string;
+  featureCacheDir: string;
+  loc: Omit<BackboneLocations, 'fetchFile'>;
+  /** Defaults for a run; the live model's own parameters take precedence for arch. */
+  params: TrainParams;
+  maxPerClass?: number;
+  backend?: BackendName;
+}
+
+export class RetrainBusyError extends Error {
+  constructor() {
+    super('A retrain is already running. I will post here when it finishes; please wait for it.');
+  }
+}
+
+export class RetrainService {
+  private active: Promise<RetrainOutcome> | undefined;
+
+  constructor(private readonly models: ModelManager, private readonly store: Store | undefined, private readonly s: RetrainSettings) {}
+
+  get running(): boolean {
+    return !!this.active;
+  }
+
+  /** Waits for a running retrain (shutdown). */
+  async drain(): Promise<void> {
+    await this.active?.catch(() => undefined);
+  }
+
+  start(who: { userId: string; guildId?: string | null }, onProgress: (p: RetrainProgress) => void, overrides: Partial<TrainParams> = {}): Promise<RetrainOutcome> {
+    if (this.active) throw new RetrainBusyError();
+    this.active = this.run(who, onProgress, overrides).finally(() => (this.active = undefined));
+    return this.active;
+  }
+
+  private async run(who: { userId: string; guildId?: string | null }, onProgress: (p: RetrainProgress) => void, overrides: Partial<TrainParams>): Promise<RetrainOutcome> {
+    const t0 = Date.now();
+    const live = this.models.current;
+    const params: TrainParams = { ...this.s.params, ...(live ? { arch: live.meta.params.arch } : {}), ...overrides };
+    const runId = this.store?.startRun({ requestedBy: who.userId, guildId: who.guildId ?? null, params: { ...params }, previousVersion: live?.version ?? null }) ?? null;
+    const finish = (o: Omit<RetrainOutcome, 'runId' | 'seconds'>): RetrainOutcome => {
+      const out = { ...o, runId, seconds: (Date.now() - t0) / 1000 };
+      if (runId !== null) {
+        try {
+          this.store!.finishRun(runId, { status: o.status, validAccuracy: o.validAccuracy, modelVersion: o.version, metrics: { validAccuracy: o.validAccuracy, previousAccuracy: o.previousAccuracy, seconds: out.seconds }, error: o.status === 'succeeded' ? undefined : o.message });
+        } catch { /* the outcome still reaches the admin; the store reports its own failures */ }
+      }
+      return out;
+    };
+    onProgress({ phase: 'starting', percent: 0, detail: 'Starting a training worker…' });
+    let done: Extract<WorkerMessage, { type: 'done' }>;
+    try {
+      done = await this.runWorker({ dataDir: this.s.dataDir, saveDir: this.s.checkpointDir, featureCacheDir: this.s.featureCacheDir, loc: this.s.loc, params, maxPerClass: this.s.maxPerClass, backend: this.s.backend }, onProgress);
+    } catch (err) {
+      return finish({ status: 'failed', message: `Training failed: ${(err as Error).message}. The current model stays in place.`, previousVersion: live?.version });
+    }
+    const prevAcc = live?.meta.validAccuracy;
+    if (prevAcc !== undefined && done.validAccuracy < prevAcc) {
+      fs.rmSync(done.dir, { recursive: true, force: true });
+      return finish({ status: 'rejected', version: done.version, validAccuracy: done.validAccuracy, previousVersion: live!.version, previousAccuracy: prevAcc,
+        message: `The new model scored ${(done.validAccuracy * 100).toFixed(1)}% on the validation photos, below the current ${(prevAcc * 100).toFixed(1)}%, so I kept the current model.` });
+    }
+    try {
+      await this.models.load(done.dir);
+      setCurrent(this.s.checkpointDir, done.version);
+    } catch (err) {
+      return finish({ status: 'failed', message: `The new model could not be loaded (${(err as Error).message}); the current model stays in place.`, previousVersion: live?.version });
+    }
+    return finish({ status: 'succeeded', version: done.version, validAccuracy: done.validAccuracy, previousVersion: live?.version, previousAccuracy: prevAcc,
+      message: `New model ${done.version} is live: ${(done.validAccuracy * 100).toFixed(1)}% top-1 on ${'validation'} photos${prevAcc !== undefined ? ` (was ${(prevAcc * 100).toFixed(1)}%)` : ''}.` });
+  }
+
+  private runWorker(job: RetrainJob, onProgress: (p: RetrainProgress) => void): Promise<Extract<WorkerMessage, { type: 'done' }>> {
+    return new Promise((resolve, reject) => {
+      const worker = startTsWorker(new URL('../training/worker.ts', import.meta.url), { workerData: job });
+      let settled = false;
+      const settle = (f: () => void) => {
+        if (settled) return;
+        settled = true;
+        f();
+        void worker.terminate();
+      };
+      worker.on('message', (m: WorkerMessage) => {
+        if (m.type === 'done') settle(() => resolve(m));
+        else if (m.type === 'error') settle(() => reject(new Error(m.message)));
+        else {
+          const e = m.event;
+          // Extraction is most of the time: 0-80 %, training 80-100 %.
+          if (e.phase === 'scan') onProgress({ phase: 'scan', percent: 1, detail: `${e.classes} classes, ${e.train} training and ${e.valid} validation photos` });
+          else if (e.phase === 'extract') onProgress({ phase: 'extract', percent: Math.round((e.split === 'train' ? 70 : 10) * (e.done / e.total) + (e.split === 'train' ? 0 : 70)), detail: `Reading ${e.split} photos ${e.done}/${e.total}` });
+          else if (e.phase === 'train') onProgress({ phase: 'train', percent: 80 + Math.round((20 * e.epoch) / e.epochs), detail: `Epoch ${e.epoch}/${e.epochs}`, epoch: e.epoch, epochs: e.epochs, validAccuracy: e.metrics.validAccuracy });
+          else onProgress({ phase: 'save', percent: 100, detail: 'Saving the checkpoint' });
+        }
+      });
+      worker.on('error', (err) => settle(() => reject(err)));
+      worker.on('exit', (code) => settle(() => reject(new Error(`training worker exited with code ${code}`))));
+    });
+  }
+}

@@ -1,0 +1,51 @@
+// Worker-thread entry for a retrain: its own TF.js instance, so the bot's
+// thread keeps answering while features are extracted and the head trained.
+import { parentPort, workerData } from 'node:worker_threads';
+import { initBackend, type BackendName } from '../classifier/backend.ts';
+import { LocalEmbedder } from '../classifier/embedder.ts';
+import { loadFeatureExtractor, type BackboneLocations } from '../classifier/featureExtractor.ts';
+import type { TrainParams } from '../classifier/checkpoint.ts';
+import { FeatureCache } from './featureCache.ts';
+import { train, type TrainEvent } from './trainer.ts';
+
+export interface RetrainJob {
+  dataDir: string;
+  saveDir: string;
+  featureCacheDir: string;
+  loc: Omit<BackboneLocations, 'fetchFile'>;
+  params: TrainParams;
+  maxPerClass?: number;
+  backend?: BackendName;
+}
+
+export type WorkerMessage =
+  | { type: 'event'; event: Exclude<TrainEvent, { phase: 'scan' }> | { phase: 'scan'; classes: number; train: number; valid: number; problems: string[] } }
+  | { type: 'done'; dir: string; version: string; validAccuracy: number; validTop5: number; skipped: number; extracted: number; cached: number; seconds: number }
+  | { type: 'error'; message: string };
+
+async function run(job: RetrainJob): Promise<void> {
+  const post = (m: WorkerMessage) => parentPort!.postMessage(m);
+  await initBackend({ prefer: job.backend, wasmThreads: 1 });
+  const embedder = new LocalEmbedder(await loadFeatureExtractor(job.params.arch, job.loc));
+  try {
+    const r = await train({
+      ...job.params,
+      dataDir: job.dataDir,
+      saveDir: job.saveDir,
+      maxPerClass: job.maxPerClass,
+      embedder,
+      cache: new FeatureCache(job.featureCacheDir),
+      onEvent: (e) => post({
+        type: 'event',
+        event: e.phase === 'scan'
+          ? { phase: 'scan', classes: e.dataset.labels.length, train: e.dataset.splits.train?.length ?? 0, valid: e.dataset.splits.valid?.length ?? 0, problems: e.dataset.problems }
+          : e,
+      }),
+    });
+    post({ type: 'done', dir: r.dir, version: r.meta.version, validAccuracy: r.meta.validAccuracy, validTop5: r.meta.validTop5, skipped: r.skipped.length, extracted: r.extracted, cached: r.cached, seconds: r.meta.trainSeconds });
+  } finally {
+    await embedder.close();
+  }
+}
+
+run(workerData as RetrainJob).catch((err: unknown) => parentPort!.postMessage({ type: 'error', message: (err as Error)?.message ?? String(err) } satisfies WorkerMessage));
