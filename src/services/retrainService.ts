@@ -72,7 +72,8 @@ export class RetrainService {
   private async run(who: { userId: string; guildId?: string | null }, onProgress: (p: RetrainProgress) => void, overrides: Partial<TrainParams>): Promise<RetrainOutcome> {
     const t0 = Date.now();
     const live = this.models.current;
-    const params: TrainParams = { ...this.s.params, ...(live ? { arch: live.meta.params.arch } : {}), ...overrides };
+    // A retrain repeats the live model's recipe unless the admin overrides a part of it.
+    const params: TrainParams = { ...this.s.params, ...(live?.meta.params ?? {}), ...overrides };
     const runId = this.store?.startRun({ requestedBy: who.userId, guildId: who.guildId ?? null, params: { ...params }, previousVersion: live?.version ?? null }) ?? null;
     const finish = (o: Omit<RetrainOutcome, 'runId' | 'seconds'>): RetrainOutcome => {
       const out = { ...o, runId, seconds: (Date.now() - t0) / 1000 };

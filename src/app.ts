@@ -1,0 +1,101 @@
+// Composition root: config → database, model, services → Discord bot.
+// Used by `npm start` (real Discord) and by the demo and tests (local emulator).
+import type { Logger } from 'pino';
+import { initBackend } from './classifier/backend.ts';
+import { CheckpointError } from './classifier/checkpoint.ts';
+import type { Embedder } from './classifier/embedder.ts';
+import type { FetchFile } from './classifier/modelFiles.ts';
+import { BloomBot } from './bot/bot.ts';
+import { createClient } from './bot/client.ts';
+import type { Config } from './config.ts';
+import type { AddressPolicy } from './net/index.ts';
+import { Admission, Cooldowns } from './services/admission.ts';
+import { IdentifyService } from './services/identifyService.ts';
+import { ModelManager } from './services/modelManager.ts';
+import { RetrainService } from './services/retrainService.ts';
+import { openDatabase, type Store } from './storage/index.ts';
+import type { TrainParams } from './classifier/checkpoint.ts';
+import { DEFAULT_TRAIN_PARAMS } from './training/defaults.ts';
+
+export interface AppOptions {
+  config: Config;
+  log: Logger;
+  /** Lets attachment downloads reach the local emulator's CDN (never set for real Discord). */
+  addressPolicy?: AddressPolicy;
+  fetchFile?: FetchFile;
+  /** A shared embedder factory (worker pool); in-process when absent. */
+  makeEmbedder?: (arch: string) => Promise<Embedder>;
+  retrainParams?: Partial<TrainParams>;
+  retrainMaxPerClass?: number;
+  retrainEditMs?: number;
+  tta?: boolean;
+}
+
+export interface App {
+  bot: BloomBot;
+  store: Store;
+  models: ModelManager;
+  identify: IdentifyService;
+  retrain: RetrainService;
+  /** Drain in-flight work, disconnect, close the model and the database (idempotent). */
+  stop(): Promise<void>;
+}
+
+export class StartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StartupError';
+  }
+}
+
+export async function createApp(o: AppOptions): Promise<App> {
+  const { config, log } = o;
+  const backend = await initBackend({ prefer: config.backend, log: (m) => log.info(m) });
+  const loc = { backboneDir: config.backboneDir, cacheDir: config.backboneCache, fetchFile: o.fetchFile };
+  const models = new ModelManager(loc, o.makeEmbedder);
+  try {
+    await models.load(config.checkpointDir);
+  } catch (err) {
+    const hint = err instanceof CheckpointError ? '' : ' (is the backbone available? see BLOOM_BACKBONE_DIR)';
+    throw new StartupError(`Could not load the model from ${config.checkpointDir}: ${(err as Error).message}${hint}`);
+  }
+  log.info({ version: models.version, arch: models.current!.meta.params.arch, validAccuracy: models.current!.meta.validAccuracy, backend: backend.name }, 'model loaded');
+  const store = openDatabase(config.dbPath, { onWriteError: (f) => log.error({ err: f.error, op: f.op, pending: f.pending, dropped: f.dropped }, 'database write failed; row kept for retry') });
+  const identify = new IdentifyService(models, store, {
+    maxBytes: config.maxImageMb * 1024 * 1024,
+    confidenceThreshold: config.confidenceThreshold,
+    minImageSide: config.minImageSide,
+    topK: 5,
+    cdnHosts: config.cdnHosts,
+    addressPolicy: o.addressPolicy,
+    dataDir: config.dataDir,
+    tta: o.tta,
+  }, () => backend.name);
+  const retrain = new RetrainService(models, store, {
+    dataDir: config.dataDir,
+    checkpointDir: config.checkpointDir,
+    featureCacheDir: config.featureCache,
+    loc: { backboneDir: config.backboneDir, cacheDir: config.backboneCache },
+    params: { ...DEFAULT_TRAIN_PARAMS, ...o.retrainParams },
+    maxPerClass: o.retrainMaxPerClass,
+    backend: config.backend,
+  });
+  const client = createClient({ apiUrl: config.discordApiUrl });
+  const bot = new BloomBot(client, {
+    config, log, store, models, identify, retrain,
+    cooldowns: new Cooldowns(config.userCooldownS, config.guildCooldownS),
+    admission: new Admission(config.queueLimit),
+    backend: backend.name,
+    retrainEditMs: o.retrainEditMs ?? 1500,
+  });
+  let stopped: Promise<void> | undefined;
+  return {
+    bot, store, models, identify, retrain,
+    stop: () => (stopped ??= (async () => {
+      await bot.stop();
+      await models.close();
+      store.close();
+      log.info('stopped');
+    })()),
+  };
+}

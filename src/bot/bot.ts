@@ -1,0 +1,64 @@
+// The Discord adapter: one client, the message listener, command dispatch,
+// and a shutdown that lets in-flight replies finish.
+import { Events, type Client, type Interaction } from 'discord.js';
+import { commandByName } from '../../commands/index.ts';
+import type { BotContext } from './context.ts';
+import { onMessage } from './messageListener.ts';
+import { EPHEMERAL } from './replies.ts';
+
+export class BloomBot {
+  private readonly inflight = new Set<Promise<unknown>>();
+  private stopping = false;
+  readonly ctx: BotContext;
+
+  constructor(readonly client: Client, ctx: Omit<BotContext, 'track' | 'draining'>) {
+    this.ctx = { ...ctx, track: (p) => this.track(p), draining: () => this.stopping };
+    client.on(Events.MessageCreate, (m) => void this.track(onMessage(this.ctx, m)).catch((err) => ctx.log.error({ err }, 'message handler failed')));
+    client.on(Events.InteractionCreate, (i) => void this.track(this.onInteraction(i)));
+    client.on(Events.Error, (err) => ctx.log.error({ err }, 'discord client error'));
+    client.on(Events.ShardDisconnect, (_e, id) => ctx.log.warn({ shard: id }, 'gateway disconnected'));
+    client.on(Events.ShardResume, (id) => ctx.log.info({ shard: id }, 'gateway resumed'));
+  }
+
+  get inFlight(): number {
+    return this.inflight.size;
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p)).catch(() => undefined);
+    return p;
+  }
+
+  private async onInteraction(i: Interaction): Promise<void> {
+    if (!i.isChatInputCommand()) return;
+    const cmd = commandByName.get(i.commandName);
+    if (!cmd) return;
+    try {
+      await cmd.execute(i, this.ctx);
+    } catch (err) {
+      this.ctx.log.error({ err, command: i.commandName, interactionId: i.id }, 'command failed');
+      const content = 'Something went wrong on my side. Please try again in a moment.';
+      await (i.deferred || i.replied ? i.followUp({ content, flags: EPHEMERAL }) : i.reply({ content, flags: EPHEMERAL })).catch(() => undefined);
+    }
+  }
+
+  async start(token: string): Promise<void> {
+    const ready = new Promise<void>((resolve) => this.client.once(Events.ClientReady, () => resolve()));
+    await this.client.login(token);
+    await ready;
+    this.ctx.log.info({ user: this.client.user?.tag, guilds: this.client.guilds.cache.size }, 'bot is online');
+  }
+
+  /** Stop taking new work, let in-flight replies finish, then disconnect. */
+  async stop(timeoutMs = 30_000): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    const deadline = Date.now() + timeoutMs;
+    while (this.inflight.size > 0 && Date.now() < deadline) {
+      await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())))]);
+    }
+    if (this.inflight.size) this.ctx.log.warn({ pending: this.inflight.size }, 'shutdown timeout: some work did not finish');
+    await this.client.destroy();
+  }
+}

@@ -1,0 +1,26 @@
+// What commands and listeners get: services, never TF.js or SQL directly.
+import type { Logger } from 'pino';
+import type { Config } from '../config.ts';
+import type { Admission, Cooldowns } from '../services/admission.ts';
+import type { IdentifyService } from '../services/identifyService.ts';
+import type { ModelManager } from '../services/modelManager.ts';
+import type { RetrainService } from '../services/retrainService.ts';
+import type { Store } from '../storage/index.ts';
+
+export interface BotContext {
+  config: Config;
+  log: Logger;
+  store: Store;
+  models: ModelManager;
+  identify: IdentifyService;
+  retrain: RetrainService;
+  cooldowns: Cooldowns;
+  admission: Admission;
+  backend: string;
+  /** Minimum gap between /retrain progress edits (Discord rate-limits edits). */
+  retrainEditMs: number;
+  /** Tracks work so shutdown can wait for it; returns the same promise. */
+  track<T>(p: Promise<T>): Promise<T>;
+  /** True once shutdown has begun: new work is politely refused. */
+  draining(): boolean;
+}

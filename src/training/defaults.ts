@@ -1,0 +1,14 @@
+import type { TrainParams } from '../classifier/checkpoint.ts';
+
+/** The default configuration, chosen on the flowers valid split (README: "Choosing the defaults"). */
+export const DEFAULT_TRAIN_PARAMS: TrainParams = {
+  arch: 'mobilenet_v1_0.75_224',
+  hiddenUnits: [],
+  dropout: 0.2,
+  learningRate: 0.001,
+  epochs: 20,
+  batchSize: 128,
+  augViews: 2,
+  augLevel: 'robust',
+  seed: 1,
+};
