@@ -6,6 +6,7 @@ import {
   type ChatInputCommandInteraction,
   Client,
   type ClientEvents,
+  type ClientOptions,
   EmbedBuilder,
   Events,
   GatewayIntentBits,
@@ -60,6 +61,8 @@ describe('discord.js against the emulator', () => {
       ],
       partials: [Partials.Channel], // DM channels are not cached before their first message
       rest: { api: emu.apiBase, offset: 0 },
+      // discord.js spaces IDENTIFYs 5 s apart; lift that so the re-identify test stays fast.
+      ws: { buildIdentifyThrottler: () => ({ waitForIdentify: async () => {} }) } as ClientOptions['ws'],
     });
     const ready = nextEvent(client, Events.ClientReady);
     await client.login(emu.token);
@@ -201,6 +204,13 @@ describe('discord.js against the emulator', () => {
     assert.deepEqual(attempts.map((r) => r.status), [429, 200]);
     assert.equal(attempts[0]?.injected, 429);
     assert.equal(emu.messagesIn(channelId).at(-1)?.message.id, reply.id);
+
+    // Two 500s in a row are retried too (discord.js allows 3 retries).
+    emu.failNext(`^PATCH /channels/${channelId}/messages/${reply.id}$`, 500, 0, { times: 2 });
+    await reply.edit('sunflower (edited)');
+    const edits = emu.requests.filter((r) => r.method === 'PATCH' && r.path.endsWith(reply.id));
+    assert.deepEqual(edits.map((r) => r.status), [500, 500, 200]);
+    assert.equal(emu.messagesIn(channelId).at(-1)?.message.content, 'sunflower (edited)');
   });
 
   test('after the gateway drops, discord.js resumes and no event is lost', async () => {
@@ -216,6 +226,17 @@ describe('discord.js against the emulator', () => {
     assert.equal(message.channel.id, emu.channels.general.id);
     await message.react('🌼');
     assert.deepEqual(emu.messagesIn(emu.channels.general.id, { includeUsers: true }).at(-1)?.reactions, ['🌼']);
+  });
+
+  test('after a non-resumable INVALID_SESSION, discord.js identifies again and keeps receiving', async () => {
+    const identified = emu.waitForGateway('identify');
+    emu.invalidateSession();
+    await identified;
+    const received = nextEvent(client, Events.MessageCreate, (m) => m.content === 'fresh session');
+    await emu.postMessage({ content: 'fresh session' });
+    const [message] = await received;
+    assert.equal(message.guild?.id, emu.guild.id);
+    assert.equal(emu.gatewayLog.filter((e) => e.kind === 'identify').length, 2);
   });
 
   test('a DM reaches the bot (Partials.Channel) and the reply goes to the DM channel', async () => {
