@@ -65,6 +65,7 @@ export interface MessagesInOptions {
 
 interface Waiter {
   probe(): boolean;
+  cancel(err: Error): void;
 }
 
 const DEFAULT_TIMEOUT = 5000;
@@ -334,7 +335,7 @@ export class Emulator {
   }
 
   async close(): Promise<void> {
-    for (const w of this.waiters) this.waiters.delete(w);
+    for (const w of [...this.waiters]) w.cancel(new Error('emulator: closed while waiting'));
     await this.gateway.close();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -360,6 +361,11 @@ export class Emulator {
           this.waiters.delete(waiter);
           resolve(found);
           return true;
+        },
+        cancel: (err) => {
+          clearTimeout(timer);
+          this.waiters.delete(waiter);
+          reject(err);
         },
       };
       const timer = setTimeout(() => {
