@@ -56,7 +56,9 @@ export class BloomBot {
     this.stopping = true;
     const deadline = Date.now() + timeoutMs;
     while (this.inflight.size > 0 && Date.now() < deadline) {
-      await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())))]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => (timer = setTimeout(r, deadline - Date.now())))]);
+      clearTimeout(timer);
     }
     if (this.inflight.size) this.ctx.log.warn({ pending: this.inflight.size }, 'shutdown timeout: some work did not finish');
     await this.client.destroy();

@@ -1,0 +1,133 @@
+// The real discord.js client against the local Discord emulator: no network, no ../shared.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { badImages } from './fixtures/badImages.ts';
+import { photo, startHarness, type Harness } from './helpers/botHarness.ts';
+
+let h: Harness;
+before(async () => {
+  h = await startHarness();
+});
+after(async () => {
+  await h?.stop();
+});
+
+const rows = (sql: string) => h.app.store.db.prepare(sql).all() as Record<string, unknown>[];
+
+describe('watched channels', () => {
+  test('a photo in a watched channel gets one reply with the embed, chart and typical photo', async () => {
+    const { flowers } = h.emu.channels;
+    const att = h.emu.addAttachment('triangle.jpg', photo(h, '3'), 'image/jpeg');
+    const posted = await h.emu.postMessage({ channelId: flowers.id, attachments: [att] });
+    const reply = await h.emu.waitForMessage(flowers.id, (m) => m.message.message_reference?.message_id === posted.id, 15_000);
+    const embed = reply.message.embeds[0]!;
+    assert.match(embed.title!, /Blue Triangle/);
+    assert.match(embed.fields!.find((f) => f.name === 'Top candidates')!.value, /█/);
+    assert.match(embed.footer!.text, /^model \d{8}-\d{6}-[0-9a-f]{6} · wasm · \d+ ms$/);
+    assert.deepEqual(reply.files.map((f) => f.filename).sort(), ['probabilities.png', 'typical.jpg']);
+    assert.equal(reply.files.find((f) => f.filename === 'probabilities.png')!.bytes.subarray(1, 4).toString(), 'PNG');
+    assert.equal(h.emu.messagesIn(flowers.id).filter((m) => m.message.message_reference?.message_id === posted.id).length, 1);
+    const row = rows(`SELECT * FROM predictions WHERE source_id = '${posted.id}'`);
+    assert.equal(row.length, 1);
+    assert.equal(row[0]!.top1_label, '3');
+    assert.equal(row[0]!.source, 'message');
+    assert.equal(row[0]!.error_code, null);
+  });
+
+  test('photos elsewhere and non-image attachments are ignored', async () => {
+    const { flowers, general } = h.emu.channels;
+    const before = h.emu.messagesIn(general.id).length;
+    await h.emu.postMessage({ channelId: general.id, attachments: [h.emu.addAttachment('disc.jpg', photo(h, '1'), 'image/jpeg')] });
+    const text = await h.emu.postMessage({ channelId: flowers.id, attachments: [h.emu.addAttachment('notes.txt', Buffer.from('hello'), 'text/plain')] });
+    // A later photo in the watched channel is answered; events are handled in order, so the two above were seen first.
+    const marker = await h.emu.postMessage({ channelId: flowers.id, attachments: [h.emu.addAttachment('sq.jpg', photo(h, '2'), 'image/jpeg')] });
+    await h.emu.waitForMessage(flowers.id, (m) => m.message.message_reference?.message_id === marker.id, 15_000);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(h.emu.messagesIn(general.id).length, before);
+    assert.equal(h.emu.messagesIn(flowers.id).filter((m) => m.message.message_reference?.message_id === text.id).length, 0);
+  });
+});
+
+describe('/identify', () => {
+  test('happy path: deferred, then the result', async () => {
+    const att = h.emu.addAttachment('disc.jpg', photo(h, '1', 1), 'image/jpeg');
+    const { id } = await h.emu.invokeCommand({ name: 'identify', options: { image: att } });
+    const edit = await h.emu.waitForInteractionResponse(id, 'editOriginal', 15_000);
+    const all = h.emu.interactionResponses(id);
+    assert.equal(all[0]!.kind, 'callback');
+    assert.equal(all[0]!.callbackType, 5);
+    assert.equal(all[0]!.flags & 64, 0, 'the answer is public');
+    assert.match(edit.body.embeds[0].title, /Red Disc/);
+    assert.ok(edit.files.some((f) => f.filename === 'typical.jpg'));
+    assert.equal(rows(`SELECT source FROM predictions WHERE source_id = '${id}'`)[0]!.source, 'slash');
+  });
+
+  test('a corrupt image gets an ephemeral explanation', async () => {
+    const att = h.emu.addAttachment('broken.jpg', (await badImages()).truncatedJpeg, 'image/jpeg');
+    const { id } = await h.emu.invokeCommand({ name: 'identify', options: { image: att } });
+    const follow = await h.emu.waitForInteractionResponse(id, 'followup', 15_000);
+    assert.equal(follow.flags & 64, 64);
+    assert.match(JSON.stringify(follow.body), /damaged or cut off/);
+    assert.ok(h.emu.interactionResponses(id).some((r) => r.kind === 'deleteOriginal'), 'the public placeholder is removed');
+    assert.equal(rows(`SELECT error_code FROM predictions WHERE source_id = '${id}'`)[0]!.error_code, 'CORRUPT');
+  });
+
+  test('a non-image attachment is refused before any download', async () => {
+    const att = h.emu.addAttachment('notes.txt', Buffer.from('hello'), 'text/plain');
+    const { id } = await h.emu.invokeCommand({ name: 'identify', options: { image: att } });
+    const r = await h.emu.waitForInteractionResponse(id, 'callback', 5000);
+    assert.equal(r.flags & 64, 64);
+    assert.match(r.body.data.content, /isn't a photo/);
+  });
+});
+
+describe('/retrain', () => {
+  test('refused for a non-admin', async () => {
+    const { id } = await h.emu.invokeCommand({ name: 'retrain', user: h.emu.users.member });
+    const r = await h.emu.waitForInteractionResponse(id, 'callback', 5000);
+    assert.equal(r.flags & 64, 64);
+    assert.match(r.body.data.content, /Only server admins/);
+    assert.equal(h.app.retrain.running, false);
+  });
+
+  test('an admin retrain reports progress, keeps answering photos, refuses a second run, and swaps the model', async () => {
+    const before = h.app.models.version;
+    const { id } = await h.emu.invokeCommand({ name: 'retrain', user: h.emu.users.admin });
+    await h.emu.waitForInteractionResponse(id, 'callback', 5000);
+    assert.equal(h.app.retrain.running, true);
+    // A second /retrain while one runs is refused.
+    const second = await h.emu.invokeCommand({ name: 'retrain', user: h.emu.users.admin });
+    const refused = await h.emu.waitForInteractionResponse(second.id, 'callback', 5000);
+    assert.equal(refused.flags & 64, 64);
+    assert.match(refused.body.data.content, /already running/);
+    // A photo posted during training is answered while the run is still going.
+    const att = h.emu.addAttachment('sq.jpg', photo(h, '2', 2), 'image/jpeg');
+    const posted = await h.emu.postMessage({ channelId: h.emu.channels.flowers.id, attachments: [att] });
+    await h.emu.waitForMessage(h.emu.channels.flowers.id, (m) => m.message.message_reference?.message_id === posted.id, 15_000);
+    assert.equal(h.app.retrain.running, true, 'answered during training');
+    // Progress edits, then the outcome.
+    const final = await h.emu.waitForInteractionResponse(id, 'editOriginal', 60_000).then(async () => {
+      for (;;) {
+        const last = h.emu.interactionResponses(id).at(-1)!;
+        if (last.kind === 'editOriginal' && !/Retraining/.test(last.body.embeds?.[0]?.title ?? '')) return last;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    });
+    const edits = h.emu.interactionResponses(id).filter((r) => r.kind === 'editOriginal');
+    assert.ok(edits.some((e) => /Retraining/.test(e.body.embeds[0].title) && /%/.test(e.body.embeds[0].description)), 'progress shown');
+    assert.match(final.body.embeds[0].title, /New model is live/);
+    assert.notEqual(h.app.models.version, before);
+    const run = rows('SELECT * FROM training_runs ORDER BY id DESC LIMIT 1')[0]!;
+    assert.equal(run.status, 'succeeded');
+    assert.equal(run.model_version, h.app.models.version);
+    assert.equal(run.previous_version, before);
+    // The new model answers.
+    const again = await h.emu.postMessage({ channelId: h.emu.channels.flowers.id, attachments: [h.emu.addAttachment('d.jpg', photo(h, '1', 3), 'image/jpeg')] });
+    const reply = await h.emu.waitForMessage(h.emu.channels.flowers.id, (m) => m.message.message_reference?.message_id === again.id, 15_000);
+    assert.ok(reply.message.embeds[0]!.footer!.text.includes(h.app.models.version!));
+  });
+});
+
+test('no request hit an unknown route', () => {
+  assert.deepEqual(h.emu.unknownRequests.map((r) => `${r.method} ${r.path}`), []);
+});
