@@ -1,7 +1,9 @@
 // npm run evaluate -- --data-dir D --checkpoint D [--split valid|test] [--perturb] [--tta] [--json]
 import { Command } from 'commander';
-import { Classifier } from '../src/classifier/classifier.ts';
-import { backboneLocations, fail, log, normaliseArgv, phaseProgress, startBackend } from '../src/cli/common.ts';
+import { archOf, Classifier } from '../src/classifier/classifier.ts';
+import { readMeta, resolveCheckpointDir } from '../src/classifier/checkpoint.ts';
+import { loadConfig } from '../src/config.ts';
+import { backboneLocations, fail, log, makeEmbedder, normaliseArgv, phaseProgress, startBackend } from '../src/cli/common.ts';
 import { defaultPaths } from '../src/paths.ts';
 import { scanDataset, type Split } from '../src/training/dataset.ts';
 import { evaluate } from '../src/training/evaluate.ts';
@@ -18,6 +20,7 @@ const program = new Command('evaluate')
   .option('--tta', 'test-time augmentation')
   .option('--worst <n>', 'how many of the worst classes to list', '10')
   .option('--gpu', 'use the GPU when available')
+  .option('--workers <n>', 'feature-extraction worker threads (default: BLOOM_WORKERS)')
   .option('--json', 'print JSON on stdout');
 
 async function main() {
@@ -29,7 +32,9 @@ async function main() {
   const samples = ds.splits[split];
   if (!samples?.length) throw new Error(`${o.dataDir} has no ${split}/ images${split === 'test' ? ' (try --split valid)' : ''}`);
   const backend = await startBackend({ gpu: !!o.gpu });
-  const clf = await Classifier.load({ checkpoint: o.checkpoint, ...backboneLocations() });
+  const meta = readMeta(resolveCheckpointDir(o.checkpoint));
+  const embedder = await makeEmbedder(archOf(meta), o.workers ? Number(o.workers) : loadConfig().workers);
+  const clf = await Classifier.load({ checkpoint: o.checkpoint, ...backboneLocations(), embedder, ownsEmbedder: true });
   const progress = phaseProgress();
   const r = await evaluate({ classifier: clf, samples, cache: new FeatureCache(paths.featureCacheDir), perturb: !!o.perturb, tta: !!o.tta, seed: Number(o.seed), onProgress: progress });
   const worst = r.perClass.slice(0, Number(o.worst));

@@ -1,11 +1,10 @@
 // npm run train -- --data-dir D --arch PRESET|PATH ... : trains a head on frozen features.
 import { Command } from 'commander';
 import { presetNames } from '../src/classifier/backbones.ts';
-import { LocalEmbedder } from '../src/classifier/embedder.ts';
-import { loadFeatureExtractor } from '../src/classifier/featureExtractor.ts';
 import { parseHidden } from '../src/classifier/head.ts';
 import { setCurrent } from '../src/classifier/checkpoint.ts';
-import { backboneLocations, fail, log, normaliseArgv, phaseProgress, startBackend } from '../src/cli/common.ts';
+import { fail, log, makeEmbedder, normaliseArgv, phaseProgress, startBackend } from '../src/cli/common.ts';
+import { loadConfig } from '../src/config.ts';
 import { defaultPaths } from '../src/paths.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
 import { train } from '../src/training/trainer.ts';
@@ -25,6 +24,7 @@ const program = new Command('train')
   .option('--seed <n>', 'augmentation seed', '1')
   .option('--max-per-class <n>', 'use at most N images per class (quick runs)')
   .option('--gpu', 'use the GPU (tfjs-node-gpu) when available')
+  .option('--workers <n>', 'feature-extraction worker threads (default: BLOOM_WORKERS, one per core)')
   .option('--save-dir <dir>', 'checkpoints root; the new version becomes CURRENT', paths.checkpointDir)
   .option('--no-set-current', 'do not point CURRENT at the new checkpoint')
   .option('--json', 'print the result as JSON on stdout');
@@ -38,7 +38,7 @@ async function main() {
     return n;
   };
   const backend = await startBackend({ gpu: !!o.gpu });
-  const embedder = new LocalEmbedder(await loadFeatureExtractor(o.arch, backboneLocations()));
+  const embedder = await makeEmbedder(o.arch, o.workers ? num('workers', o.workers, 0) : loadConfig().workers);
   const progress = phaseProgress();
   const result = await train({
     dataDir: o.dataDir,

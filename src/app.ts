@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { initBackend } from './classifier/backend.ts';
 import { CheckpointError } from './classifier/checkpoint.ts';
 import type { Embedder } from './classifier/embedder.ts';
+import { EmbedderPool } from './classifier/embedderPool.ts';
 import type { FetchFile } from './classifier/modelFiles.ts';
 import { BloomBot } from './bot/bot.ts';
 import { createClient } from './bot/client.ts';
@@ -52,7 +53,9 @@ export async function createApp(o: AppOptions): Promise<App> {
   const { config, log } = o;
   const backend = await initBackend({ prefer: config.backend, log: (m) => log.info(m) });
   const loc = { backboneDir: config.backboneDir, cacheDir: config.backboneCache, fetchFile: o.fetchFile };
-  const models = new ModelManager(loc, o.makeEmbedder);
+  // Worker threads keep the Discord thread free and use every core.
+  const makeEmbedder = o.makeEmbedder ?? (config.workers > 0 ? (arch: string) => EmbedderPool.start({ arch, loc, workers: config.workers, backend: config.backend }) : undefined);
+  const models = new ModelManager(loc, makeEmbedder);
   try {
     await models.load(config.checkpointDir);
   } catch (err) {
@@ -79,6 +82,7 @@ export async function createApp(o: AppOptions): Promise<App> {
     params: { ...DEFAULT_TRAIN_PARAMS, ...o.retrainParams },
     maxPerClass: o.retrainMaxPerClass,
     backend: config.backend,
+    workers: config.workers,
   });
   const client = createClient({ apiUrl: config.discordApiUrl });
   const bot = new BloomBot(client, {

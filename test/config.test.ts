@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -34,6 +35,7 @@ test('defaults for an empty environment', () => {
     userCooldownS: 5,
     guildCooldownS: 1,
     queueLimit: 32,
+    workers: Math.min(2, availableParallelism()),
     logLevel: 'info',
     cdnHosts: ['cdn.discordapp.com', 'media.discordapp.net'],
   });

@@ -1,7 +1,10 @@
 // Shared plumbing of the command-line tools: option spelling, backend start,
 // backbone locations with downloads, progress output on stderr.
 import cliProgress from 'cli-progress';
-import { initBackend, isBackendName, type BackendInfo } from '../classifier/backend.ts';
+import { backendInfo, initBackend, isBackendName, type BackendInfo } from '../classifier/backend.ts';
+import { LocalEmbedder, type Embedder } from '../classifier/embedder.ts';
+import { EmbedderPool } from '../classifier/embedderPool.ts';
+import { loadFeatureExtractor } from '../classifier/featureExtractor.ts';
 import type { BackboneLocations } from '../classifier/featureExtractor.ts';
 import type { FetchFile } from '../classifier/modelFiles.ts';
 import { createProgressReporter, downloadFile } from '../net/index.ts';
@@ -58,6 +61,12 @@ export function phaseProgress(): (label: string, done: number, total: number) =>
     const pct = Math.floor((10 * done) / total) * 10;
     if (pct !== lastPct) { lastPct = pct; log(`${label}: ${done}/${total} (${pct}%)`); }
   };
+}
+
+/** Worker pool when asked for more than one worker, else in-process extraction. */
+export async function makeEmbedder(arch: string, workers: number, loc = backboneLocations()): Promise<Embedder> {
+  if (workers > 1) return EmbedderPool.start({ arch, loc, workers, backend: backendInfo()?.name });
+  return new LocalEmbedder(await loadFeatureExtractor(arch, loc));
 }
 
 export function fail(err: unknown): never {

@@ -41,6 +41,7 @@ export interface RetrainSettings {
   params: TrainParams;
   maxPerClass?: number;
   backend?: BackendName;
+  workers?: number;
 }
 
 export class RetrainBusyError extends Error {
@@ -87,7 +88,7 @@ export class RetrainService {
     onProgress({ phase: 'starting', percent: 0, detail: 'Starting a training worker…' });
     let done: Extract<WorkerMessage, { type: 'done' }>;
     try {
-      done = await this.runWorker({ dataDir: this.s.dataDir, saveDir: this.s.checkpointDir, featureCacheDir: this.s.featureCacheDir, loc: this.s.loc, params, maxPerClass: this.s.maxPerClass, backend: this.s.backend }, onProgress);
+      done = await this.runWorker({ dataDir: this.s.dataDir, saveDir: this.s.checkpointDir, featureCacheDir: this.s.featureCacheDir, loc: this.s.loc, params, maxPerClass: this.s.maxPerClass, backend: this.s.backend, workers: this.s.workers }, onProgress);
     } catch (err) {
       return finish({ status: 'failed', message: `Training failed: ${(err as Error).message}. The current model stays in place.`, previousVersion: live?.version });
     }

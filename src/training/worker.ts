@@ -3,6 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend, type BackendName } from '../classifier/backend.ts';
 import { LocalEmbedder } from '../classifier/embedder.ts';
+import { EmbedderPool } from '../classifier/embedderPool.ts';
 import { loadFeatureExtractor, type BackboneLocations } from '../classifier/featureExtractor.ts';
 import type { TrainParams } from '../classifier/checkpoint.ts';
 import { FeatureCache } from './featureCache.ts';
@@ -16,6 +17,8 @@ export interface RetrainJob {
   params: TrainParams;
   maxPerClass?: number;
   backend?: BackendName;
+  /** Extraction workers inside this worker (0/1 = extract here). */
+  workers?: number;
 }
 
 export type WorkerMessage =
@@ -26,7 +29,9 @@ export type WorkerMessage =
 async function run(job: RetrainJob): Promise<void> {
   const post = (m: WorkerMessage) => parentPort!.postMessage(m);
   await initBackend({ prefer: job.backend, wasmThreads: 1 });
-  const embedder = new LocalEmbedder(await loadFeatureExtractor(job.params.arch, job.loc));
+  const embedder = (job.workers ?? 0) > 1
+    ? await EmbedderPool.start({ arch: job.params.arch, loc: job.loc, workers: job.workers!, backend: job.backend })
+    : new LocalEmbedder(await loadFeatureExtractor(job.params.arch, job.loc));
   try {
     const r = await train({
       ...job.params,

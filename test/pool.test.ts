@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { initBackend } from '../src/classifier/backend.ts';
+import { LocalEmbedder } from '../src/classifier/embedder.ts';
+import { EmbedderPool } from '../src/classifier/embedderPool.ts';
+import { loadFeatureExtractor } from '../src/classifier/featureExtractor.ts';
+import { prepareImage } from '../src/classifier/images.ts';
+import { rng } from '../src/classifier/augment.ts';
+import { MicroBatcher } from '../src/services/batcher.ts';
+import { shapeJpeg } from './fixtures/shapes.ts';
+import { TINY_INPUT, writeTinyBackbone } from './fixtures/tinyBackbone.ts';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bloom-pool-'));
+let backbone = '';
+before(async () => {
+  await initBackend({ prefer: 'wasm' });
+  backbone = await writeTinyBackbone(path.join(tmp, 'tiny'));
+});
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+test('a two-worker pool returns the same features as in-process extraction, in order', async () => {
+  const r = rng(5);
+  const images = await Promise.all(['1', '2', '3', '1', '2'].map(async (l) => prepareImage(await shapeJpeg(l, r), { size: TINY_INPUT })));
+  const local = new LocalEmbedder(await loadFeatureExtractor(backbone, { cacheDir: tmp }));
+  const pool = await EmbedderPool.start({ arch: backbone, loc: { cacheDir: tmp }, workers: 2, backend: 'wasm' });
+  try {
+    assert.equal(pool.size, 2);
+    assert.deepEqual(pool.specs, local.specs);
+    const want = await local.embed(images);
+    const got = await pool.embed(images);
+    assert.equal(got.length, 5);
+    got.forEach((g, i) => g.forEach((v, j) => assert.ok(Math.abs(v - want[i]![j]!) < 1e-5)));
+    // Concurrent single-image calls are spread and all answered.
+    const singles = await Promise.all(images.map((im) => pool.embed([im])));
+    singles.forEach((s, i) => assert.ok(Math.abs(s[0]![0]! - want[i]![0]!) < 1e-5));
+  } finally {
+    await pool.close();
+    await local.close();
+  }
+  await assert.rejects(pool.embed(images), /closed/);
+});
+
+test('the micro-batcher gathers concurrent calls into one batch', async () => {
+  const sizes: number[] = [];
+  const b = new MicroBatcher(async (xs: number[]) => {
+    sizes.push(xs.length);
+    return xs.map((x) => x * 2);
+  }, { windowMs: 20, maxBatch: 8 });
+  const out = await Promise.all([1, 2, 3, 4, 5].map((x) => b.submit(x)));
+  assert.deepEqual(out, [2, 4, 6, 8, 10]);
+  assert.deepEqual(sizes, [5]);
+  const many = await Promise.all(Array.from({ length: 20 }, (_, i) => b.submit(i)));
+  assert.equal(many[19], 38);
+  assert.deepEqual(sizes.slice(1), [8, 8, 4]);
+});
