@@ -131,3 +131,13 @@ describe('/retrain', () => {
 test('no request hit an unknown route', () => {
   assert.deepEqual(h.emu.unknownRequests.map((r) => `${r.method} ${r.path}`), []);
 });
+
+test('register-commands puts every slash command in the guild, with admin defaults on the admin ones', async () => {
+  const { registerCommands } = await import('../src/bot/registerCommands.ts');
+  const r = await registerCommands({ token: h.emu.token, apiUrl: h.emu.apiBase, guildId: h.emu.guild.id });
+  assert.equal(r.count, 4);
+  const cmds = h.emu.registeredCommands(h.emu.guild.id);
+  assert.deepEqual(cmds.map((c) => c.name).sort(), ['identify', 'retrain', 'settings', 'stats']);
+  assert.equal(cmds.find((c) => c.name === 'retrain')!.default_member_permissions, '8');
+  assert.equal(cmds.find((c) => c.name === 'identify')!.default_member_permissions ?? null, null);
+});
