@@ -1,4 +1,5 @@
 // Worker-thread side of the EmbedderPool: one TF.js instance, one backbone set.
+import * as tf from '@tensorflow/tfjs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend, type BackendName } from './backend.ts';
 import { loadFeatureExtractor, type BackboneLocations } from './featureExtractor.ts';
@@ -7,22 +8,37 @@ export interface EmbedWorkerData {
   arch: string;
   loc: Omit<BackboneLocations, 'fetchFile'>;
   backend?: BackendName;
+  /** wasm only: threads for this instance (default 1: the pool, not wasm threads, spreads work over the cores). */
+  wasmThreads?: number;
+}
+
+/** What the wasm backend actually did with the threads asked for. */
+export interface WasmThreadInfo {
+  requested: number;
+  /** tf.env() WASM_HAS_MULTITHREAD_SUPPORT: false means setThreadsCount had no effect. */
+  multithreadSupported: boolean;
+  /** Threads XNNPACK actually uses (getThreadsCount). */
+  threads: number;
 }
 
 export type EmbedRequest = { id: number; images: Uint8Array[]; which?: number[] };
 export type EmbedReply =
-  | { type: 'ready'; specs: import('./backbones.ts').BackboneSpec[]; inputSize: number; backend: string }
+  | { type: 'ready'; specs: import('./backbones.ts').BackboneSpec[]; inputSize: number; backend: string; wasm?: WasmThreadInfo }
   | { type: 'result'; id: number; features: Float32Array[] }
   | { type: 'error'; id: number; message: string };
 
 async function main(): Promise<void> {
   const d = workerData as EmbedWorkerData;
-  // One thread per worker: the pool, not wasm threads, spreads work over the cores.
-  const info = await initBackend({ prefer: d.backend, wasmThreads: 1 });
+  // One thread per worker by default: the pool, not wasm threads, spreads work over the cores.
+  const wasmThreads = d.wasmThreads ?? 1;
+  const info = await initBackend({ prefer: d.backend, wasmThreads });
+  const wasm = info.name === 'wasm'
+    ? { requested: wasmThreads, multithreadSupported: tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT'), threads: (await import('@tensorflow/tfjs-backend-wasm')).getThreadsCount() }
+    : undefined;
   const fx = await loadFeatureExtractor(d.arch, d.loc);
   // Warm-up: the first inference compiles kernels; pay it here, not on a user's photo.
   fx.extract([new Uint8Array(fx.inputSize * fx.inputSize * 3)]);
-  parentPort!.postMessage({ type: 'ready', specs: fx.specs, inputSize: fx.inputSize, backend: info.name } satisfies EmbedReply);
+  parentPort!.postMessage({ type: 'ready', specs: fx.specs, inputSize: fx.inputSize, backend: info.name, wasm } satisfies EmbedReply);
   parentPort!.on('message', (req: EmbedRequest) => {
     try {
       const features = fx.extract(req.images, req.which);

@@ -8,7 +8,7 @@ import type { BackendName } from './backend.ts';
 import type { Embedder } from './embedder.ts';
 import { resolveBackbone, type BackboneLocations } from './featureExtractor.ts';
 import { splitArch } from './backbones.ts';
-import type { EmbedReply, EmbedRequest, EmbedWorkerData } from './embedWorker.ts';
+import type { EmbedReply, EmbedRequest, EmbedWorkerData, WasmThreadInfo } from './embedWorker.ts';
 
 interface Slot {
   worker: Worker;
@@ -21,21 +21,30 @@ export interface PoolOptions {
   loc: BackboneLocations;
   workers: number;
   backend?: BackendName;
+  /** wasm only: threads per worker (default 1). */
+  wasmThreads?: number;
 }
 
 export class EmbedderPool implements Embedder {
   private nextId = 1;
   private closed = false;
 
-  private constructor(private readonly slots: Slot[], readonly specs: BackboneSpec[], readonly inputSize: number, readonly backend: string) {}
+  private constructor(
+    private readonly slots: Slot[],
+    readonly specs: BackboneSpec[],
+    readonly inputSize: number,
+    readonly backend: string,
+    /** On wasm: the threads asked for and what the backend made of them (first worker). */
+    readonly wasm?: WasmThreadInfo,
+  ) {}
 
   static async start(o: PoolOptions): Promise<EmbedderPool> {
     // Downloads happen once, here; workers then load from local folders.
     for (const part of splitArch(o.arch)) await resolveBackbone(part, o.loc);
-    const data: EmbedWorkerData = { arch: o.arch, loc: { backboneDir: o.loc.backboneDir, cacheDir: o.loc.cacheDir }, backend: o.backend };
+    const data: EmbedWorkerData = { arch: o.arch, loc: { backboneDir: o.loc.backboneDir, cacheDir: o.loc.cacheDir }, backend: o.backend, wasmThreads: o.wasmThreads };
     const started = await Promise.all(Array.from({ length: Math.max(1, o.workers) }, () => startOne(data)));
     const first = started[0]!.ready;
-    return new EmbedderPool(started.map((s) => s.slot), first.specs, first.inputSize, first.backend);
+    return new EmbedderPool(started.map((s) => s.slot), first.specs, first.inputSize, first.backend, first.wasm);
   }
 
   get size(): number {
