@@ -1,0 +1,82 @@
+// The train / predict / evaluate command-line tools, run as a user would.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { writeShapesDataset } from './fixtures/shapes.ts';
+import { writeTinyBackbone } from './fixtures/tinyBackbone.ts';
+import { initBackend } from '../src/classifier/backend.ts';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bloom-cli-'));
+const data = path.join(tmp, 'shapes');
+const ckpt = path.join(tmp, 'ckpt');
+let backbone = '';
+const env = { ...process.env, BLOOM_BACKEND: 'wasm', BLOOM_WORKERS: '0', BLOOM_FEATURE_CACHE: path.join(tmp, 'features'), BLOOM_BACKBONE_CACHE: path.join(tmp, 'cache') };
+
+function run(script: string, args: string[], extraEnv: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', `scripts/${script}.ts`, ...args], { env: { ...env, ...extraEnv }, encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+before(async () => {
+  await initBackend({ prefer: 'wasm' });
+  backbone = await writeTinyBackbone(path.join(tmp, 'tiny'));
+  await writeShapesDataset(data);
+});
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+test('--help lists the familiar options', () => {
+  const t = run('train', ['--help']);
+  assert.equal(t.code, 0);
+  for (const o of ['--data-dir', '--arch', '--hidden-units', '--learning-rate', '--epochs', '--gpu', '--save-dir']) assert.ok(t.out.includes(o), o);
+  const p = run('predict', ['--help']);
+  for (const o of ['--checkpoint', '--top-k', '--category-names', '--json']) assert.ok(p.out.includes(o), o);
+  const e = run('evaluate', ['--help']);
+  for (const o of ['--split', '--perturb', '--tta', '--json']) assert.ok(e.out.includes(o), o);
+});
+
+test('train (underscore aliases), predict and evaluate agree', () => {
+  const t = run('train', ['--data_dir', data, '--arch', backbone, '--hidden_units', '32', '--learning_rate', '0.01', '--epochs', '25', '--batch_size', '16', '--aug_views', '1', '--save_dir', ckpt, '--json', '--gpu']);
+  assert.equal(t.code, 0, t.err);
+  assert.match(t.err, /GPU requested but not available/);
+  assert.match(t.err, /TensorFlow\.js backend: wasm/);
+  assert.match(t.err, /epoch 25\/25/);
+  const summary = JSON.parse(t.out);
+  assert.equal(summary.backend, 'wasm');
+  assert.ok(summary.validTop1 >= 0.9, String(summary.validTop1));
+  assert.ok(fs.existsSync(path.join(ckpt, 'CURRENT')));
+
+  const img = path.join(data, 'valid', '2', 'img_1.jpg');
+  const names = path.join(tmp, 'names.json');
+  fs.writeFileSync(names, JSON.stringify({ 1: 'Disc', 2: 'Square', 3: 'Triangle' }));
+  const p = run('predict', [img, '--checkpoint', ckpt, '--top_k', '2', '--category_names', names, '--json']);
+  assert.equal(p.code, 0, p.err);
+  const pred = JSON.parse(p.out);
+  assert.equal(pred.top.length, 2);
+  assert.equal(pred.top[0].name, 'Square');
+  assert.ok(pred.top[0].probability >= pred.top[1].probability);
+
+  const e = run('evaluate', ['--data-dir', data, '--checkpoint', ckpt, '--split', 'valid', '--json', '--perturb']);
+  assert.equal(e.code, 0, e.err);
+  const ev = JSON.parse(e.out);
+  assert.equal(ev.clean.top1, summary.validTop1, 'evaluate reports the figure training reported');
+  assert.ok(ev.perturbed.images > 0 && ev.perturbed.top1 >= 0 && ev.perturbed.top1 <= 1);
+  assert.ok(ev.msPerImage > 0);
+  assert.ok(Array.isArray(ev.worst));
+});
+
+test('BLOOM_BACKEND forces a backend, and bad input gets a friendly error', () => {
+  const txt = path.join(tmp, 'notes.jpg');
+  fs.writeFileSync(txt, 'not a photo');
+  const p = run('predict', [path.join(data, 'valid', '1', 'img_0.jpg'), '--checkpoint', ckpt, '--json'], { BLOOM_BACKEND: 'cpu' });
+  assert.equal(p.code, 0, p.err);
+  assert.equal(JSON.parse(p.out).backend, 'cpu');
+  const bad = run('predict', [txt, '--checkpoint', ckpt]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /notes\.jpg: That file isn't an image I can read/);
+  const missing = run('predict', [path.join(data, 'valid', '1', 'img_0.jpg'), '--checkpoint', path.join(tmp, 'nope')]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.err, /No checkpoint at .*nope.*Train one first/);
+});
