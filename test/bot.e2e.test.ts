@@ -25,6 +25,8 @@ describe('watched channels', () => {
     assert.match(embed.fields!.find((f) => f.name === 'Top candidates')!.value, /█/);
     assert.match(embed.footer!.text, /^model \d{8}-\d{6}-[0-9a-f]{6} · wasm · \d+ ms$/);
     assert.deepEqual(reply.files.map((f) => f.filename).sort(), ['probabilities.png', 'typical.jpg']);
+    // The test photos are 96 px: still answered, with a note asking for a larger photo.
+    assert.match(embed.fields!.find((f) => f.name === '📷 Photo quality')!.value, /small \(96×96 px\)/);
     assert.equal(reply.files.find((f) => f.filename === 'probabilities.png')!.bytes.subarray(1, 4).toString(), 'PNG');
     assert.equal(h.emu.messagesIn(flowers.id).filter((m) => m.message.message_reference?.message_id === posted.id).length, 1);
     const row = rows(`SELECT * FROM predictions WHERE source_id = '${posted.id}'`);
@@ -32,6 +34,7 @@ describe('watched channels', () => {
     assert.equal(row[0]!.top1_label, '3');
     assert.equal(row[0]!.source, 'message');
     assert.equal(row[0]!.error_code, null);
+    assert.match(String(row[0]!.quality_note), /small/);
   });
 
   test('photos elsewhere and non-image attachments are ignored', async () => {

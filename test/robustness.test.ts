@@ -1,0 +1,119 @@
+// Issue 4's hermetic checks: augmentation, ensembles, TTA, the quality hint.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { after, before, describe, test } from 'node:test';
+import { applyTransform, IDENTITY, innerRect, rng, samplePerturbation, sampleTransform, type Transform } from '../src/classifier/augment.ts';
+import { initBackend } from '../src/classifier/backend.ts';
+import { Classifier } from '../src/classifier/classifier.ts';
+import { LocalEmbedder, type Embedder } from '../src/classifier/embedder.ts';
+import { loadFeatureExtractor } from '../src/classifier/featureExtractor.ts';
+import { decodeUpright } from '../src/classifier/images.ts';
+import { assessQuality, laplacianVariance } from '../src/classifier/quality.ts';
+import { scanDataset } from '../src/training/dataset.ts';
+import { FeatureCache } from '../src/training/featureCache.ts';
+import { extractFeatures } from '../src/training/features.ts';
+import { train } from '../src/training/trainer.ts';
+import { shapeJpeg, writeShapesDataset } from './fixtures/shapes.ts';
+import { writeTinyBackbone } from './fixtures/tinyBackbone.ts';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bloom-robust-'));
+let data = '', a = '', b = '';
+before(async () => {
+  await initBackend({ prefer: 'wasm' });
+  data = await writeShapesDataset(path.join(tmp, 'shapes'), { train: 12, valid: 6 });
+  a = await writeTinyBackbone(path.join(tmp, 'a'), 1);
+  b = await writeTinyBackbone(path.join(tmp, 'b'), 2);
+});
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const diff = (x: Uint8Array, y: Uint8Array) => x.reduce((s, v, i) => s + Math.abs(v - y[i]!), 0) / x.length;
+
+describe('augmentation', () => {
+  test('is deterministic under a seed and different across seeds', () => {
+    assert.deepEqual(sampleTransform(rng(42), 'robust'), sampleTransform(rng(42), 'robust'));
+    assert.notDeepEqual(sampleTransform(rng(42), 'robust'), sampleTransform(rng(43), 'robust'));
+    assert.deepEqual(samplePerturbation(rng(7)), samplePerturbation(rng(7)));
+  });
+
+  test('each kind of transform changes the image, and the same transform gives the same pixels', async () => {
+    const img = await decodeUpright(await shapeJpeg('1', rng(1), 160));
+    const base = await applyTransform(img, IDENTITY, 64);
+    const kinds: Partial<Transform>[] = [
+      { area: 0.5, cx: 0, cy: 0 }, { rotateDeg: 15 }, { flip: true }, { brightness: 0.6 }, { contrast: 1.3 },
+      { saturation: 0.5 }, { blurSigma: 2 }, { downscaleTo: 40 }, { jpegQuality: 10 },
+    ];
+    for (const k of kinds) {
+      const t = { ...IDENTITY, ...k };
+      const out = await applyTransform(img, t, 64);
+      assert.ok(diff(out, base) > 0.5, `${JSON.stringify(k)} changes the image`);
+      assert.deepEqual(await applyTransform(img, t, 64), out, `${JSON.stringify(k)} is deterministic`);
+    }
+  });
+
+  test('rotation crops inside the rotated image (no fill corners)', () => {
+    const r = innerRect(400, 300, (20 * Math.PI) / 180);
+    assert.ok(r.w > 200 && r.w < 400 && r.h > 150 && r.h < 300);
+    assert.deepEqual(innerRect(400, 300, 0), { w: 400, h: 300 });
+  });
+});
+
+describe('feature cache and ensembles', () => {
+  test('augmented views are cached: a second pass extracts nothing', async () => {
+    const fx = new LocalEmbedder(await loadFeatureExtractor(a, { cacheDir: tmp }));
+    let calls = 0;
+    const counting: Embedder = { specs: fx.specs, inputSize: fx.inputSize, embed: (x, w) => { calls += x.length; return fx.embed(x, w); }, close: () => fx.close() };
+    const cache = new FeatureCache(path.join(tmp, 'fc'));
+    const samples = scanDataset(data).splits.train!.slice(0, 6);
+    const plan = { centre: true, augViews: 2, level: 'robust' as const, seed: 3 };
+    const first = await extractFeatures(samples, { embedder: counting, cache, plan });
+    assert.equal(calls, 18);
+    const second = await extractFeatures(samples, { embedder: counting, cache: new FeatureCache(path.join(tmp, 'fc')), plan });
+    assert.equal(calls, 18, 'no extraction on a warm cache (read back from disk)');
+    assert.equal(second.cached, 18);
+    assert.deepEqual(second.items.map((i) => Array.from(i.views[1]!)), first.items.map((i) => Array.from(i.views[1]!)));
+    // The views differ from each other.
+    assert.notDeepEqual(Array.from(first.items[0]!.views[0]!), Array.from(first.items[0]!.views[1]!));
+    await counting.close();
+  });
+
+  test('an ensemble checkpoint records both backbones and round-trips', async () => {
+    const arch = `${a}+${b}`;
+    const embedder = new LocalEmbedder(await loadFeatureExtractor(arch, { cacheDir: tmp }));
+    assert.equal(embedder.specs.length, 2);
+    const r = await train({ arch, hiddenUnits: [], dropout: 0, learningRate: 0.02, epochs: 20, batchSize: 16, augViews: 1, augLevel: 'robust', seed: 1, dataDir: data, saveDir: path.join(tmp, 'ens'), embedder, cache: new FeatureCache(path.join(tmp, 'fc')) });
+    await embedder.close();
+    assert.equal(r.meta.backbones.length, 2);
+    assert.equal(r.meta.params.arch, arch);
+    const clf = await Classifier.load({ checkpoint: r.dir, cacheDir: tmp });
+    const photo = fs.readFileSync(path.join(data, 'valid', '3', 'img_1.jpg'));
+    const one = await clf.classify(photo);
+    const two = await clf.classify(photo);
+    assert.deepEqual(one.top, two.top);
+    const tta = await clf.classify(photo, { tta: true });
+    assert.ok(Math.abs(tta.probabilities.reduce((s, p) => s + p, 0) - 1) < 1e-4);
+    assert.notDeepEqual(Array.from(tta.probabilities), Array.from(one.probabilities), 'TTA averages other views');
+    await clf.dispose();
+  });
+});
+
+describe('photo-quality hint', () => {
+  test('small and blurry photos get a note; a sharp large one does not', async () => {
+    const noisy = await sharp(Buffer.from(Array.from({ length: 400 * 400 * 3 }, (_, i) => ((i * 2654435761) >>> 24) & 255)), { raw: { width: 400, height: 400, channels: 3 } }).jpeg().toBuffer();
+    const ok = await assessQuality(noisy, { minSide: 224 });
+    assert.deepEqual(ok.notes, []);
+    const small = await assessQuality(await sharp(noisy).resize(120, 90).jpeg().toBuffer(), { minSide: 224 });
+    assert.ok(small.small && small.notes.some((n) => n.includes('120×90')));
+    const blurry = await assessQuality(await sharp(noisy).blur(4).jpeg().toBuffer(), { minSide: 224 });
+    assert.ok(blurry.blurry && blurry.notes.some((n) => /blurry/.test(n)), String(blurry.sharpness));
+    assert.ok(ok.sharpness > blurry.sharpness);
+  });
+
+  test('the Laplacian variance is zero on a flat image and positive on an edge', () => {
+    assert.equal(laplacianVariance(new Uint8Array(25).fill(7), 5, 5), 0);
+    const edge = new Uint8Array(25).map((_, i) => (i % 5 < 2 ? 0 : 255));
+    assert.ok(laplacianVariance(edge, 5, 5) > 0);
+  });
+});
