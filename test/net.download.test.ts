@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { downloadBytes, DownloadError, type DownloadErrorCode, type Resolver } from '../src/net/index.ts';
+import { rejectsWith } from './helpers/net.ts';
 
 interface TestServer {
   origin: string;
@@ -37,16 +38,6 @@ async function serve(handler: http.RequestListener): Promise<TestServer> {
   };
 }
 
-async function rejectsWith(p: Promise<unknown>, code: DownloadErrorCode): Promise<DownloadError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof DownloadError, `expected DownloadError, got ${String(err)}`);
-    assert.equal(err.code, code, `expected ${code}, got ${err.code}: ${err.detail ?? ''}`);
-    return err;
-  }
-  assert.fail(`expected rejection with ${code}`);
-}
 
 /** Write `total` bytes (JPEG magic first) honouring backpressure; resolves with bytes written when the response closes. */
 function streamJpegLike(res: http.ServerResponse, total: number): Promise<{ written: number; finished: boolean }> {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { downloadFile, DownloadError, type DownloadErrorCode } from '../src/net/index.ts';
+import { rejectsWith } from './helpers/net.ts';
 
 const payload = randomBytes(2 * 1024 * 1024 + 123);
 const payloadSha = createHash('sha256').update(payload).digest('hex');
@@ -21,16 +22,6 @@ const server = {
   log: [] as { path: string; range?: string; ifRange?: string; status: number }[],
 };
 
-async function rejectsWith(p: Promise<unknown>, code: DownloadErrorCode): Promise<DownloadError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof DownloadError, `expected DownloadError, got ${String(err)}`);
-    assert.equal(err.code, code, `expected ${code}, got ${err.code}: ${err.detail ?? ''}`);
-    return err;
-  }
-  assert.fail(`expected rejection with ${code}`);
-}
 
 function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
   const path = req.url ?? '/';

@@ -4,8 +4,6 @@
 import fs from 'node:fs';
 import type { TrainParams } from '../classifier/checkpoint.ts';
 import { setCurrent } from '../classifier/checkpoint.ts';
-import type { BackendName } from '../classifier/backend.ts';
-import type { BackboneLocations } from '../classifier/featureExtractor.ts';
 import type { Store } from '../storage/index.ts';
 import type { RetrainJob, WorkerMessage } from '../training/worker.ts';
 import { startTsWorker } from '../util/tsWorker.ts';
@@ -32,17 +30,8 @@ export interface RetrainOutcome {
   seconds: number;
 }
 
-export interface RetrainSettings {
-  dataDir: string;
-  checkpointDir: string;
-  featureCacheDir: string;
-  loc: Omit<BackboneLocations, 'fetchFile'>;
-  /** Defaults for a run; the live model's own parameters take precedence for arch. */
-  params: TrainParams;
-  maxPerClass?: number;
-  backend?: BackendName;
-  workers?: number;
-}
+/** Where and how to train: the worker's job; `saveDir` is the checkpoints root. */
+export type RetrainSettings = RetrainJob;
 
 export class RetrainBusyError extends Error {
   constructor() {
@@ -88,7 +77,7 @@ export class RetrainService {
     onProgress({ phase: 'starting', percent: 0, detail: 'Starting a training worker…' });
     let done: Extract<WorkerMessage, { type: 'done' }>;
     try {
-      done = await this.runWorker({ dataDir: this.s.dataDir, saveDir: this.s.checkpointDir, featureCacheDir: this.s.featureCacheDir, loc: this.s.loc, params, maxPerClass: this.s.maxPerClass, backend: this.s.backend, workers: this.s.workers }, onProgress);
+      done = await this.runWorker({ ...this.s, params }, onProgress);
     } catch (err) {
       return finish({ status: 'failed', message: `Training failed: ${(err as Error).message}. The current model stays in place.`, previousVersion: live?.version });
     }
@@ -100,7 +89,7 @@ export class RetrainService {
     }
     try {
       await this.models.load(done.dir);
-      setCurrent(this.s.checkpointDir, done.version);
+      setCurrent(this.s.saveDir, done.version);
     } catch (err) {
       return finish({ status: 'failed', message: `The new model could not be loaded (${(err as Error).message}); the current model stays in place.`, previousVersion: live?.version });
     }

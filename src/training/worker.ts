@@ -14,6 +14,7 @@ export interface RetrainJob {
   saveDir: string;
   featureCacheDir: string;
   loc: Omit<BackboneLocations, 'fetchFile'>;
+  /** Defaults for a run; a retrain repeats the live model's recipe over these. */
   params: TrainParams;
   maxPerClass?: number;
   backend?: BackendName;
