@@ -64,6 +64,7 @@ async function main() {
       } else if (e.phase === 'extract') progress(`Features (${e.split})`, e.done, e.total);
       else if (e.phase === 'train') {
         const m = e.metrics;
+        progress('Training head (epochs)', e.epoch, e.epochs);
         log(`epoch ${m.epoch}/${e.epochs}  train loss ${m.trainLoss.toFixed(4)} acc ${m.trainAccuracy.toFixed(4)}  valid loss ${m.validLoss.toFixed(4)} acc ${m.validAccuracy.toFixed(4)}${e.best ? '  *best' : ''}`);
       }
     },
