@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { createApp, type App } from '../../src/app.ts';
+import { createApp, type App, type AppOptions } from '../../src/app.ts';
 import { initBackend } from '../../src/classifier/backend.ts';
 import { setCurrent } from '../../src/classifier/checkpoint.ts';
 import { LocalEmbedder } from '../../src/classifier/embedder.ts';
@@ -22,6 +22,7 @@ export const TRAIN_PARAMS = { hiddenUnits: [32], dropout: 0.1, learningRate: 0.0
 export interface Harness {
   tmp: string;
   dataDir: string;
+  checkpointDir: string;
   emu: Emulator;
   app: App;
   logLines: string[];
@@ -42,7 +43,16 @@ export async function prepareModel(tmp: string): Promise<{ dataDir: string; back
   return { dataDir, backbone, checkpointDir, featureDir };
 }
 
-export async function startHarness(env: Record<string, string> = {}, opts: { token?: string } = {}): Promise<Harness> {
+export interface HarnessOptions {
+  /** Bot token the emulator accepts (and the logger scrubs). */
+  token?: string;
+  /** Origins besides the emulator's that downloads may reach (exact "http://127.0.0.1:PORT"). */
+  allowOrigins?: string[];
+  /** Extra createApp options (e.g. pendingRetryMs). */
+  app?: Partial<Omit<AppOptions, 'config' | 'log'>>;
+}
+
+export async function startHarness(env: Record<string, string> = {}, opts: HarnessOptions = {}): Promise<Harness> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bloom-bot-'));
   const m = await prepareModel(tmp);
   const emu = await startEmulator({ token: opts.token });
@@ -64,10 +74,10 @@ export async function startHarness(env: Record<string, string> = {}, opts: { tok
   });
   const logLines: string[] = [];
   const log = createLogger({ level: 'info', secrets: [emu.token], destination: new Writable({ write(chunk, _enc, cb) { logLines.push(String(chunk)); cb(); } }) });
-  const app = await createApp({ config, log, addressPolicy: { allowOrigins: [origin] }, retrainEditMs: 50 });
+  const app = await createApp({ config, log, addressPolicy: { allowOrigins: [origin, ...(opts.allowOrigins ?? [])] }, retrainEditMs: 50, ...opts.app });
   await app.bot.start(emu.token);
   return {
-    tmp, dataDir: m.dataDir, emu, app, logLines,
+    tmp, dataDir: m.dataDir, checkpointDir: m.checkpointDir, emu, app, logLines,
     async stop() {
       await app.stop();
       await emu.close();
