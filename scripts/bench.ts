@@ -1,0 +1,65 @@
+// npm run bench [-- --quick --json ...]: the performance figures of issue 5.
+// A table on stdout (or one JSON document with --json); progress on stderr.
+// discord.js first: its undici 6 must install the process-wide dispatcher before
+// our undici 7 (src/net) loads, or the bot's replies with files fail ("action is
+// not a function"). src/main.ts gets this order from importing app.ts first.
+import 'discord.js';
+import { Command } from 'commander';
+import { fail, log, normaliseArgv } from '../src/cli/common.ts';
+import { loadConfig } from '../src/config.ts';
+import { formatReport } from '../src/bench/report.ts';
+import { runBench } from '../src/bench/run.ts';
+import { roundDeep } from '../src/bench/stats.ts';
+
+const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
+const positive = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a whole number ≥ 0 (got "${v}")`);
+  return n;
+};
+
+const program = new Command('bench')
+  .description('Measure extraction speed, end-to-end latency through the Discord emulator, /retrain wall time and peak memory')
+  .option('--quick', 'fewer iterations (smoke test)')
+  .option('--json', 'print one JSON document on stdout')
+  .option('--synthetic', 'use the tiny synthetic CNN and shape photos even when ../shared is present (also BLOOM_BENCH_SYNTHETIC=1)')
+  .option('--workers <list>', 'worker counts to compare', '1,2')
+  .option('--backbones <list>', 'backbones to time', 'mobilenet_v1_0.75_224,densenet121')
+  .option('--wasm-threads <n>', 'threads for the single-worker multi-threaded wasm run (0 = skip)', '2')
+  .option('--no-extraction', 'skip the extraction measurements')
+  .option('--no-e2e', 'skip the end-to-end measurements')
+  .option('--alone <n>', 'photos posted one after another (default 20, quick 5)')
+  .option('--burst <n>', 'photos posted at once (default 50, quick 20)')
+  .option('--users <n>', 'users posting the burst (default 10, quick 5)')
+  .option('--retrain', '/retrain cold (fresh temp feature cache) then warm (same cache); long on the full set')
+  .option('--retrain-subset <n>', 'with --retrain / --retrain-warm-only: at most N photos per class (implies --retrain if neither is given)')
+  .option('--retrain-warm-only', 'a warm /retrain on the project feature cache (models/features): the ≤ 60 s target');
+
+async function main(): Promise<void> {
+  program.parse(normaliseArgv(process.argv));
+  const o = program.opts();
+  const workers = list(o.workers).map(positive('workers'));
+  if (workers.some((w) => w < 1)) throw new Error('--workers takes counts ≥ 1');
+  const subset = o.retrainSubset !== undefined ? positive('retrain-subset')(o.retrainSubset) : undefined;
+  const opt = (name: string, v: string | undefined) => (v === undefined ? undefined : positive(name)(v));
+  const result = await runBench({
+    config: loadConfig(process.env),
+    quick: !!o.quick,
+    synthetic: !!o.synthetic || process.env.BLOOM_BENCH_SYNTHETIC === '1',
+    workers,
+    backbones: list(o.backbones),
+    extraction: o.extraction !== false,
+    endToEnd: o.e2e !== false,
+    wasmThreads: positive('wasm-threads')(o.wasmThreads),
+    retrain: !!o.retrain || (subset !== undefined && !o.retrainWarmOnly),
+    retrainWarmOnly: !!o.retrainWarmOnly,
+    retrainSubset: subset || undefined,
+    alone: opt('alone', o.alone),
+    burst: opt('burst', o.burst),
+    users: opt('users', o.users),
+    log,
+  });
+  process.stdout.write(o.json ? JSON.stringify(roundDeep(result), null, 2) + '\n' : formatReport(result));
+}
+
+main().catch(fail);
