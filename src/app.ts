@@ -73,10 +73,11 @@ export async function createApp(o: AppOptions): Promise<App> {
     addressPolicy: o.addressPolicy,
     dataDir: config.dataDir,
     tta: o.tta,
+    ...(config.downloadTimeoutS !== undefined && { downloadTimeouts: { totalMs: config.downloadTimeoutS * 1000 } }),
   }, () => backend.name);
   const retrain = new RetrainService(models, store, {
     dataDir: config.dataDir,
-    checkpointDir: config.checkpointDir,
+    saveDir: config.checkpointDir,
     featureCacheDir: config.featureCache,
     loc: { backboneDir: config.backboneDir, cacheDir: config.backboneCache },
     params: { ...DEFAULT_TRAIN_PARAMS, ...o.retrainParams },

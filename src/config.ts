@@ -31,6 +31,8 @@ export interface Config {
   userCooldownS: number;
   guildCooldownS: number;
   queueLimit: number;
+  /** Overall limit for one image download (redirects and body included); the built-in 30 s when absent. */
+  downloadTimeoutS?: number;
   /** Feature-extraction worker threads; 0 runs the model on the main thread. */
   workers: number;
   backend?: Backend;
@@ -102,6 +104,7 @@ const FIELDS = {
   BLOOM_USER_COOLDOWN_S: { schema: num(0, 3600, 5), expect: 'a number of seconds between 0 and 3600' },
   BLOOM_GUILD_COOLDOWN_S: { schema: num(0, 3600, 1), expect: 'a number of seconds between 0 and 3600' },
   BLOOM_QUEUE_LIMIT: { schema: int(1, 1000, 32), expect: 'a whole number between 1 and 1000' },
+  BLOOM_DOWNLOAD_TIMEOUT_S: { schema: z.coerce.number().min(1).max(300).optional(), expect: 'a number of seconds between 1 and 300' },
   BLOOM_WORKERS: { schema: int(0, 64, Math.min(2, availableParallelism())), expect: 'a whole number of worker threads between 0 and 64' },
   BLOOM_BACKEND: { schema: lowerEnum(BACKENDS).optional(), expect: `one of ${BACKENDS.join(', ')}` },
   BLOOM_LOG_LEVEL: { schema: lowerEnum(LOG_LEVELS).default('info'), expect: `one of ${LOG_LEVELS.join(', ')}` },
@@ -177,6 +180,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfi
     userCooldownS: v.BLOOM_USER_COOLDOWN_S,
     guildCooldownS: v.BLOOM_GUILD_COOLDOWN_S,
     queueLimit: v.BLOOM_QUEUE_LIMIT,
+    ...(v.BLOOM_DOWNLOAD_TIMEOUT_S !== undefined && { downloadTimeoutS: v.BLOOM_DOWNLOAD_TIMEOUT_S }),
     workers: v.BLOOM_WORKERS,
     ...(v.BLOOM_BACKEND !== undefined && { backend: v.BLOOM_BACKEND }),
     logLevel: v.BLOOM_LOG_LEVEL,

@@ -10,7 +10,7 @@ import { assessQuality } from '../classifier/quality.ts';
 import type { Prediction } from '../classifier/ranking.ts';
 import { chartPng } from '../bot/chart.ts';
 import { renderError, renderResult, type ReplyPayload } from '../bot/render.ts';
-import { DownloadError, downloadBytes, type AddressPolicy } from '../net/index.ts';
+import { DownloadError, downloadBytes, type AddressPolicy, type Timeouts } from '../net/index.ts';
 import type { PredictionSource, Store } from '../storage/index.ts';
 import { MicroBatcher } from './batcher.ts';
 import type { ModelManager } from './modelManager.ts';
@@ -24,6 +24,8 @@ export interface IdentifySettings {
   cdnHosts: string[];
   /** Extra address policy, e.g. the local emulator's CDN origin. */
   addressPolicy?: AddressPolicy;
+  /** Download timeouts; downloadBytes' defaults (30 s overall, 10 s idle) for what is not given. */
+  downloadTimeouts?: Timeouts;
   /** Where to look for the typical training photos (the dataset root). */
   dataDir?: string;
   tta?: boolean;
@@ -96,6 +98,7 @@ export class IdentifyService {
       maxBytes: this.s.maxBytes,
       allowHosts: req.fromAttachment ? this.s.cdnHosts : undefined,
       ...this.s.addressPolicy,
+      ...(this.s.downloadTimeouts ? { timeouts: this.s.downloadTimeouts } : {}),
     });
     return got.bytes;
   }
