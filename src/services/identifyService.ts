@@ -91,6 +91,7 @@ export class IdentifyService {
 
   private async fetch(req: IdentifyRequest): Promise<Buffer> {
     if (req.bytes) return req.bytes;
+    if (req.declaredSize === 0) throw new ImageError('EMPTY');
     if (req.declaredSize && req.declaredSize > this.s.maxBytes) {
       throw new DownloadError('TOO_LARGE', { limitBytes: this.s.maxBytes, detail: `declared ${req.declaredSize} bytes` });
     }
