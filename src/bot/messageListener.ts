@@ -31,13 +31,14 @@ export async function onMessage(ctx: BotContext, msg: Message): Promise<void> {
 
   const cap = ctx.config.maxImagesPerMessage;
   const chosen = photos.slice(0, cap);
-  if ('sendTyping' in msg.channel) void msg.channel.sendTyping().catch(() => undefined);
   for (const [i, a] of chosen.entries()) {
     const release = ctx.admission.tryEnter();
     if (!release) {
       await safeReply(ctx, msg, renderNotice(`I'm busy with a lot of photos right now — please try again in ${ctx.admission.retryAfterS()} s.`));
       return;
     }
+    // Only for work we took on: a flood of refused photos must not become a flood of typing calls.
+    if (i === 0 && 'sendTyping' in msg.channel) void msg.channel.sendTyping().catch(() => undefined);
     try {
       const r = await ctx.identify.identify(
         { url: a.url, fromAttachment: true, name: a.name, declaredSize: a.size },
