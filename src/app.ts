@@ -30,6 +30,8 @@ export interface AppOptions {
   retrainMaxPerClass?: number;
   retrainEditMs?: number;
   tta?: boolean;
+  /** How often prediction rows kept after a failed write (locked database...) are retried; 5 s by default. */
+  pendingRetryMs?: number;
 }
 
 export interface App {
@@ -63,7 +65,36 @@ export async function createApp(o: AppOptions): Promise<App> {
     throw new StartupError(`Could not load the model from ${config.checkpointDir}: ${(err as Error).message}${hint}`);
   }
   log.info({ version: models.version, arch: models.current!.meta.params.arch, validAccuracy: models.current!.meta.validAccuracy, backend: backend.name }, 'model loaded');
-  const store = openDatabase(config.dbPath, { onWriteError: (f) => log.error({ err: f.error, op: f.op, pending: f.pending, dropped: f.dropped }, 'database write failed; row kept for retry') });
+  let store: Store;
+  let retrying = false;
+  try {
+    store = openDatabase(config.dbPath, {
+      onWriteError: (f) => {
+        // A background retry that finds the database still locked was already reported when the row was queued.
+        if (retrying && f.dropped === 0) return void log.debug({ err: f.error, pending: f.pending }, 'database still not writable');
+        log.error({ err: f.error, op: f.op, pending: f.pending, dropped: f.dropped }, f.retryable ? 'database write failed; row kept for retry' : 'database write failed; row dropped');
+      },
+    });
+  } catch (err) {
+    await models.close();
+    throw new StartupError(`Could not open the database at ${config.dbPath}: ${(err as Error).message}`);
+  }
+  // Rows kept after a failed write land once the database is writable again, even if no new
+  // photo comes. These attempts don't wait for a lock (busy_timeout would block the event loop).
+  const retryTimer = setInterval(() => {
+    const n = store.pendingCount;
+    if (n === 0 || store.closed) return;
+    const busyMs = store.db.pragma('busy_timeout', { simple: true }) as number;
+    retrying = true;
+    store.db.pragma('busy_timeout = 0');
+    try {
+      if (store.flushPending()) log.info({ rows: n }, 'queued prediction rows written');
+    } finally {
+      store.db.pragma(`busy_timeout = ${busyMs}`);
+      retrying = false;
+    }
+  }, o.pendingRetryMs ?? 5000);
+  retryTimer.unref();
   const identify = new IdentifyService(models, store, {
     maxBytes: config.maxImageMb * 1024 * 1024,
     confidenceThreshold: config.confidenceThreshold,
@@ -98,6 +129,7 @@ export async function createApp(o: AppOptions): Promise<App> {
     bot, store, models, identify, retrain,
     stop: () => (stopped ??= (async () => {
       await bot.stop();
+      clearInterval(retryTimer);
       await models.close();
       store.close();
       log.info('stopped');

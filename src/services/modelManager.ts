@@ -36,7 +36,14 @@ export class ModelManager {
     const prev = this.slot?.clf;
     const reuse = prev && archOf(prev.meta) === arch ? prev.embedder : undefined;
     const embedder = reuse ?? (this.makeEmbedder ? await this.makeEmbedder(arch) : undefined);
-    const clf = await Classifier.load({ checkpoint: dir, ...this.loc, embedder, ownsEmbedder: true });
+    let clf: Classifier;
+    try {
+      clf = await Classifier.load({ checkpoint: dir, ...this.loc, embedder, ownsEmbedder: true });
+    } catch (err) {
+      // A pool started for this load would keep its worker threads (and the process) alive.
+      if (!reuse) await embedder?.close().catch(() => undefined);
+      throw err;
+    }
     // A reused embedder changes hands: the old model is disposed with keepEmbedder.
     this.swap(clf);
     return clf;
