@@ -138,7 +138,7 @@ async function within<T>(p: Promise<T>, ms: number, what: string, onTimeout?: ()
   }
 }
 
-describe('start-up with a corrupt checkpoint', () => {
+describe('start-up failures', () => {
   const copyCheckpoint = (name: string) => {
     const dir = path.join(h.tmp, name);
     fs.cpSync(h.checkpointDir, dir, { recursive: true });
@@ -154,6 +154,11 @@ describe('start-up with a corrupt checkpoint', () => {
     await assert.rejects(createApp({ config: configFor(dir), log }), (e: unknown) => e instanceof StartupError && /Could not load the model from .*garbled.*unreadable meta\.json/s.test(e.message));
     await assert.rejects(createApp({ config: configFor(path.join(h.tmp, 'nowhere')), log }), (e: unknown) => e instanceof StartupError && /No checkpoint at .*nowhere/.test(e.message));
     assert.equal(fs.existsSync(path.join(h.tmp, 'never.sqlite')), false, 'no database was created');
+  });
+
+  test('a database path that cannot be opened is a StartupError too', async () => {
+    const config = { ...configFor(h.checkpointDir), dbPath: h.tmp }; // a folder, not a file
+    await assert.rejects(createApp({ config, log: createLogger({ level: 'silent' }) }), (e: unknown) => e instanceof StartupError && /Could not open the database at /.test(e.message));
   });
 
   test('truncated weights.bin: the process reports a StartupError and exits on its own (no worker left running)', async () => {
