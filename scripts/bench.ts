@@ -59,7 +59,7 @@ async function main(): Promise<void> {
     users: opt('users', o.users),
     log,
   });
-  process.stdout.write(o.json ? JSON.stringify(roundDeep(result), null, 2) + '\n' : formatReport(result));
+  process.stdout.write(o.json ? JSON.stringify(roundDeep(result, 3), null, 2) + '\n' : formatReport(result));
 }
 
 main().catch(fail);

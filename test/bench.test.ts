@@ -3,13 +3,16 @@
 // Speed targets are the bench's business, not this test's.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { percentile, summarise } from '../src/bench/stats.ts';
 import type { BenchResult } from '../src/bench/run.ts';
 
 function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
+    const root = fileURLToPath(new URL('..', import.meta.url));
     const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench.ts', ...args], {
+      cwd: root,
       env: { ...process.env, BLOOM_BENCH_SYNTHETIC: '1', BLOOM_BENCH_VERBOSE: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
