@@ -131,6 +131,9 @@ export async function getFollowingRedirects(start: URL, opts: FollowOptions): Pr
       signal: opts.signal,
       headers,
     });
+    // The body may break before its reader attaches (we await other work first); readers still see
+    // the error, but without a listener undici would also raise it as an uncaught exception.
+    response.body.on('error', () => {});
     const location = response.headers['location'];
     if (!REDIRECT_STATUSES.has(response.statusCode) || typeof location !== 'string') {
       return { response, url };
@@ -166,7 +169,8 @@ export async function getFollowingRedirects(start: URL, opts: FollowOptions): Pr
  */
 export function discardBody(body: Dispatcher.ResponseData['body']): void {
   body.on('error', () => {});
-  body.destroy();
+  // dump() reads a small rest and frees the socket; a large rest is cut off by undici itself.
+  void body.dump({ limit: 64 * 1024 }).catch(() => undefined);
 }
 
 /** Throw HTTP_STATUS for anything but the accepted statuses, releasing the body first. */
