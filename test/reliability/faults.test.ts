@@ -200,12 +200,14 @@ describe('/retrain that fails', () => {
 describe('SIGTERM during a burst', () => {
   test('in-flight photos are answered and logged before the process exits; new ones are told to resend', async () => {
     const emu = await startEmulator();
-    // Attachments served slowly, so that SIGTERM lands while every photo is mid-download.
+    // Attachments held back until the test lets them go, so SIGTERM lands while every photo is mid-download.
     const bytes = new Map<string, Buffer>();
+    const held: (() => void)[] = [];
     const slow = await startServer((req, res) => {
       const body = bytes.get(req.url!);
-      setTimeout(() => (body ? res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': String(body.length) }).end(body) : res.writeHead(404).end()), 1500);
+      held.push(() => (body ? res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': String(body.length) }).end(body) : res.writeHead(404).end()));
     });
+    const releaseDownloads = () => held.splice(0).forEach((send) => send());
     const dbPath = path.join(h.tmp, 'sigterm.sqlite');
     const p = startAppProcess({
       DISCORD_TOKEN: emu.token, DISCORD_API_URL: emu.apiBase,
@@ -232,7 +234,11 @@ describe('SIGTERM during a burst', () => {
 
       p.child.kill('SIGTERM');
       await eventually(() => p.stderr().includes('shutting down'), 10_000, 'the process to start draining');
+      // While it drains (the downloads are still held), a new photo is politely refused…
       const late = await emu.postMessage({ channelId: channel, author: users[0], attachments: [emu.addAttachment('late.jpg', photo(h, '1'), 'image/jpeg', { channelId: channel })] });
+      await emu.waitForMessage(channel, (m) => m.message.message_reference?.message_id === late.id, 10_000);
+      // …and the photos in flight are finished once their downloads complete.
+      releaseDownloads();
       const { code, signal } = await within(p.exited, 40_000, 'the process to drain and exit', () => p.child.kill('SIGKILL'));
       assert.equal(signal, null, 'exited by itself (nothing left running)');
       assert.equal(code, 0);
@@ -256,6 +262,7 @@ describe('SIGTERM during a burst', () => {
       }
     } finally {
       if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+      releaseDownloads();
       await slow.close();
       await emu.close();
     }
