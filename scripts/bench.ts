@@ -1,9 +1,5 @@
 // npm run bench [-- --quick --json ...]: the performance figures of issue 5.
 // A table on stdout (or one JSON document with --json); progress on stderr.
-// discord.js first: its undici 6 must install the process-wide dispatcher before
-// our undici 7 (src/net) loads, or the bot's replies with files fail ("action is
-// not a function"). src/main.ts gets this order from importing app.ts first.
-import 'discord.js';
 import { Command } from 'commander';
 import { fail, log, normaliseArgv } from '../src/cli/common.ts';
 import { loadConfig } from '../src/config.ts';
