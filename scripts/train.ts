@@ -7,21 +7,23 @@ import { fail, log, makeEmbedder, normaliseArgv, phaseProgress, startBackend } f
 import { loadConfig } from '../src/config.ts';
 import { defaultPaths } from '../src/paths.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
+import { DEFAULT_TRAIN_PARAMS } from '../src/training/defaults.ts';
 import { train } from '../src/training/trainer.ts';
 
 const paths = defaultPaths();
+const D = DEFAULT_TRAIN_PARAMS;
 const program = new Command('train')
   .description('Train a flower classifier head on frozen backbone features')
   .option('--data-dir <dir>', 'dataset root with train/ and valid/ (and cat_to_name.json)', paths.dataDir)
-  .option('--arch <arch>', `backbone preset, folder or model.json URL; join several with + (presets: ${presetNames().join(', ')})`, 'mobilenet_v1_0.75_224')
-  .option('--hidden-units <n>', 'hidden layer widths, e.g. 512 or 512,256; 0 = linear head', '0')
-  .option('--dropout <p>', 'dropout rate', '0.2')
-  .option('--learning-rate <x>', 'Adam learning rate', '0.001')
-  .option('--epochs <n>', 'training epochs', '20')
-  .option('--batch-size <n>', 'minibatch size', '128')
-  .option('--aug-views <n>', 'augmented views per training image (0 = centre crop only)', '2')
-  .option('--aug-level <level>', 'basic (crop + flip) or robust (adds rotation, colour, blur, low resolution, JPEG)', 'robust')
-  .option('--seed <n>', 'augmentation seed', '1')
+  .option('--arch <arch>', `backbone preset, folder or model.json URL; join several with + (presets: ${presetNames().join(', ')})`, D.arch)
+  .option('--hidden-units <n>', 'hidden layer widths, e.g. 512 or 512,256; 0 = linear head', D.hiddenUnits.join(',') || '0')
+  .option('--dropout <p>', 'dropout rate (on the input of a linear head)', String(D.dropout))
+  .option('--learning-rate <x>', 'Adam learning rate', String(D.learningRate))
+  .option('--epochs <n>', 'training epochs', String(D.epochs))
+  .option('--batch-size <n>', 'minibatch size', String(D.batchSize))
+  .option('--aug-views <n>', 'augmented views per training image (0 = centre crop only)', String(D.augViews))
+  .option('--aug-level <level>', 'basic (crop + flip) or robust (adds rotation, colour, blur, low resolution, JPEG)', D.augLevel)
+  .option('--seed <n>', 'augmentation seed', String(D.seed))
   .option('--max-per-class <n>', 'use at most N images per class (quick runs)')
   .option('--gpu', 'use the GPU (tfjs-node-gpu) when available')
   .option('--workers <n>', 'feature-extraction worker threads (default: BLOOM_WORKERS, one per core)')

@@ -4,9 +4,9 @@ import type { TrainParams } from '../classifier/checkpoint.ts';
 export const DEFAULT_TRAIN_PARAMS: TrainParams = {
   arch: 'mobilenet_v1_0.75_224',
   hiddenUnits: [],
-  dropout: 0.2,
+  dropout: 0.5,
   learningRate: 0.001,
-  epochs: 20,
+  epochs: 25,
   batchSize: 128,
   augViews: 2,
   augLevel: 'robust',
