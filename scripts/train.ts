@@ -24,6 +24,7 @@ const program = new Command('train')
   .option('--aug-views <n>', 'augmented views per training image (0 = centre crop only)', String(D.augViews))
   .option('--aug-level <level>', 'basic (crop + flip) or robust (adds rotation, colour, blur, low resolution, JPEG)', D.augLevel)
   .option('--seed <n>', 'augmentation seed', String(D.seed))
+  .option('--views-per-epoch <n>', 'random views of each photo per epoch (0 = all views every epoch)', String(D.viewsPerEpoch ?? 0))
   .option('--max-per-class <n>', 'use at most N images per class (quick runs)')
   .option('--gpu', 'use the GPU (tfjs-node-gpu) when available')
   .option('--workers <n>', 'feature-extraction worker threads (default: BLOOM_WORKERS, one per core)')
@@ -54,6 +55,7 @@ async function main() {
     augViews: num('aug-views', o.augViews, 0),
     augLevel: o.augLevel === 'basic' ? 'basic' : 'robust',
     seed: num('seed', o.seed, 0),
+    viewsPerEpoch: num('views-per-epoch', o.viewsPerEpoch, 0),
     maxPerClass: o.maxPerClass ? num('max-per-class', o.maxPerClass, 1) : undefined,
     embedder,
     cache: new FeatureCache(paths.featureCacheDir),

@@ -99,6 +99,17 @@ describe('feature cache and ensembles', () => {
   });
 });
 
+describe('views per epoch', () => {
+  test('sampling one cached view per photo each epoch still trains, and is recorded', async () => {
+    const embedder = new LocalEmbedder(await loadFeatureExtractor(a, { cacheDir: tmp }));
+    const r = await train({ arch: a, hiddenUnits: [], dropout: 0, learningRate: 0.02, epochs: 25, batchSize: 16, augViews: 3, augLevel: 'robust', seed: 2, viewsPerEpoch: 1, dataDir: data, saveDir: path.join(tmp, 'vpe'), embedder, cache: new FeatureCache(path.join(tmp, 'fc')) });
+    await embedder.close();
+    assert.equal(r.meta.params.viewsPerEpoch, 1);
+    assert.equal(r.meta.epochs.length, 25);
+    assert.ok(r.meta.validAccuracy >= 0.8, String(r.meta.validAccuracy));
+  });
+});
+
 describe('photo-quality hint', () => {
   test('small and blurry photos get a note; a sharp large one does not', async () => {
     const noisy = await sharp(Buffer.from(Array.from({ length: 400 * 400 * 3 }, (_, i) => ((i * 2654435761) >>> 24) & 255)), { raw: { width: 400, height: 400, channels: 3 } }).jpeg().toBuffer();

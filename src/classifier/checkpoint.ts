@@ -28,6 +28,8 @@ export interface TrainParams {
   augViews: number;
   augLevel: string;
   seed: number;
+  /** Random views of each photo per epoch (0 or absent = all of them every epoch). */
+  viewsPerEpoch?: number;
 }
 
 export interface CheckpointMeta {

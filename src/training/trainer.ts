@@ -5,6 +5,7 @@ import path from 'node:path';
 import { backendInfo } from '../classifier/backend.ts';
 import { newVersion, saveCheckpoint, type CheckpointMeta, type EpochMetrics, type TrainParams } from '../classifier/checkpoint.ts';
 import type { Embedder } from '../classifier/embedder.ts';
+import { rng } from '../classifier/augment.ts';
 import { buildHead, foldStandardisation } from '../classifier/head.ts';
 import { scanDataset, type Dataset } from './dataset.ts';
 import type { FeatureCache } from './featureCache.ts';
@@ -120,26 +121,32 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   head.compile({ optimizer: tf.train.adam(opts.learningRate), loss: 'categoricalCrossentropy', metrics: ['acc'] });
   const epochs: EpochMetrics[] = [];
   let best: { epoch: number; acc: number; loss: number; weights: tf.Tensor[] } | undefined;
-  await head.fit(xTrain, yTrain, {
-    epochs: opts.epochs,
-    batchSize: opts.batchSize,
-    shuffle: true,
-    validationData: [xValid, yValid],
-    verbose: 0,
-    callbacks: {
-      onEpochEnd: async (epoch, logs = {}) => {
-        const m: EpochMetrics = { epoch: epoch + 1, trainLoss: logs.loss!, trainAccuracy: logs.acc!, validLoss: logs.val_loss!, validAccuracy: logs.val_acc! };
-        epochs.push(m);
-        // Ties go to the lower valid loss: same accuracy, better calibrated.
-        const better = !best || m.validAccuracy > best.acc || (m.validAccuracy === best.acc && m.validLoss < best.loss);
-        if (better) {
-          best?.weights.forEach((w) => w.dispose());
-          best = { epoch: m.epoch, acc: m.validAccuracy, loss: m.validLoss, weights: head.getWeights().map((w) => w.clone()) };
-        }
-        opts.onEvent?.({ phase: 'train', epoch: m.epoch, epochs: opts.epochs, metrics: m, best: better });
-      },
-    },
-  });
+  // With viewsPerEpoch, each epoch sees that many random views of every photo (on-the-fly
+  // augmentation from the cache): far fewer rows per epoch, so a retrain stays quick.
+  const perImage = tr.items[0]!.views.length;
+  const k = opts.viewsPerEpoch && opts.viewsPerEpoch < perImage ? opts.viewsPerEpoch : 0;
+  const pick = rng(opts.seed + 1);
+  for (let epoch = 0; epoch < opts.epochs; epoch++) {
+    let xe = xTrain, ye = yTrain;
+    if (k) {
+      const idx = tr.items.flatMap((_, i) => Array.from({ length: k }, () => i * perImage + Math.floor(pick() * perImage)));
+      const it = tf.tensor1d(idx, 'int32');
+      [xe, ye] = [tf.gather(xTrain, it), tf.gather(yTrain, it)];
+      it.dispose();
+    }
+    const h = await head.fit(xe, ye, { epochs: 1, batchSize: opts.batchSize, shuffle: true, validationData: [xValid, yValid], verbose: 0 });
+    if (k) { xe.dispose(); ye.dispose(); }
+    const last = (name: string) => Number(h.history[name]!.at(-1));
+    const m: EpochMetrics = { epoch: epoch + 1, trainLoss: last('loss'), trainAccuracy: last('acc'), validLoss: last('val_loss'), validAccuracy: last('val_acc') };
+    epochs.push(m);
+    // Ties go to the lower valid loss: same accuracy, better calibrated.
+    const better = !best || m.validAccuracy > best.acc || (m.validAccuracy === best.acc && m.validLoss < best.loss);
+    if (better) {
+      best?.weights.forEach((w) => w.dispose());
+      best = { epoch: m.epoch, acc: m.validAccuracy, loss: m.validLoss, weights: head.getWeights().map((w) => w.clone()) };
+    }
+    opts.onEvent?.({ phase: 'train', epoch: m.epoch, epochs: opts.epochs, metrics: m, best: better });
+  }
   head.setWeights(best!.weights);
   best!.weights.forEach((w) => w.dispose());
   foldStandardisation(head, mean, std);
@@ -157,7 +164,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     backbones: opts.embedder.specs,
     labels: ds.labels,
     names: ds.names,
-    params: { arch: opts.arch, hiddenUnits: opts.hiddenUnits, dropout: opts.dropout, learningRate: opts.learningRate, epochs: opts.epochs, batchSize: opts.batchSize, augViews: opts.augViews, augLevel: opts.augLevel, seed: opts.seed },
+    params: { arch: opts.arch, hiddenUnits: opts.hiddenUnits, dropout: opts.dropout, learningRate: opts.learningRate, epochs: opts.epochs, batchSize: opts.batchSize, augViews: opts.augViews, augLevel: opts.augLevel, seed: opts.seed, viewsPerEpoch: opts.viewsPerEpoch },
     epochs,
     bestEpoch: best!.epoch,
     validAccuracy: acc.top1,
