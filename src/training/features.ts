@@ -140,6 +140,7 @@ export async function extractFeatures(samples: Sample[], opts: ExtractOptions): 
     items.forEach((it, i) => {
       if (failed.has(i)) return;
       const views = it.parts.map((p) => {
+        if (p.length === 1) return p[0]!; // one backbone: share the cached vector, no copy
         const out = new Float32Array(total);
         let off = 0;
         p.forEach((x, b) => { out.set(x!, off); off += dims[b]!; });

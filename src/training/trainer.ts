@@ -46,9 +46,13 @@ function capPerClass<T extends { label: string }>(xs: T[], n?: number): T[] {
   });
 }
 
-function stack(rows: Float32Array[], dim: number): tf.Tensor2D {
+/** Rows → one tensor, optionally standardised on the way (one copy, not three: the train set is large). */
+function stack(rows: Float32Array[], dim: number, norm?: { mean: Float32Array; std: Float32Array }): tf.Tensor2D {
   const flat = new Float32Array(rows.length * dim);
-  rows.forEach((r, i) => flat.set(r, i * dim));
+  rows.forEach((r, k) => {
+    if (!norm) return flat.set(r, k * dim);
+    for (let i = 0, o = k * dim; i < dim; i++) flat[o + i] = (r[i]! - norm.mean[i]!) / norm.std[i]!;
+  });
   return tf.tensor2d(flat, [rows.length, dim]);
 }
 
@@ -110,11 +114,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   for (const r of trainRows) r.forEach((v, i) => (mean[i]! += v / trainRows.length));
   for (const r of trainRows) r.forEach((v, i) => (std[i]! += (v - mean[i]!) ** 2 / trainRows.length));
   std.forEach((v, i) => (std[i] = Math.sqrt(v) + 1e-3));
-  const standardise = (rows: Float32Array[]) => rows.map((r) => r.map((v, i) => (v - mean[i]!) / std[i]!));
 
-  const xTrain = stack(standardise(trainRows), dim);
+  const xTrain = stack(trainRows, dim, { mean, std });
   const yTrain = tf.oneHot(tf.tensor1d(trainY, 'int32'), ds.labels.length).toFloat();
-  const xValid = stack(standardise(va.items.map((it) => it.views[0]!)), dim);
+  const xValid = stack(va.items.map((it) => it.views[0]!), dim, { mean, std });
   const yValid = tf.oneHot(tf.tensor1d(validY, 'int32'), ds.labels.length).toFloat();
 
   const head = buildHead({ inputDim: dim, classes: ds.labels.length, hidden: opts.hiddenUnits, dropout: opts.dropout });
