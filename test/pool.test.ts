@@ -56,3 +56,18 @@ test('the micro-batcher gathers concurrent calls into one batch', async () => {
   assert.equal(many[19], 38);
   assert.deepEqual(sizes.slice(1), [8, 8, 4]);
 });
+
+test('a lazy embedder starts the real one only when something needs embedding', async () => {
+  const { LazyEmbedder } = await import('../src/classifier/embedder.ts');
+  let starts = 0;
+  const local = new LocalEmbedder(await loadFeatureExtractor(backbone, { cacheDir: tmp }));
+  const lazy = new LazyEmbedder(local.specs, local.inputSize, async () => (starts++, local));
+  assert.equal(lazy.started, false);
+  await lazy.close();
+  assert.equal(starts, 0, 'close without use starts nothing');
+  const img = new Uint8Array(TINY_INPUT * TINY_INPUT * 3);
+  const [a, b] = await Promise.all([lazy.embed([img]), lazy.embed([img])]);
+  assert.equal(starts, 1);
+  assert.deepEqual(Array.from(a![0]!), Array.from(b![0]!));
+  await lazy.close();
+});

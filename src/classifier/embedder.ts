@@ -26,3 +26,26 @@ export class LocalEmbedder implements Embedder {
     this.fx.dispose();
   }
 }
+
+/**
+ * Starts the real embedder on first use. A retrain on a warm feature cache
+ * never embeds, so it never pays for loading backbones into worker threads.
+ */
+export class LazyEmbedder implements Embedder {
+  private real: Promise<Embedder> | undefined;
+
+  constructor(readonly specs: BackboneSpec[], readonly inputSize: number, private readonly start: () => Promise<Embedder>) {}
+
+  get started(): boolean {
+    return !!this.real;
+  }
+
+  async embed(images: Uint8Array[], backbones?: number[]): Promise<Float32Array[]> {
+    this.real ??= this.start();
+    return (await this.real).embed(images, backbones);
+  }
+
+  async close(): Promise<void> {
+    if (this.real) await (await this.real).close();
+  }
+}
