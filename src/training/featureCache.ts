@@ -32,9 +32,9 @@ export class FeatureCache {
       if (buf.length % rec) fs.truncateSync(file, buf.length - (buf.length % rec));
       for (let off = 0; off + rec <= buf.length; off += rec) {
         const hash = buf.subarray(off, off + HASH_BYTES).toString('hex');
-        // Copy so the vector is 4-byte aligned and independent of the file buffer.
-        const vec = new Float32Array(dim);
-        Buffer.from(vec.buffer).set(buf.subarray(off + HASH_BYTES, off + rec));
+        // A view into the file buffer when aligned (records are multiples of 4 bytes), else a copy.
+        const at = buf.byteOffset + off + HASH_BYTES;
+        const vec = at % 4 === 0 ? new Float32Array(buf.buffer, at, dim) : new Float32Array(new Uint8Array(buf.subarray(off + HASH_BYTES, off + rec)).buffer);
         t.set(hash, vec);
       }
     }

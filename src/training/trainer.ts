@@ -115,8 +115,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   for (const r of trainRows) r.forEach((v, i) => (std[i]! += (v - mean[i]!) ** 2 / trainRows.length));
   std.forEach((v, i) => (std[i] = Math.sqrt(v) + 1e-3));
 
-  const xTrain = stack(trainRows, dim, { mean, std });
-  const yTrain = tf.oneHot(tf.tensor1d(trainY, 'int32'), ds.labels.length).toFloat();
+  const perImage = tr.items[0]!.views.length;
+  const k = opts.viewsPerEpoch && opts.viewsPerEpoch < perImage ? opts.viewsPerEpoch : 0;
+  // Sampling views per epoch builds each epoch's rows from the cached vectors, so the
+  // whole training set never sits in TF memory at once; otherwise it is one tensor.
+  const xTrain = k ? undefined : stack(trainRows, dim, { mean, std });
+  const yTrain = k ? undefined : tf.oneHot(tf.tensor1d(trainY, 'int32'), ds.labels.length).toFloat();
   const xValid = stack(va.items.map((it) => it.views[0]!), dim, { mean, std });
   const yValid = tf.oneHot(tf.tensor1d(validY, 'int32'), ds.labels.length).toFloat();
 
@@ -126,16 +130,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let best: { epoch: number; acc: number; loss: number; weights: tf.Tensor[] } | undefined;
   // With viewsPerEpoch, each epoch sees that many random views of every photo (on-the-fly
   // augmentation from the cache): far fewer rows per epoch, so a retrain stays quick.
-  const perImage = tr.items[0]!.views.length;
-  const k = opts.viewsPerEpoch && opts.viewsPerEpoch < perImage ? opts.viewsPerEpoch : 0;
   const pick = rng(opts.seed + 1);
   for (let epoch = 0; epoch < opts.epochs; epoch++) {
-    let xe = xTrain, ye = yTrain;
+    let xe = xTrain!, ye = yTrain!;
     if (k) {
       const idx = tr.items.flatMap((_, i) => Array.from({ length: k }, () => i * perImage + Math.floor(pick() * perImage)));
-      const it = tf.tensor1d(idx, 'int32');
-      [xe, ye] = [tf.gather(xTrain, it), tf.gather(yTrain, it)];
-      it.dispose();
+      xe = stack(idx.map((i) => trainRows[i]!), dim, { mean, std });
+      ye = tf.tidy(() => tf.oneHot(tf.tensor1d(idx.map((i) => trainY[i]!), 'int32'), ds.labels.length).toFloat());
     }
     const h = await head.fit(xe, ye, { epochs: 1, batchSize: opts.batchSize, shuffle: true, validationData: [xValid, yValid], verbose: 0 });
     if (k) { xe.dispose(); ye.dispose(); }
@@ -153,7 +154,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   head.setWeights(best!.weights);
   best!.weights.forEach((w) => w.dispose());
   foldStandardisation(head, mean, std);
-  xTrain.dispose(); yTrain.dispose(); xValid.dispose(); yValid.dispose();
+  xTrain?.dispose(); yTrain?.dispose(); xValid.dispose(); yValid.dispose();
 
   // Final figures from the folded head on raw features: exactly what evaluate will see.
   const xRaw = stack(va.items.map((it) => it.views[0]!), dim);
