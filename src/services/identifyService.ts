@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import type { Classifier } from '../classifier/classifier.ts';
 import { ImageError, probeImage } from '../classifier/images.ts';
 import { assessQuality } from '../classifier/quality.ts';
-import type { Prediction } from '../classifier/ranking.ts';
+import { meanProbs, type Prediction } from '../classifier/ranking.ts';
 import { chartPng } from '../bot/chart.ts';
 import { renderError, renderResult, type ReplyPayload } from '../bot/render.ts';
 import { DownloadError, downloadBytes, type AddressPolicy, type Timeouts } from '../net/index.ts';
@@ -76,10 +76,7 @@ export class IdentifyService {
       const probs = clf.probsOfFeatures(await clf.embedder.embed(mine.flatMap((j) => j.views)));
       let at = 0;
       for (const j of mine) {
-        const rows = probs.slice(at, (at += j.views.length));
-        const mean = new Float32Array(rows[0]!.length);
-        for (const r of rows) r.forEach((v, i) => (mean[i]! += v / rows.length));
-        out[jobs.indexOf(j)] = mean;
+        out[jobs.indexOf(j)] = meanProbs(probs.slice(at, (at += j.views.length)));
       }
     }
     return out;
