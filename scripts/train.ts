@@ -1,5 +1,6 @@
 // npm run train -- --data-dir D --arch PRESET|PATH ... : trains a head on frozen features.
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import { AUGMENT_LEVELS, type AugmentLevel } from '../src/classifier/augment.ts';
 import { presetNames } from '../src/classifier/backbones.ts';
 import { parseHidden } from '../src/classifier/head.ts';
 import { setCurrent } from '../src/classifier/checkpoint.ts';
@@ -22,7 +23,7 @@ const program = new Command('train')
   .option('--epochs <n>', 'training epochs', String(D.epochs))
   .option('--batch-size <n>', 'minibatch size', String(D.batchSize))
   .option('--aug-views <n>', 'augmented views per training image (0 = centre crop only)', String(D.augViews))
-  .option('--aug-level <level>', 'basic (crop + flip) or robust (adds rotation, colour, blur, low resolution, JPEG)', D.augLevel)
+  .addOption(new Option('--aug-level <level>', 'basic (crop + flip), robust (adds rotation, colour, blur, low resolution, JPEG) or phone (all of them harsher and together, plus noise)').choices(AUGMENT_LEVELS).default(D.augLevel))
   .option('--seed <n>', 'augmentation seed', String(D.seed))
   .option('--views-per-epoch <n>', 'random views of each photo per epoch (0 = all views every epoch)', String(D.viewsPerEpoch ?? 0))
   .option('--max-per-class <n>', 'use at most N images per class (quick runs)')
@@ -53,7 +54,7 @@ async function main() {
     epochs: num('epochs', o.epochs, 1),
     batchSize: num('batch-size', o.batchSize, 1),
     augViews: num('aug-views', o.augViews, 0),
-    augLevel: o.augLevel === 'basic' ? 'basic' : 'robust',
+    augLevel: o.augLevel as AugmentLevel,
     seed: num('seed', o.seed, 0),
     viewsPerEpoch: num('views-per-epoch', o.viewsPerEpoch, 0),
     maxPerClass: o.maxPerClass ? num('max-per-class', o.maxPerClass, 1) : undefined,

@@ -33,8 +33,10 @@ const diff = (x: Uint8Array, y: Uint8Array) => x.reduce((s, v, i) => s + Math.ab
 
 describe('augmentation', () => {
   test('is deterministic under a seed and different across seeds', () => {
-    assert.deepEqual(sampleTransform(rng(42), 'robust'), sampleTransform(rng(42), 'robust'));
-    assert.notDeepEqual(sampleTransform(rng(42), 'robust'), sampleTransform(rng(43), 'robust'));
+    for (const level of ['basic', 'robust', 'phone'] as const) {
+      assert.deepEqual(sampleTransform(rng(42), level), sampleTransform(rng(42), level), level);
+      assert.notDeepEqual(sampleTransform(rng(42), level), sampleTransform(rng(43), level), level);
+    }
     assert.deepEqual(samplePerturbation(rng(7)), samplePerturbation(rng(7)));
   });
 
@@ -43,7 +45,7 @@ describe('augmentation', () => {
     const base = await applyTransform(img, IDENTITY, 64);
     const kinds: Partial<Transform>[] = [
       { area: 0.5, cx: 0, cy: 0 }, { rotateDeg: 15 }, { flip: true }, { brightness: 0.6 }, { contrast: 1.3 },
-      { saturation: 0.5 }, { blurSigma: 2 }, { downscaleTo: 40 }, { jpegQuality: 10 },
+      { saturation: 0.5 }, { blurSigma: 2 }, { downscaleTo: 40 }, { jpegQuality: 10 }, { noiseSigma: 8 },
     ];
     for (const k of kinds) {
       const t = { ...IDENTITY, ...k };
@@ -51,6 +53,18 @@ describe('augmentation', () => {
       assert.ok(diff(out, base) > 0.5, `${JSON.stringify(k)} changes the image`);
       assert.deepEqual(await applyTransform(img, t, 64), out, `${JSON.stringify(k)} is deterministic`);
     }
+  });
+
+  test("'phone' draws its conditions together more often than 'robust'", () => {
+    const share = (level: 'robust' | 'phone', hit: (t: Transform) => boolean) => {
+      const r = rng(5);
+      let n = 0;
+      for (let i = 0; i < 400; i++) if (hit(sampleTransform(r, level))) n++;
+      return n / 400;
+    };
+    const harsh = (t: Transform) => t.blurSigma > 0 && t.downscaleTo > 0 && t.jpegQuality > 0;
+    assert.ok(share('phone', harsh) > 2 * share('robust', harsh));
+    assert.ok(share('phone', (t) => !!t.noiseSigma) > 0.2 && share('robust', (t) => !!t.noiseSigma) === 0);
   });
 
   test('rotation crops inside the rotated image (no fill corners)', () => {

@@ -39,6 +39,8 @@ export interface Transform {
   downscaleTo: number;
   /** JPEG quality for a re-compression round trip; 0 = none. */
   jpegQuality: number;
+  /** Sensor noise: standard deviation in 0..255 pixel units; 0 = none. */
+  noiseSigma?: number;
 }
 
 export const IDENTITY: Transform = {
@@ -46,15 +48,20 @@ export const IDENTITY: Transform = {
   brightness: 1, contrast: 1, saturation: 1, blurSigma: 0, downscaleTo: 0, jpegQuality: 0,
 };
 
-export type AugmentLevel = 'basic' | 'robust';
+export type AugmentLevel = 'basic' | 'robust' | 'phone';
+export const AUGMENT_LEVELS: readonly AugmentLevel[] = ['basic', 'robust', 'phone'];
 
 const between = (r: () => number, lo: number, hi: number) => lo + (hi - lo) * r();
 
 /**
  * Training views. 'basic' is the classic random resized crop + flip;
- * 'robust' adds rotation, colour jitter, blur, low resolution and JPEG artefacts.
+ * 'robust' adds rotation, colour jitter, blur, low resolution and JPEG artefacts;
+ * 'phone' draws them more often and wider, and adds sensor noise, because on
+ * real phone photos they come together (each alone costs a few points; all
+ * together cost the 'robust' model about 25).
  */
 export function sampleTransform(r: () => number, level: AugmentLevel): Transform {
+  if (level === 'phone') return samplePhone(r);
   const t: Transform = {
     ...IDENTITY,
     area: between(r, 0.5, 1),
@@ -72,6 +79,24 @@ export function sampleTransform(r: () => number, level: AugmentLevel): Transform
   t.downscaleTo = r() < 0.4 ? Math.round(between(r, 100, 200)) : 0;
   t.jpegQuality = r() < 0.4 ? Math.round(between(r, 15, 50)) : 0;
   return t;
+}
+
+function samplePhone(r: () => number): Transform {
+  return {
+    area: between(r, 0.3, 1),
+    aspect: Math.exp(between(r, Math.log(3 / 4), Math.log(4 / 3))),
+    cx: r(),
+    cy: r(),
+    flip: r() < 0.5,
+    rotateDeg: r() < 0.7 ? between(r, -30, 30) : 0,
+    brightness: between(r, 0.4, 1.5),
+    contrast: between(r, 0.55, 1.3),
+    saturation: between(r, 0.4, 1.5),
+    blurSigma: r() < 0.5 ? between(r, 0.5, 3) : 0,
+    noiseSigma: r() < 0.3 ? between(r, 2, 10) : 0,
+    downscaleTo: r() < 0.6 ? Math.round(between(r, 64, 200)) : 0,
+    jpegQuality: r() < 0.7 ? Math.round(between(r, 8, 50)) : 0,
+  };
 }
 
 /** Harsher, phone-like conditions for robustness evaluation (never used for training). */
@@ -109,6 +134,17 @@ export function innerRect(w: number, h: number, rad: number): { w: number; h: nu
   return { w: Math.floor(wr), h: Math.floor(hr) };
 }
 
+/** Gaussian pixel noise (Box–Muller), seeded so a view is reproducible. */
+function addNoise(img: RGBImage, sigma: number, seed: number): RGBImage {
+  const r = rng(seed);
+  const out = Buffer.allocUnsafe(img.data.length);
+  for (let i = 0; i < out.length; i++) {
+    const n = Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+    out[i] = Math.max(0, Math.min(255, Math.round(img.data[i]! + sigma * n)));
+  }
+  return { ...img, data: out };
+}
+
 const raw = (img: RGBImage) => sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
 
 async function toRGB(p: Sharp): Promise<RGBImage> {
@@ -135,6 +171,7 @@ export async function applyTransform(img: RGBImage, t: Transform, size: number):
   if (t.brightness !== 1 || t.saturation !== 1) p = p.modulate({ brightness: t.brightness, saturation: t.saturation });
   if (t.contrast !== 1) p = p.linear(t.contrast, 128 * (1 - t.contrast));
   if (t.blurSigma >= 0.3) p = p.blur(t.blurSigma);
+  if (t.noiseSigma) p = raw(addNoise(await toRGB(p), t.noiseSigma, seedOf(cw, ch, t.cx, t.noiseSigma)));
   if (t.downscaleTo && Math.min(cw, ch) > t.downscaleTo) {
     const k = t.downscaleTo / Math.min(cw, ch);
     p = p.resize(Math.max(1, Math.round(cw * k)), Math.max(1, Math.round(ch * k)), { fit: 'fill' });

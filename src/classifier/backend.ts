@@ -2,6 +2,7 @@
 // The native packages are optionalDependencies: their install script downloads
 // libtensorflow, which fails offline, so they may simply be absent.
 import * as tf from '@tensorflow/tfjs';
+import { patchWasmMatMul } from './wasmMatMul.ts';
 
 export const BACKENDS = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -45,7 +46,9 @@ async function tryWasm(threads: number | undefined): Promise<string | null> {
   try {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     if (threads) wasm.setThreadsCount(threads);
-    return (await tf.setBackend('wasm')) ? null : 'backend did not start';
+    if (!(await tf.setBackend('wasm'))) return 'backend did not start';
+    patchWasmMatMul();
+    return null;
   } catch (err) {
     return (err as Error).message.split('\n')[0]!;
   }

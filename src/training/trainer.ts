@@ -5,7 +5,7 @@ import path from 'node:path';
 import { backendInfo } from '../classifier/backend.ts';
 import { newVersion, saveCheckpoint, type CheckpointMeta, type EpochMetrics, type TrainParams } from '../classifier/checkpoint.ts';
 import type { Embedder } from '../classifier/embedder.ts';
-import { rng } from '../classifier/augment.ts';
+import { rng, type AugmentLevel } from '../classifier/augment.ts';
 import { buildHead, foldStandardisation } from '../classifier/head.ts';
 import { scanDataset, type Dataset } from './dataset.ts';
 import type { FeatureCache } from './featureCache.ts';
@@ -47,6 +47,14 @@ function capPerClass<T extends { label: string }>(xs: T[], n?: number): T[] {
 }
 
 /** Rows → one tensor, optionally standardised on the way (one copy, not three: the train set is large). */
+/** Fisher–Yates in place, with the run's seeded generator. */
+function shuffle<T>(a: T[], r: () => number): void {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+}
+
 function stack(rows: Float32Array[], dim: number, norm?: { mean: Float32Array; std: Float32Array }): tf.Tensor2D {
   const flat = new Float32Array(rows.length * dim);
   rows.forEach((r, k) => {
@@ -98,7 +106,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   opts.onEvent?.({ phase: 'scan', dataset: ds });
   const trainSamples = capPerClass(ds.splits.train ?? [], opts.maxPerClass);
   const validSamples = capPerClass(ds.splits.valid ?? [], opts.maxPerClass && Math.ceil(opts.maxPerClass / 4));
-  const plan = { augViews: opts.augViews, level: opts.augLevel as 'basic' | 'robust', seed: opts.seed, centre: true };
+  const plan = { augViews: opts.augViews, level: opts.augLevel as AugmentLevel, seed: opts.seed, centre: true };
   const tr = await extractFeatures(trainSamples, { embedder: opts.embedder, cache: opts.cache, plan, onProgress: (done, total) => opts.onEvent?.({ phase: 'extract', split: 'train', done, total }) });
   const va = await extractFeatures(validSamples, { embedder: opts.embedder, cache: opts.cache, plan: CENTRE_ONLY, onProgress: (done, total) => opts.onEvent?.({ phase: 'extract', split: 'valid', done, total }) });
   if (tr.items.length === 0 || va.items.length === 0) throw new Error('No readable training or validation images');
@@ -117,10 +125,6 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
   const perImage = tr.items[0]!.views.length;
   const k = opts.viewsPerEpoch && opts.viewsPerEpoch < perImage ? opts.viewsPerEpoch : 0;
-  // Sampling views per epoch builds each epoch's rows from the cached vectors, so the
-  // whole training set never sits in TF memory at once; otherwise it is one tensor.
-  const xTrain = k ? undefined : stack(trainRows, dim, { mean, std });
-  const yTrain = k ? undefined : tf.oneHot(tf.tensor1d(trainY, 'int32'), ds.labels.length).toFloat();
   const xValid = stack(va.items.map((it) => it.views[0]!), dim, { mean, std });
   const yValid = tf.oneHot(tf.tensor1d(validY, 'int32'), ds.labels.length).toFloat();
 
@@ -128,18 +132,20 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   head.compile({ optimizer: tf.train.adam(opts.learningRate), loss: 'categoricalCrossentropy', metrics: ['acc'] });
   const epochs: EpochMetrics[] = [];
   let best: { epoch: number; acc: number; loss: number; weights: tf.Tensor[] } | undefined;
-  // With viewsPerEpoch, each epoch sees that many random views of every photo (on-the-fly
-  // augmentation from the cache): far fewer rows per epoch, so a retrain stays quick.
+  // Each epoch's rows are built from the cached vectors in a seeded random order:
+  // the whole set never sits in TF memory, and fit() need not gather batches
+  // (a gather per batch cost more than the head's maths on wasm). With
+  // viewsPerEpoch, each epoch sees that many random views of every photo.
   const pick = rng(opts.seed + 1);
   for (let epoch = 0; epoch < opts.epochs; epoch++) {
-    let xe = xTrain!, ye = yTrain!;
-    if (k) {
-      const idx = tr.items.flatMap((_, i) => Array.from({ length: k }, () => i * perImage + Math.floor(pick() * perImage)));
-      xe = stack(idx.map((i) => trainRows[i]!), dim, { mean, std });
-      ye = tf.tidy(() => tf.oneHot(tf.tensor1d(idx.map((i) => trainY[i]!), 'int32'), ds.labels.length).toFloat());
-    }
-    const h = await head.fit(xe, ye, { epochs: 1, batchSize: opts.batchSize, shuffle: true, validationData: [xValid, yValid], verbose: 0 });
-    if (k) { xe.dispose(); ye.dispose(); }
+    const rows = k
+      ? tr.items.flatMap((_, i) => Array.from({ length: k }, () => i * perImage + Math.floor(pick() * perImage)))
+      : trainRows.map((_, i) => i);
+    shuffle(rows, pick);
+    const xe = stack(rows.map((i) => trainRows[i]!), dim, { mean, std });
+    const ye = tf.tidy(() => tf.oneHot(tf.tensor1d(rows.map((i) => trainY[i]!), 'int32'), ds.labels.length).toFloat());
+    const h = await head.fit(xe, ye, { epochs: 1, batchSize: opts.batchSize, shuffle: false, validationData: [xValid, yValid], verbose: 0 });
+    xe.dispose(); ye.dispose();
     const last = (name: string) => Number(h.history[name]!.at(-1));
     const m: EpochMetrics = { epoch: epoch + 1, trainLoss: last('loss'), trainAccuracy: last('acc'), validLoss: last('val_loss'), validAccuracy: last('val_acc') };
     epochs.push(m);
@@ -154,7 +160,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   head.setWeights(best!.weights);
   best!.weights.forEach((w) => w.dispose());
   foldStandardisation(head, mean, std);
-  xTrain?.dispose(); yTrain?.dispose(); xValid.dispose(); yValid.dispose();
+  xValid.dispose(); yValid.dispose();
 
   // Final figures from the folded head on raw features: exactly what evaluate will see.
   const xRaw = stack(va.items.map((it) => it.views[0]!), dim);
