@@ -2,7 +2,7 @@
 // for every transpose combination, batched too, and the same dense-layer gradients.
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/classifier/tf.ts';
 import { initBackend } from '../src/classifier/backend.ts';
 import { rng } from '../src/classifier/augment.ts';
 

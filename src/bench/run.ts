@@ -1,7 +1,7 @@
 // The benchmark of issue 5: extraction speed per backbone and worker count,
 // end-to-end latency through the Discord emulator, /retrain wall time and peak
 // memory. Builds one JSON document; scripts/bench.ts prints it.
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../classifier/tf.ts';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -197,7 +197,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     synthetic: false,
     machine: {
       cpus: os.availableParallelism(), cpuModel: os.cpus()[0]?.model ?? 'unknown', memoryMb: Math.round(os.totalmem() / 2 ** 20),
-      node: process.version, platform: `${process.platform}-${process.arch}`, tfjs: tf.version.tfjs,
+      node: process.version, platform: `${process.platform}-${process.arch}`, tfjs: tf.version_core,
       loadAverage: { start: os.loadavg()[0]!, end: NaN },
     },
     options: {

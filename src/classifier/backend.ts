@@ -1,7 +1,7 @@
 // Picks the fastest TensorFlow.js backend this machine can run, at run time.
 // The native packages are optionalDependencies: their install script downloads
 // libtensorflow, which fails offline, so they may simply be absent.
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf.ts';
 import { patchWasmMatMul } from './wasmMatMul.ts';
 
 export const BACKENDS = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -54,6 +54,11 @@ async function tryWasm(threads: number | undefined): Promise<string | null> {
   }
 }
 
+async function tryCpu(): Promise<string | null> {
+  await import('@tensorflow/tfjs-backend-cpu');
+  return (await tf.setBackend('cpu')) ? null : 'backend did not start';
+}
+
 /** Initialises TF.js once per thread; later calls return the same answer. */
 export async function initBackend(opts: BackendOptions = {}): Promise<BackendInfo> {
   if (current) return current;
@@ -67,7 +72,7 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendInf
       name === 'tensorflow-gpu' ? await tryNative('@tensorflow/tfjs-node-gpu')
       : name === 'tensorflow' ? await tryNative('@tensorflow/tfjs-node')
       : name === 'wasm' ? await tryWasm(opts.wasmThreads)
-      : (await tf.setBackend('cpu')) ? null : 'backend did not start';
+      : await tryCpu();
     if (why === null) { chosen = name; break; }
     skipped.push(`${name}: ${why}`);
   }

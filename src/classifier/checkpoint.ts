@@ -1,7 +1,7 @@
 // A checkpoint is a folder: the head (TF.js layers format) and meta.json.
 // Saved into a temp folder and renamed, so a reader never sees half of one.
 // A checkpoints root holds one folder per version and CURRENT naming the live one.
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf.ts';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';

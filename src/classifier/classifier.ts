@@ -1,6 +1,6 @@
 // The loaded model: backbone(s) + head, with a small API in the spirit of
 // tfjs-models: classify(bytes) → top-k, plus batch and feature helpers.
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf.ts';
 import { checkBackbones, loadCheckpoint, type CheckpointMeta } from './checkpoint.ts';
 import { LocalEmbedder, type Embedder } from './embedder.ts';
 import { loadFeatureExtractor, type BackboneLocations } from './featureExtractor.ts';

@@ -1,5 +1,5 @@
 // Worker-thread side of the EmbedderPool: one TF.js instance, one backbone set.
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf.ts';
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend, type BackendName } from './backend.ts';
 import { loadFeatureExtractor, type BackboneLocations } from './featureExtractor.ts';

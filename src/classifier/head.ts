@@ -1,5 +1,5 @@
 // The trainable part: a small feed-forward network on frozen features.
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf.ts';
 
 export interface HeadShape {
   inputDim: number;
@@ -35,9 +35,9 @@ export function foldStandardisation(model: tf.LayersModel, mean: Float32Array, s
   const dense = model.layers.find((l) => l.getClassName() === 'Dense')!;
   const [kernel, bias] = dense.getWeights() as [tf.Tensor2D, tf.Tensor1D];
   const folded = tf.tidy(() => {
-    const inv = tf.tensor1d(std).reciprocal().reshape([-1, 1]);
-    const k = kernel.mul(inv) as tf.Tensor2D;
-    const b = bias.sub(tf.tensor1d(mean).reshape([1, -1]).matMul(k).reshape([-1])) as tf.Tensor1D;
+    const inv = tf.reshape(tf.reciprocal(tf.tensor1d(std)), [-1, 1]);
+    const k = tf.mul(kernel, inv) as tf.Tensor2D;
+    const b = tf.sub(bias, tf.reshape(tf.matMul(tf.reshape(tf.tensor1d(mean), [1, -1]), k), [-1])) as tf.Tensor1D;
     return [k, b];
   });
   dense.setWeights(folded);

@@ -1,6 +1,6 @@
 // Reads and writes TF.js layers models as plain folders (model.json + weight
 // files), and mirrors a remote model.json and its shards into a local cache.
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 

@@ -2,7 +2,7 @@
 // than a plain one (measured: 21 ms vs 2 ms for 768×256·256×102), and the
 // gradients of every dense layer use those flags, so training a head paid
 // for it. Transposing explicitly first keeps the product on the fast path.
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf.ts';
 
 type Attrs = { transposeA: boolean; transposeB: boolean };
 let patched = false;

@@ -1,6 +1,6 @@
 // Transfer learning: frozen backbone features (cached) → a new head trained
 // with Adam; the epoch with the best valid accuracy is kept and saved.
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../classifier/tf.ts';
 import path from 'node:path';
 import { backendInfo } from '../classifier/backend.ts';
 import { newVersion, saveCheckpoint, type CheckpointMeta, type EpochMetrics, type TrainParams } from '../classifier/checkpoint.ts';
@@ -126,7 +126,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const perImage = tr.items[0]!.views.length;
   const k = opts.viewsPerEpoch && opts.viewsPerEpoch < perImage ? opts.viewsPerEpoch : 0;
   const xValid = stack(va.items.map((it) => it.views[0]!), dim, { mean, std });
-  const yValid = tf.oneHot(tf.tensor1d(validY, 'int32'), ds.labels.length).toFloat();
+  const yValid = tf.cast(tf.oneHot(tf.tensor1d(validY, 'int32'), ds.labels.length), 'float32');
 
   const head = buildHead({ inputDim: dim, classes: ds.labels.length, hidden: opts.hiddenUnits, dropout: opts.dropout });
   head.compile({ optimizer: tf.train.adam(opts.learningRate), loss: 'categoricalCrossentropy', metrics: ['acc'] });
@@ -143,7 +143,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       : trainRows.map((_, i) => i);
     shuffle(rows, pick);
     const xe = stack(rows.map((i) => trainRows[i]!), dim, { mean, std });
-    const ye = tf.tidy(() => tf.oneHot(tf.tensor1d(rows.map((i) => trainY[i]!), 'int32'), ds.labels.length).toFloat());
+    const ye = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(rows.map((i) => trainY[i]!), 'int32'), ds.labels.length), 'float32'));
     const h = await head.fit(xe, ye, { epochs: 1, batchSize: opts.batchSize, shuffle: false, validationData: [xValid, yValid], verbose: 0 });
     xe.dispose(); ye.dispose();
     const last = (name: string) => Number(h.history[name]!.at(-1));
