@@ -43,6 +43,29 @@ test('a two-worker pool returns the same features as in-process extraction, in o
   await assert.rejects(pool.embed(images), /closed/);
 });
 
+test('a lone photo on an ensemble runs its backbones on two idle workers and comes back in order', async () => {
+  const second = await writeTinyBackbone(path.join(tmp, 'tiny2'), 2);
+  const arch = `${backbone}+${second}`;
+  const image = prepareImage(await shapeJpeg('2', rng(9)), { size: TINY_INPUT });
+  const local = new LocalEmbedder(await loadFeatureExtractor(arch, { cacheDir: tmp }));
+  const pool = await EmbedderPool.start({ arch, loc: { cacheDir: tmp }, workers: 2, backend: 'wasm' });
+  try {
+    const want = (await local.embed([await image]))[0]!;
+    const before = pool.requestsPerWorker;
+    const got = (await pool.embed([await image]))[0]!;
+    assert.deepEqual(pool.requestsPerWorker.map((n, i) => n - before[i]!), [1, 1]);
+    assert.equal(got.length, want.length);
+    got.forEach((v, j) => assert.ok(Math.abs(v - want[j]!) < 1e-5, `feature ${j}`));
+    // Asked in the other order, the parts come back in that order too.
+    const swapped = (await pool.embed([await image], [1, 0]))[0]!;
+    const d0 = local.specs[0]!.featureSize;
+    assert.deepEqual([...swapped.subarray(swapped.length - d0)].map((v) => v.toFixed(4)), [...want.subarray(0, d0)].map((v) => v.toFixed(4)));
+  } finally {
+    await pool.close();
+    await local.close();
+  }
+});
+
 test('the micro-batcher gathers concurrent calls into one batch', async () => {
   const sizes: number[] = [];
   const b = new MicroBatcher(async (xs: number[]) => {

@@ -13,6 +13,8 @@ import type { EmbedReply, EmbedRequest, EmbedWorkerData, WasmThreadInfo } from '
 interface Slot {
   worker: Worker;
   pending: number;
+  /** Requests sent so far (observability; the tests use it). */
+  sent: number;
   waiting: Map<number, { resolve: (f: Float32Array[]) => void; reject: (e: Error) => void }>;
 }
 
@@ -55,20 +57,49 @@ export class EmbedderPool implements Embedder {
     if (this.closed) return Promise.reject(new Error('embedder pool is closed'));
     const id = this.nextId++;
     slot.pending += images.length;
+    slot.sent++;
     return new Promise<Float32Array[]>((resolve, reject) => {
       slot.waiting.set(id, { resolve, reject });
       slot.worker.postMessage({ id, images, which } satisfies EmbedRequest);
     }).finally(() => (slot.pending -= images.length));
   }
 
+  /** Requests each worker has been sent. */
+  get requestsPerWorker(): number[] {
+    return this.slots.map((s) => s.sent);
+  }
+
   async embed(images: Uint8Array[], which?: number[]): Promise<Float32Array[]> {
     if (images.length === 0) return [];
+    const backbones = which ?? this.specs.map((_, i) => i);
+    const idle = this.slots.filter((s) => s.pending === 0);
+    // A lone photo on an ensemble: run its backbones side by side on idle
+    // workers, so its latency is the slowest backbone's, not their sum.
+    if (images.length === 1 && backbones.length > 1 && idle.length > 1) return this.embedSplit(images, backbones, idle);
     const bySlack = [...this.slots].sort((a, b) => a.pending - b.pending);
     const parts = Math.min(images.length, bySlack.length);
     const size = Math.ceil(images.length / parts);
     const chunks = Array.from({ length: parts }, (_, i) => images.slice(i * size, (i + 1) * size)).filter((c) => c.length);
     const results = await Promise.all(chunks.map((c, i) => this.send(bySlack[i]!, c, which)));
     return results.flat();
+  }
+
+  private async embedSplit(images: Uint8Array[], backbones: number[], idle: Slot[]): Promise<Float32Array[]> {
+    const groups = idle.slice(0, backbones.length).map(() => [] as number[]);
+    backbones.forEach((b, i) => groups[i % groups.length]!.push(b));
+    const parts = await Promise.all(groups.map((g, i) => this.send(idle[i]!, images, g)));
+    // Back into the order asked for: each part holds its group's features, concatenated.
+    const dims = backbones.map((b) => this.specs[b]!.featureSize);
+    const out = new Float32Array(dims.reduce((a, d) => a + d, 0));
+    const read = groups.map(() => 0);
+    let at = 0;
+    backbones.forEach((_, i) => {
+      const g = i % groups.length;
+      out.set(parts[g]![0]!.subarray(read[g]!, read[g]! + dims[i]!), at);
+      read[g]! += dims[i]!;
+      at += dims[i]!;
+    });
+    return [out];
   }
 
   async close(): Promise<void> {
@@ -81,7 +112,7 @@ export class EmbedderPool implements Embedder {
 function startOne(data: EmbedWorkerData): Promise<{ slot: Slot; ready: Extract<EmbedReply, { type: 'ready' }> }> {
   return new Promise((resolve, reject) => {
     const worker = startTsWorker(new URL('./embedWorker.ts', import.meta.url), { workerData: data });
-    const slot: Slot = { worker, pending: 0, waiting: new Map() };
+    const slot: Slot = { worker, pending: 0, sent: 0, waiting: new Map() };
     let ready = false;
     worker.on('message', (m: EmbedReply) => {
       if (m.type === 'ready') {

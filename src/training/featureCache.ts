@@ -68,6 +68,15 @@ export class FeatureCache {
     fs.appendFileSync(file, out);
   }
 
+  /**
+   * Lets go of the loaded files. Vectors already handed out stay valid (they
+   * keep their own file buffer alive); an ensemble's rows are copies, so after
+   * extraction this frees the per-backbone buffers they were copied from.
+   */
+  forget(): void {
+    this.tables.clear();
+  }
+
   size(backboneId: string, view: string, dim: number): number {
     return this.table(backboneId, view, dim).size;
   }

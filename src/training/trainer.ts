@@ -110,6 +110,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const tr = await extractFeatures(trainSamples, { embedder: opts.embedder, cache: opts.cache, plan, onProgress: (done, total) => opts.onEvent?.({ phase: 'extract', split: 'train', done, total }) });
   const va = await extractFeatures(validSamples, { embedder: opts.embedder, cache: opts.cache, plan: CENTRE_ONLY, onProgress: (done, total) => opts.onEvent?.({ phase: 'extract', split: 'valid', done, total }) });
   if (tr.items.length === 0 || va.items.length === 0) throw new Error('No readable training or validation images');
+  opts.cache?.forget();
 
   const labelIndex = new Map(ds.labels.map((l, i) => [l, i]));
   const dim = opts.embedder.specs.reduce((n, s) => n + s.featureSize, 0);
