@@ -10,8 +10,8 @@ import { initBackend } from '../src/classifier/backend.ts';
 import { Classifier } from '../src/classifier/classifier.ts';
 import { LocalEmbedder, type Embedder } from '../src/classifier/embedder.ts';
 import { loadFeatureExtractor } from '../src/classifier/featureExtractor.ts';
-import { decodeUpright } from '../src/classifier/images.ts';
-import { assessQuality, laplacianVariance } from '../src/classifier/quality.ts';
+import { centreCrop, decodeShortSide, decodeUpright, outerSide, prepareImage } from '../src/classifier/images.ts';
+import { assessQuality, laplacianVariance, QUALITY_SIDE, qualityOf } from '../src/classifier/quality.ts';
 import { scanDataset } from '../src/training/dataset.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
 import { extractFeatures } from '../src/training/features.ts';
@@ -134,6 +134,17 @@ describe('photo-quality hint', () => {
     const blurry = await assessQuality(await sharp(noisy).blur(4).jpeg().toBuffer(), { minSide: 224 });
     assert.ok(blurry.blurry && blurry.notes.some((n) => /blurry/.test(n)), String(blurry.sharpness));
     assert.ok(ok.sharpness > blurry.sharpness);
+  });
+
+  test('one decode serves both: the same centre view as prepareImage and the same quality report', async () => {
+    // Odd margins on both axes, where rounding the crop offset matters.
+    for (const [w, h] of [[325, 256], [256, 331], [300, 411]] as const) {
+      const photo = await sharp(await shapeJpeg('3', rng(w), 96)).resize(w, h, { fit: 'fill' }).blur(0.6).jpeg().toBuffer();
+      const decoded = await decodeShortSide(photo, outerSide(64));
+      assert.deepEqual(centreCrop(decoded, 64), await prepareImage(photo, { size: 64 }), `${w}×${h}`);
+      const at256 = await decodeShortSide(photo, QUALITY_SIDE);
+      assert.deepEqual(qualityOf(at256, { width: w, height: h }, { minSide: 224 }), await assessQuality(photo, { minSide: 224 }));
+    }
   });
 
   test('the Laplacian variance is zero on a flat image and positive on an edge', () => {

@@ -22,5 +22,6 @@ export function chartSvg(top: Prediction[], width = 600): string {
 }
 
 export async function chartPng(top: Prediction[]): Promise<Buffer> {
-  return sharp(Buffer.from(chartSvg(top))).png().toBuffer();
+  // Fastest zlib level: a chart of flat colours stays small, and it saves ~2 ms a reply.
+  return sharp(Buffer.from(chartSvg(top))).png({ compressionLevel: 1 }).toBuffer();
 }

@@ -4,7 +4,7 @@ import * as tf from './tf.ts';
 import { checkBackbones, loadCheckpoint, type CheckpointMeta } from './checkpoint.ts';
 import { LocalEmbedder, type Embedder } from './embedder.ts';
 import { loadFeatureExtractor, type BackboneLocations } from './featureExtractor.ts';
-import { cropBox, decodeUpright, DEFAULT_MAX_PIXELS, prepareImage, type RGBImage } from './images.ts';
+import { centreCrop, cropBox, decodeUpright, DEFAULT_MAX_PIXELS, outerSide, prepareImage, type RGBImage } from './images.ts';
 import { meanProbs, topK, type Prediction } from './ranking.ts';
 
 export interface ClassifyOptions {
@@ -79,9 +79,14 @@ export class Classifier {
   }
 
   /** The inputs for one photo: the centre crop, or the TTA set. */
-  async views(bytes: Buffer, opts: ClassifyOptions = {}): Promise<Uint8Array[]> {
+  async views(bytes: Buffer, opts: ClassifyOptions & { decoded?: RGBImage } = {}): Promise<Uint8Array[]> {
     const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-    if (!opts.tta) return [await prepareImage(bytes, { size: this.inputSize, maxPixels })];
+    if (!opts.tta) {
+      // A copy the caller decoded at the right scale gives the same pixels without a second decode.
+      const d = opts.decoded;
+      if (d && Math.min(d.width, d.height) === outerSide(this.inputSize)) return [centreCrop(d, this.inputSize)];
+      return [await prepareImage(bytes, { size: this.inputSize, maxPixels })];
+    }
     return this.ttaViews(await decodeUpright(bytes, maxPixels, 4 * this.inputSize));
   }
 

@@ -99,12 +99,51 @@ export interface PrepareOptions {
   maxPixels?: number;
 }
 
+/** Side the shorter edge is resized to before the centre crop (0.875 = 256 → 224). */
+export const outerSide = (size: number, cropFraction = 0.875) => Math.max(size, Math.round(size / cropFraction));
+
+/**
+ * Upright RGB with the shorter side scaled (up or down) to `side`: one decode
+ * serves both the model's centre view (centreCrop) and the quality check.
+ */
+export async function decodeShortSide(buf: Buffer, side: number, maxPixels = DEFAULT_MAX_PIXELS): Promise<RGBImage> {
+  await probeImage(buf, maxPixels);
+  try {
+    const { data, info } = await sharpOf(buf, maxPixels)
+      .rotate()
+      .flatten({ background: '#ffffff' })
+      .toColourspace('srgb')
+      .resize(side, side, { fit: 'outside' })
+      .removeAlpha()
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    return expectRGB(data, info);
+  } catch (err) {
+    throw toImageError(err);
+  }
+}
+
+/** prepareImage's crop, taken from an image decodeShortSide already scaled to outerSide(size). */
+export function centreCrop(img: RGBImage, size: number): Uint8Array {
+  const outer = Math.min(img.width, img.height);
+  // Same offsets as sharp's 'cover' square (libvips rounds half up) then extract,
+  // so the pixels match prepareImage's exactly.
+  const left = Math.round((img.width - outer) / 2) + Math.floor((outer - size) / 2);
+  const top = Math.round((img.height - outer) / 2) + Math.floor((outer - size) / 2);
+  const out = new Uint8Array(size * size * 3);
+  for (let y = 0; y < size; y++) {
+    const from = ((top + y) * img.width + left) * 3;
+    out.set(img.data.subarray(from, from + size * 3), y * size * 3);
+  }
+  return out;
+}
+
 /** The classic eval transform: resize the shorter side, centre-crop a square (one sharp pass). */
 export async function prepareImage(buf: Buffer, opts: PrepareOptions): Promise<Uint8Array> {
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   await probeImage(buf, maxPixels);
   const { size } = opts;
-  const outer = Math.max(size, Math.round(size / (opts.cropFraction ?? 0.875)));
+  const outer = outerSide(size, opts.cropFraction);
   const off = Math.floor((outer - size) / 2);
   try {
     const { data, info } = await sharpOf(buf, maxPixels)
@@ -121,17 +160,6 @@ export async function prepareImage(buf: Buffer, opts: PrepareOptions): Promise<U
   } catch (err) {
     throw toImageError(err);
   }
-}
-
-export async function centreCrop(img: RGBImage, size: number, cropFraction = 0.875): Promise<Uint8Array> {
-  const outer = Math.max(size, Math.round(size / cropFraction));
-  const off = Math.floor((outer - size) / 2);
-  const { data } = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
-    .resize(outer, outer, { fit: 'cover', position: 'centre' })
-    .extract({ left: off, top: off, width: size, height: size })
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
 /** Upright RGB → a square input, flipped or cropped at a given box (for TTA views). */

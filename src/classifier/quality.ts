@@ -1,7 +1,6 @@
 // Cheap photo-quality checks for the reply's hint: the answer is still given,
 // with a nudge towards a larger, sharper photo of one flower.
-import sharp from 'sharp';
-import { DEFAULT_MAX_PIXELS } from './images.ts';
+import { decodeShortSide, decodeUpright, DEFAULT_MAX_PIXELS, probeImage, type RGBImage } from './images.ts';
 
 export interface QualityOptions {
   /** Shorter side below this is "small" (BLOOM_MIN_IMAGE_SIDE). */
@@ -39,22 +38,24 @@ export function laplacianVariance(grey: Uint8Array, w: number, h: number): numbe
   return sq / n - mean * mean;
 }
 
+/** Sharpness is measured with the shorter side at this many pixels. */
+export const QUALITY_SIDE = 256;
+
 export async function assessQuality(buf: Buffer, opts: QualityOptions, maxPixels = DEFAULT_MAX_PIXELS): Promise<QualityReport> {
-  const img = sharp(buf, { limitInputPixels: maxPixels, pages: 1 }).rotate();
-  const meta = await sharp(buf, { limitInputPixels: maxPixels }).metadata();
-  const turned = (meta.orientation ?? 1) >= 5;
-  const width = (turned ? meta.pageHeight ?? meta.height : meta.width) ?? 0;
-  const height = (turned ? meta.width : meta.pageHeight ?? meta.height) ?? 0;
-  // Measure sharpness at a fixed scale so the threshold does not depend on resolution.
+  const info = await probeImage(buf, maxPixels);
+  const img = Math.min(info.width, info.height) > QUALITY_SIDE ? await decodeShortSide(buf, QUALITY_SIDE, maxPixels) : await decodeUpright(buf, maxPixels);
+  return qualityOf(img, info, opts);
+}
+
+/**
+ * The report from an upright RGB copy whose shorter side is QUALITY_SIDE, or
+ * the photo at its own size when it is smaller (enlarging would blur it), so
+ * the bot can reuse the decode it makes for the model.
+ */
+export function qualityOf(img: RGBImage, original: { width: number; height: number }, opts: QualityOptions): QualityReport {
+  const { width, height } = original;
   const short = Math.min(width, height);
-  const k = short > 256 ? 256 / short : 1;
-  const { data, info } = await img
-    .resize(Math.max(1, Math.round(width * k)), Math.max(1, Math.round(height * k)), { fit: 'fill' })
-    .greyscale()
-    .extractChannel(0)
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  const sharpness = laplacianVariance(data, info.width, info.height);
+  const sharpness = laplacianVariance(lumaOf(img), img.width, img.height);
   const small = short < opts.minSide;
   const blurry = sharpness < (opts.blurThreshold ?? DEFAULT_BLUR_THRESHOLD);
   const notes: string[] = [];
@@ -62,4 +63,11 @@ export async function assessQuality(buf: Buffer, opts: QualityOptions, maxPixels
   if (blurry) notes.push('This photo looks blurry. Hold still, tap to focus on the flower, and try again.');
   if (notes.length) notes.push('One flower filling most of the frame works best.');
   return { width, height, sharpness, small, blurry, notes };
+}
+
+/** Rec. 709 luma. */
+function lumaOf(img: RGBImage): Uint8Array {
+  const grey = new Uint8Array(img.width * img.height);
+  for (let i = 0, j = 0; i < grey.length; i++, j += 3) grey[i] = Math.round(0.2126 * img.data[j]! + 0.7152 * img.data[j + 1]! + 0.0722 * img.data[j + 2]!);
+  return grey;
 }
