@@ -1,6 +1,5 @@
 // npm run train -- --data-dir D --arch PRESET|PATH ... : trains a head on frozen features.
-import { Command, Option } from 'commander';
-import { AUGMENT_LEVELS, type AugmentLevel } from '../src/classifier/augment.ts';
+import { Command } from 'commander';
 import { presetNames } from '../src/classifier/backbones.ts';
 import { parseHidden } from '../src/classifier/head.ts';
 import { setCurrent } from '../src/classifier/checkpoint.ts';
@@ -10,6 +9,7 @@ import { defaultPaths } from '../src/paths.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
 import { DEFAULT_TRAIN_PARAMS } from '../src/training/defaults.ts';
 import { train } from '../src/training/trainer.ts';
+import { parseAugmentation } from '../src/training/features.ts';
 
 const paths = defaultPaths();
 const D = DEFAULT_TRAIN_PARAMS;
@@ -23,7 +23,7 @@ const program = new Command('train')
   .option('--epochs <n>', 'training epochs', String(D.epochs))
   .option('--batch-size <n>', 'minibatch size', String(D.batchSize))
   .option('--aug-views <n>', 'augmented views per training image (0 = centre crop only)', String(D.augViews))
-  .addOption(new Option('--aug-level <level>', 'basic (crop + flip), robust (adds rotation, colour, blur, low resolution, JPEG) or phone (all of them harsher and together, plus noise)').choices(AUGMENT_LEVELS).default(D.augLevel))
+  .option('--aug-level <level>', 'basic (crop + flip), robust (adds rotation, colour, blur, low resolution, JPEG), phone (all of them harsher and together, plus noise), or a mix with counts such as robust:2,phone:3', D.augLevel)
   .option('--seed <n>', 'augmentation seed', String(D.seed))
   .option('--views-per-epoch <n>', 'random views of each photo per epoch (0 = all views every epoch)', String(D.viewsPerEpoch ?? 0))
   .option('--max-per-class <n>', 'use at most N images per class (quick runs)')
@@ -41,6 +41,8 @@ async function main() {
     if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number ≥ ${min} (got "${v}")`);
     return n;
   };
+  // Checked before any backbone loads, so a typo fails at once.
+  const aug = parseAugmentation(o.augLevel, num('aug-views', o.augViews, 0));
   const backend = await startBackend({ gpu: !!o.gpu });
   const embedder = await makeEmbedder(o.arch, o.workers ? num('workers', o.workers, 0) : loadConfig().workers);
   const progress = phaseProgress();
@@ -53,8 +55,8 @@ async function main() {
     learningRate: num('learning-rate', o.learningRate, 0),
     epochs: num('epochs', o.epochs, 1),
     batchSize: num('batch-size', o.batchSize, 1),
-    augViews: num('aug-views', o.augViews, 0),
-    augLevel: o.augLevel as AugmentLevel,
+    augViews: aug.reduce((n, set) => n + set.views, 0),
+    augLevel: o.augLevel,
     seed: num('seed', o.seed, 0),
     viewsPerEpoch: num('views-per-epoch', o.viewsPerEpoch, 0),
     maxPerClass: o.maxPerClass ? num('max-per-class', o.maxPerClass, 1) : undefined,

@@ -14,7 +14,7 @@ import { centreCrop, decodeShortSide, decodeUpright, outerSide, prepareImage } f
 import { assessQuality, laplacianVariance, QUALITY_SIDE, qualityOf } from '../src/classifier/quality.ts';
 import { scanDataset } from '../src/training/dataset.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
-import { extractFeatures } from '../src/training/features.ts';
+import { extractFeatures, parseAugmentation } from '../src/training/features.ts';
 import { train } from '../src/training/trainer.ts';
 import { shapeJpeg, writeShapesDataset } from './fixtures/shapes.ts';
 import { writeTinyBackbone } from './fixtures/tinyBackbone.ts';
@@ -67,6 +67,14 @@ describe('augmentation', () => {
     assert.ok(share('phone', (t) => !!t.noiseSigma) > 0.2 && share('robust', (t) => !!t.noiseSigma) === 0);
   });
 
+  test('an augmentation spec is one level or a mix with counts, and typos are refused', () => {
+    assert.deepEqual(parseAugmentation('robust', 6), [{ level: 'robust', views: 6 }]);
+    assert.deepEqual(parseAugmentation('robust:2, phone:3', 99), [{ level: 'robust', views: 2 }, { level: 'phone', views: 3 }]);
+    assert.deepEqual(parseAugmentation('phone', 0), []);
+    assert.throws(() => parseAugmentation('robsut:2', 0), /unknown augmentation level "robsut"/);
+    assert.throws(() => parseAugmentation('phone:two', 0), /whole number/);
+  });
+
   test('rotation crops inside the rotated image (no fill corners)', () => {
     const r = innerRect(400, 300, (20 * Math.PI) / 180);
     assert.ok(r.w > 200 && r.w < 400 && r.h > 150 && r.h < 300);
@@ -81,7 +89,7 @@ describe('feature cache and ensembles', () => {
     const counting: Embedder = { specs: fx.specs, inputSize: fx.inputSize, embed: (x, w) => { calls += x.length; return fx.embed(x, w); }, close: () => fx.close() };
     const cache = new FeatureCache(path.join(tmp, 'fc'));
     const samples = scanDataset(data).splits.train!.slice(0, 6);
-    const plan = { centre: true, augViews: 2, level: 'robust' as const, seed: 3 };
+    const plan = { centre: true, seed: 3, aug: [{ level: 'robust' as const, views: 1 }, { level: 'phone' as const, views: 1 }] };
     const first = await extractFeatures(samples, { embedder: counting, cache, plan });
     assert.equal(calls, 18);
     const second = await extractFeatures(samples, { embedder: counting, cache: new FeatureCache(path.join(tmp, 'fc')), plan });

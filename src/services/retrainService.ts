@@ -114,7 +114,7 @@ export class RetrainService {
           const e = m.event;
           // Extraction is most of the time: 0-80 %, training 80-100 %.
           if (e.phase === 'scan') onProgress({ phase: 'scan', percent: 1, detail: `${e.classes} classes, ${e.train} training and ${e.valid} validation photos` });
-          else if (e.phase === 'extract') onProgress({ phase: 'extract', percent: Math.round((e.split === 'train' ? 70 : 10) * (e.done / e.total) + (e.split === 'train' ? 0 : 70)), detail: `Reading ${e.split} photos ${e.done}/${e.total}` });
+          else if (e.phase === 'extract') onProgress({ phase: 'extract', percent: Math.round((e.split === 'train' ? 70 : 10) * (e.done / e.total) + (e.split === 'train' ? 0 : 70)), detail: `Reading ${e.split} photos (views ${e.done}/${e.total})` });
           else if (e.phase === 'train') onProgress({ phase: 'train', percent: 80 + Math.round((20 * e.epoch) / e.epochs), detail: `Epoch ${e.epoch}/${e.epochs}`, epoch: e.epoch, epochs: e.epochs, validAccuracy: e.metrics.validAccuracy });
           else onProgress({ phase: 'save', percent: 100, detail: 'Saving the checkpoint' });
         }

@@ -93,7 +93,7 @@ async function ttaRows(o: EvalOptions, perturb: boolean, label: string): Promise
 }
 
 async function cachedRows(o: EvalOptions, perturb: boolean, label: string) {
-  const plan = perturb ? { centre: false, augViews: 1, level: 'perturb' as const, seed: o.seed ?? 1 } : CENTRE_ONLY;
+  const plan = perturb ? { centre: false, seed: o.seed ?? 1, aug: [{ level: 'perturb' as const, views: 1 }] } : CENTRE_ONLY;
   const r = await extractFeatures(o.samples, { embedder: o.classifier.embedder, cache: o.cache, plan, onProgress: (d, t) => o.onProgress?.(label, d, t) });
   const probs = r.items.length ? o.classifier.probsOfFeatures(r.items.map((it) => it.views[0]!)) : [];
   return { rows: r.items.map((it, i) => ({ label: it.sample.label, probs: probs[i]! })), skipped: r.skipped };

@@ -77,6 +77,11 @@ export class FeatureCache {
     this.tables.clear();
   }
 
+  /** forget() for one view of every backbone. */
+  forgetView(view: string): void {
+    for (const key of this.tables.keys()) if (key.endsWith(`\u0000${view}`)) this.tables.delete(key);
+  }
+
   size(backboneId: string, view: string, dim: number): number {
     return this.table(backboneId, view, dim).size;
   }

@@ -2,7 +2,7 @@
 // is looked up in the cache first; only misses are decoded and embedded.
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
-import { applyTransform, rng, samplePerturbation, sampleTransform, seedOf, type AugmentLevel } from '../classifier/augment.ts';
+import { applyTransform, AUGMENT_LEVELS, rng, samplePerturbation, sampleTransform, seedOf, type AugmentLevel } from '../classifier/augment.ts';
 import type { Embedder } from '../classifier/embedder.ts';
 import { decodeUpright, ImageError, prepareImage, type RGBImage } from '../classifier/images.ts';
 import type { FeatureCache } from './featureCache.ts';
@@ -11,21 +11,43 @@ import type { Sample } from './dataset.ts';
 /** Bump when the view recipes change so old cached views are not reused. */
 const RECIPE = 'r1';
 
-export interface ViewPlan {
-  /** Number of augmented views per image in addition to the centre view. */
-  augViews: number;
-  /** 'perturb' draws the harsher phone-like conditions used by evaluate --perturb. */
+/** Augmented views of one kind; 'perturb' draws the harsher conditions of evaluate --perturb. */
+export interface ViewSet {
   level: AugmentLevel | 'perturb';
-  seed: number;
-  /** Keep the centre view (always true for valid/test). */
-  centre: boolean;
+  views: number;
 }
 
-export const CENTRE_ONLY: ViewPlan = { augViews: 0, level: 'basic', seed: 0, centre: true };
+export interface ViewPlan {
+  /** Keep the centre view (always true for valid/test). */
+  centre: boolean;
+  seed: number;
+  /** Augmented views per image in addition to the centre view. */
+  aug: ViewSet[];
+}
+
+export const CENTRE_ONLY: ViewPlan = { centre: true, seed: 0, aug: [] };
+
+/**
+ * The training views from --aug-level / --aug-views: one level ("robust",
+ * with `views` of it) or a mix with counts ("robust:2,phone:3").
+ */
+export function parseAugmentation(level: string, views: number): ViewSet[] {
+  const sets = level.includes(':')
+    ? level.split(',').map((part) => {
+        const [name = '', n = ''] = part.split(':').map((x) => x.trim());
+        return { level: name, views: Number(n) };
+      })
+    : [{ level: level.trim(), views }];
+  for (const s of sets) {
+    if (!(AUGMENT_LEVELS as readonly string[]).includes(s.level)) throw new Error(`unknown augmentation level "${s.level}" (use ${AUGMENT_LEVELS.join(', ')}, or a mix such as robust:2,phone:3)`);
+    if (!Number.isInteger(s.views) || s.views < 0) throw new Error(`"${s.level}" needs a whole number of views, got ${s.views}`);
+  }
+  return sets.filter((s) => s.views > 0) as ViewSet[];
+}
 
 export function viewKeys(plan: ViewPlan): string[] {
   const keys = plan.centre ? ['centre'] : [];
-  for (let i = 0; i < plan.augViews; i++) keys.push(`aug-${plan.level}-${RECIPE}-s${plan.seed}-v${i}`);
+  for (const set of plan.aug) for (let i = 0; i < set.views; i++) keys.push(`aug-${set.level}-${RECIPE}-s${plan.seed}-v${i}`);
   return keys;
 }
 
@@ -53,9 +75,10 @@ export interface ExtractOptions {
 
 async function renderView(buf: Buffer, sha: string, key: string, plan: ViewPlan, size: number, upright: () => Promise<RGBImage>): Promise<Uint8Array> {
   if (key === 'centre') return prepareImage(buf, { size });
+  const level = key.split('-')[1] as ViewSet['level'];
   const i = Number(key.slice(key.lastIndexOf('v') + 1));
-  const r = rng(seedOf(sha, plan.level, plan.seed, i));
-  return applyTransform(await upright(), plan.level === 'perturb' ? samplePerturbation(r) : sampleTransform(r, plan.level), size);
+  const r = rng(seedOf(sha, level, plan.seed, i));
+  return applyTransform(await upright(), level === 'perturb' ? samplePerturbation(r) : sampleTransform(r, level), size);
 }
 
 export async function extractFeatures(samples: Sample[], opts: ExtractOptions): Promise<ExtractResult> {
@@ -66,89 +89,80 @@ export async function extractFeatures(samples: Sample[], opts: ExtractOptions): 
   const total = dims.reduce((a, b) => a + b, 0);
   const batch = opts.batchSize ?? 16;
   const result: ExtractResult = { items: [], skipped: [], extracted: 0, cached: 0 };
+  const skip = (i: number, reason: string) => {
+    if (!dropped.has(i)) result.skipped.push({ path: samples[i]!.path, reason });
+    dropped.add(i);
+  };
+  const dropped = new Set<number>();
 
+  // Content hashes first; files are read again only where a view misses the cache.
+  const shas: string[] = [];
   for (let start = 0; start < samples.length; start += batch) {
-    const chunk = samples.slice(start, start + batch);
-    // Read, hash and look up; collect the (sample, view) pairs that miss a backbone.
-    const loaded = await Promise.all(chunk.map(async (sample) => {
+    await Promise.all(samples.slice(start, start + batch).map(async (sample, j) => {
       try {
-        const buf = await fs.readFile(sample.path);
-        return { sample, buf, sha: crypto.createHash('sha256').update(buf).digest('hex') };
+        shas[start + j] = crypto.createHash('sha256').update(await fs.readFile(sample.path)).digest('hex');
       } catch (err) {
-        result.skipped.push({ path: sample.path, reason: (err as Error).message });
-        return null;
+        skip(start + j, (err as Error).message);
       }
     }));
-    type Job = { item: number; view: number; missing: number[]; input?: Uint8Array };
-    const items: { sample: Sample; buf: Buffer; sha: string; parts: (Float32Array | undefined)[][] }[] = [];
-    const jobs: Job[] = [];
-    for (const l of loaded) {
-      if (!l) continue;
-      const parts = keys.map((k) => specs.map((s, b) => cache?.get(s.id, k, l.sha, dims[b]!)));
-      parts.forEach((p, v) => {
-        const missing = p.flatMap((x, b) => (x ? [] : [b]));
-        if (missing.length) jobs.push({ item: items.length, view: v, missing });
-        else result.cached++;
-      });
-      items.push({ ...l, parts });
-    }
-    // Decode the views that are needed, once per image.
-    const failed = new Set<number>();
-    const uprights = new Map<number, Promise<RGBImage>>();
-    await Promise.all(jobs.map(async (job) => {
-      const it = items[job.item]!;
-      const upright = () => {
-        if (!uprights.has(job.item)) uprights.set(job.item, decodeUpright(it.buf, undefined, 512));
-        return uprights.get(job.item)!;
-      };
-      try {
-        job.input = await renderView(it.buf, it.sha, keys[job.view]!, plan, embedder.inputSize, upright);
-      } catch (err) {
-        if (!failed.has(job.item)) {
-          failed.add(job.item);
-          result.skipped.push({ path: it.sample.path, reason: err instanceof ImageError ? `${err.code}: ${err.cause ?? err.message}` : (err as Error).message });
+  }
+
+  // One view at a time, so an ensemble holds one view's per-backbone cache
+  // files while it copies them into concatenated rows, not all of them.
+  const rows: Float32Array[][] = keys.map(() => []);
+  const units = samples.length * keys.length;
+  for (const [v, key] of keys.entries()) {
+    for (let start = 0; start < samples.length; start += batch) {
+      const idx = Array.from({ length: Math.min(batch, samples.length - start) }, (_, j) => start + j).filter((i) => !dropped.has(i));
+      const parts = new Map(idx.map((i) => [i, specs.map((s, b) => cache?.get(s.id, key, shas[i]!, dims[b]!))]));
+      const jobs = idx.filter((i) => parts.get(i)!.some((x) => !x));
+      result.cached += idx.length - jobs.length;
+      // Render the missing views (decoding the file again), then embed them per set of missing backbones.
+      const inputs = new Map<number, Uint8Array>();
+      await Promise.all(jobs.map(async (i) => {
+        try {
+          const buf = await fs.readFile(samples[i]!.path);
+          let upright: Promise<RGBImage> | undefined;
+          inputs.set(i, await renderView(buf, shas[i]!, key, plan, embedder.inputSize, () => (upright ??= decodeUpright(buf, undefined, 512))));
+        } catch (err) {
+          skip(i, err instanceof ImageError ? `${err.code}: ${err.cause ?? err.message}` : (err as Error).message);
         }
+      }));
+      const groups = new Map<string, number[]>();
+      for (const i of jobs) {
+        if (!inputs.has(i)) continue;
+        const g = parts.get(i)!.flatMap((x, b) => (x ? [] : [b])).join(',');
+        groups.set(g, [...(groups.get(g) ?? []), i]);
       }
-    }));
-    // Embed per set of missing backbones (usually all of them, or none).
-    const groups = new Map<string, Job[]>();
-    for (const j of jobs) {
-      if (!j.input || failed.has(j.item)) continue;
-      const g = j.missing.join(',');
-      groups.set(g, [...(groups.get(g) ?? []), j]);
-    }
-    for (const group of groups.values()) {
-      const which = group[0]!.missing;
-      const vecs = await opts.embedder.embed(group.map((j) => j.input!), which);
-      const puts = new Map<string, { sha256: string; vector: Float32Array }[]>();
-      group.forEach((j, gi) => {
-        let off = 0;
-        for (const b of which) {
-          const v = vecs[gi]!.slice(off, off + dims[b]!);
-          off += dims[b]!;
-          items[j.item]!.parts[j.view]![b] = v;
-          const k = `${b}|${j.view}`;
-          puts.set(k, [...(puts.get(k) ?? []), { sha256: items[j.item]!.sha, vector: v }]);
+      for (const [g, members] of groups) {
+        const which = g.split(',').map(Number);
+        const vecs = await embedder.embed(members.map((i) => inputs.get(i)!), which);
+        which.forEach((b, w) => {
+          const off = which.slice(0, w).reduce((a, x) => a + dims[x]!, 0);
+          const entries = members.map((i, m) => ({ sha256: shas[i]!, vector: vecs[m]!.slice(off, off + dims[b]!) }));
+          entries.forEach((e, m) => (parts.get(members[m]!)![b] = e.vector));
+          cache?.put(specs[b]!.id, key, dims[b]!, entries);
+        });
+        result.extracted += members.length;
+      }
+      for (const i of idx) {
+        if (dropped.has(i)) continue;
+        const p = parts.get(i)!;
+        if (p.length === 1) {
+          rows[v]![i] = p[0]!; // one backbone: share the cached vector, no copy
+          continue;
         }
-        result.extracted++;
-      });
-      for (const [k, entries] of puts) {
-        const [b, v] = k.split('|').map(Number) as [number, number];
-        cache?.put(specs[b]!.id, keys[v]!, dims[b]!, entries);
-      }
-    }
-    items.forEach((it, i) => {
-      if (failed.has(i)) return;
-      const views = it.parts.map((p) => {
-        if (p.length === 1) return p[0]!; // one backbone: share the cached vector, no copy
         const out = new Float32Array(total);
         let off = 0;
         p.forEach((x, b) => { out.set(x!, off); off += dims[b]!; });
-        return out;
-      });
-      result.items.push({ sample: it.sample, sha256: it.sha, views });
-    });
-    opts.onProgress?.(Math.min(start + batch, samples.length), samples.length);
+        rows[v]![i] = out;
+      }
+      opts.onProgress?.(v * samples.length + Math.min(start + batch, samples.length), units);
+    }
+    if (specs.length > 1) cache?.forgetView(key);
   }
+  samples.forEach((sample, i) => {
+    if (!dropped.has(i)) result.items.push({ sample, sha256: shas[i]!, views: keys.map((_, v) => rows[v]![i]!) });
+  });
   return result;
 }

@@ -5,11 +5,11 @@ import path from 'node:path';
 import { backendInfo } from '../classifier/backend.ts';
 import { newVersion, saveCheckpoint, type CheckpointMeta, type EpochMetrics, type TrainParams } from '../classifier/checkpoint.ts';
 import type { Embedder } from '../classifier/embedder.ts';
-import { rng, type AugmentLevel } from '../classifier/augment.ts';
+import { rng } from '../classifier/augment.ts';
 import { buildHead, foldStandardisation } from '../classifier/head.ts';
 import { scanDataset, type Dataset } from './dataset.ts';
 import type { FeatureCache } from './featureCache.ts';
-import { CENTRE_ONLY, extractFeatures, type ExtractedSample } from './features.ts';
+import { CENTRE_ONLY, extractFeatures, parseAugmentation, type ExtractedSample } from './features.ts';
 
 export type TrainEvent =
   | { phase: 'scan'; dataset: Dataset }
@@ -106,7 +106,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   opts.onEvent?.({ phase: 'scan', dataset: ds });
   const trainSamples = capPerClass(ds.splits.train ?? [], opts.maxPerClass);
   const validSamples = capPerClass(ds.splits.valid ?? [], opts.maxPerClass && Math.ceil(opts.maxPerClass / 4));
-  const plan = { augViews: opts.augViews, level: opts.augLevel as AugmentLevel, seed: opts.seed, centre: true };
+  const plan = { centre: true, seed: opts.seed, aug: parseAugmentation(opts.augLevel, opts.augViews) };
   const tr = await extractFeatures(trainSamples, { embedder: opts.embedder, cache: opts.cache, plan, onProgress: (done, total) => opts.onEvent?.({ phase: 'extract', split: 'train', done, total }) });
   const va = await extractFeatures(validSamples, { embedder: opts.embedder, cache: opts.cache, plan: CENTRE_ONLY, onProgress: (done, total) => opts.onEvent?.({ phase: 'extract', split: 'valid', done, total }) });
   if (tr.items.length === 0 || va.items.length === 0) throw new Error('No readable training or validation images');
