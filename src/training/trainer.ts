@@ -133,22 +133,29 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   head.compile({ optimizer: tf.train.adam(opts.learningRate), loss: 'categoricalCrossentropy', metrics: ['acc'] });
   const epochs: EpochMetrics[] = [];
   let best: { epoch: number; acc: number; loss: number; weights: tf.Tensor[] } | undefined;
-  // Each epoch's rows are built from the cached vectors in a seeded random order:
-  // the whole set never sits in TF memory, and fit() need not gather batches
-  // (a gather per batch cost more than the head's maths on wasm). With
+  // Each batch is built from the cached vectors, in a seeded random order per
+  // epoch: the training set never sits in TF memory (one batch does), and no
+  // per-batch gather runs (on wasm it cost more than the head's maths). With
   // viewsPerEpoch, each epoch sees that many random views of every photo.
   const pick = rng(opts.seed + 1);
+  const classes = ds.labels.length;
   for (let epoch = 0; epoch < opts.epochs; epoch++) {
     const rows = k
       ? tr.items.flatMap((_, i) => Array.from({ length: k }, () => i * perImage + Math.floor(pick() * perImage)))
       : trainRows.map((_, i) => i);
     shuffle(rows, pick);
-    const xe = stack(rows.map((i) => trainRows[i]!), dim, { mean, std });
-    const ye = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(rows.map((i) => trainY[i]!), 'int32'), ds.labels.length), 'float32'));
-    const h = await head.fit(xe, ye, { epochs: 1, batchSize: opts.batchSize, shuffle: false, validationData: [xValid, yValid], verbose: 0 });
-    xe.dispose(); ye.dispose();
-    const last = (name: string) => Number(h.history[name]!.at(-1));
-    const m: EpochMetrics = { epoch: epoch + 1, trainLoss: last('loss'), trainAccuracy: last('acc'), validLoss: last('val_loss'), validAccuracy: last('val_acc') };
+    let lossSum = 0, accSum = 0;
+    for (let at = 0; at < rows.length; at += opts.batchSize) {
+      const part = rows.slice(at, at + opts.batchSize);
+      const xb = stack(part.map((i) => trainRows[i]!), dim, { mean, std });
+      const yb = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(part.map((i) => trainY[i]!), 'int32'), classes), 'float32'));
+      const [loss, acc] = (await head.trainOnBatch(xb, yb)) as number[];
+      tf.dispose([xb, yb]);
+      lossSum += loss! * part.length;
+      accSum += acc! * part.length;
+    }
+    const [vLoss, vAcc] = tf.tidy(() => (head.evaluate(xValid, yValid, { batchSize: 512 }) as tf.Scalar[]).map((t) => t.dataSync()[0]!));
+    const m: EpochMetrics = { epoch: epoch + 1, trainLoss: lossSum / rows.length, trainAccuracy: accSum / rows.length, validLoss: vLoss!, validAccuracy: vAcc! };
     epochs.push(m);
     // Ties go to the lower valid loss: same accuracy, better calibrated.
     const better = !best || m.validAccuracy > best.acc || (m.validAccuracy === best.acc && m.validLoss < best.loss);
