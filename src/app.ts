@@ -115,6 +115,16 @@ export async function createApp(o: AppOptions): Promise<App> {
     maxPerClass: o.retrainMaxPerClass,
     backend: config.backend,
     workers: config.workers,
+  }, {
+    // While a retrain runs, photos are answered by one embedding worker: the
+    // others' memory (a backbone set each) goes to the training worker instead.
+    lendMemory: async () => {
+      const pool = models.current?.embedder;
+      if (!(pool instanceof EmbedderPool) || pool.size < 2) return async () => {};
+      const size = pool.size;
+      await pool.resize(1);
+      return () => pool.resize(size);
+    },
   });
   const client = createClient({ apiUrl: config.discordApiUrl });
   const bot = new BloomBot(client, {

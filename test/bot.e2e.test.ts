@@ -1,5 +1,6 @@
 // The real discord.js client against the local Discord emulator: no network, no ../shared.
 import assert from 'node:assert/strict';
+import type { EmbedderPool } from '../src/classifier/embedderPool.ts';
 import { after, before, describe, test } from 'node:test';
 import { badImages } from './fixtures/badImages.ts';
 import { photo, startHarness, type Harness } from './helpers/botHarness.ts';
@@ -95,6 +96,8 @@ describe('/retrain', () => {
 
   test('an admin retrain reports progress, keeps answering photos, refuses a second run, and swaps the model', async () => {
     const before = h.app.models.version;
+    const pool = () => h.app.models.current!.embedder as EmbedderPool;
+    const workers = pool().size;
     const { id } = await h.emu.invokeCommand({ name: 'retrain', user: h.emu.users.admin });
     await h.emu.waitForInteractionResponse(id, 'callback', 5000);
     assert.equal(h.app.retrain.running, true);
@@ -108,6 +111,7 @@ describe('/retrain', () => {
     const posted = await h.emu.postMessage({ channelId: h.emu.channels.flowers.id, attachments: [att] });
     await h.emu.waitForMessage(h.emu.channels.flowers.id, (m) => m.message.message_reference?.message_id === posted.id, 15_000);
     assert.equal(h.app.retrain.running, true, 'answered during training');
+    assert.equal(pool().size, Math.min(workers, 1), 'one embedding worker while training: the others lend their memory');
     // Progress edits, then the outcome.
     const final = await h.emu.waitForInteractionResponse(id, 'editOriginal', 60_000).then(async () => {
       for (;;) {
@@ -120,6 +124,7 @@ describe('/retrain', () => {
     assert.ok(edits.some((e) => /Retraining/.test(e.body.embeds[0].title) && /%/.test(e.body.embeds[0].description)), 'progress shown');
     assert.match(final.body.embeds[0].title, /New model is live/);
     assert.notEqual(h.app.models.version, before);
+    assert.equal(pool().size, workers, 'the pool is back to full size');
     const run = rows('SELECT * FROM training_runs ORDER BY id DESC LIMIT 1')[0]!;
     assert.equal(run.status, 'succeeded');
     assert.equal(run.model_version, h.app.models.version);

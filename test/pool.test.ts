@@ -66,6 +66,26 @@ test('a lone photo on an ensemble runs its backbones on two idle workers and com
   }
 });
 
+test('a pool shrinks (finishing work in flight) and grows back, answering throughout', async () => {
+  const image = await prepareImage(await shapeJpeg('1', rng(3)), { size: TINY_INPUT });
+  const pool = await EmbedderPool.start({ arch: backbone, loc: { cacheDir: tmp }, workers: 2, backend: 'wasm' });
+  try {
+    const want = (await pool.embed([image]))[0]!;
+    const inFlight = Promise.all(Array.from({ length: 8 }, () => pool.embed([image])));
+    await pool.resize(1);
+    assert.equal(pool.size, 1);
+    (await inFlight).forEach((r) => assert.deepEqual(r[0], want));
+    assert.deepEqual((await pool.embed([image, image]))[1], want);
+    await pool.resize(2);
+    assert.equal(pool.size, 2);
+    const before = pool.requestsPerWorker;
+    await pool.embed([image, image]);
+    assert.deepEqual(pool.requestsPerWorker.map((n, i) => n - before[i]!), [1, 1], 'the new worker takes work');
+  } finally {
+    await pool.close();
+  }
+});
+
 test('the micro-batcher gathers concurrent calls into one batch', async () => {
   const sizes: number[] = [];
   const b = new MicroBatcher(async (xs: number[]) => {

@@ -32,6 +32,7 @@ export class EmbedderPool implements Embedder {
   private closed = false;
 
   private constructor(
+    private readonly data: EmbedWorkerData,
     private readonly slots: Slot[],
     readonly specs: BackboneSpec[],
     readonly inputSize: number,
@@ -46,7 +47,7 @@ export class EmbedderPool implements Embedder {
     const data: EmbedWorkerData = { arch: o.arch, loc: { backboneDir: o.loc.backboneDir, cacheDir: o.loc.cacheDir }, backend: o.backend, wasmThreads: o.wasmThreads };
     const started = await Promise.all(Array.from({ length: Math.max(1, o.workers) }, () => startOne(data)));
     const first = started[0]!.ready;
-    return new EmbedderPool(started.map((s) => s.slot), first.specs, first.inputSize, first.backend, first.wasm);
+    return new EmbedderPool(data, started.map((s) => s.slot), first.specs, first.inputSize, first.backend, first.wasm);
   }
 
   get size(): number {
@@ -100,6 +101,26 @@ export class EmbedderPool implements Embedder {
       at += dims[i]!;
     });
     return [out];
+  }
+
+  /**
+   * Grows or shrinks the pool. Workers taken out get no new work and stop once
+   * their current work is answered (a retrain borrows their memory this way).
+   */
+  async resize(n: number): Promise<void> {
+    const want = Math.max(1, Math.floor(n));
+    if (this.closed || want === this.slots.length) return;
+    if (want > this.slots.length) {
+      const added = await Promise.all(Array.from({ length: want - this.slots.length }, () => startOne(this.data)));
+      if (this.closed) return void (await Promise.all(added.map((a) => a.slot.worker.terminate())));
+      this.slots.push(...added.map((a) => a.slot));
+      return;
+    }
+    const leaving = this.slots.splice(want);
+    await Promise.all(leaving.map(async (slot) => {
+      while (slot.pending > 0) await new Promise((r) => setTimeout(r, 10));
+      await slot.worker.terminate();
+    }));
   }
 
   async close(): Promise<void> {

@@ -42,7 +42,15 @@ export class RetrainBusyError extends Error {
 export class RetrainService {
   private active: Promise<RetrainOutcome> | undefined;
 
-  constructor(private readonly models: ModelManager, private readonly store: Store | undefined, private readonly s: RetrainSettings) {}
+  constructor(
+    private readonly models: ModelManager,
+    private readonly store: Store | undefined,
+    private readonly s: RetrainSettings,
+    private readonly hooks: {
+      /** Frees memory for the training worker; returns how to take it back (called when the run ends). */
+      lendMemory?: () => Promise<() => Promise<void>>;
+    } = {},
+  ) {}
 
   get running(): boolean {
     return !!this.active;
@@ -55,8 +63,17 @@ export class RetrainService {
 
   start(who: { userId: string; guildId?: string | null }, onProgress: (p: RetrainProgress) => void, overrides: Partial<TrainParams> = {}): Promise<RetrainOutcome> {
     if (this.active) throw new RetrainBusyError();
-    this.active = this.run(who, onProgress, overrides).finally(() => (this.active = undefined));
+    this.active = this.lendingMemory(() => this.run(who, onProgress, overrides)).finally(() => (this.active = undefined));
     return this.active;
+  }
+
+  private async lendingMemory<T>(fn: () => Promise<T>): Promise<T> {
+    const giveBack = await this.hooks.lendMemory?.().catch(() => undefined);
+    try {
+      return await fn();
+    } finally {
+      await giveBack?.().catch(() => undefined);
+    }
   }
 
   private async run(who: { userId: string; guildId?: string | null }, onProgress: (p: RetrainProgress) => void, overrides: Partial<TrainParams>): Promise<RetrainOutcome> {
