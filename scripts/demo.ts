@@ -13,7 +13,7 @@ import { downloadFlowers } from '../src/data/flowersDownload.ts';
 import { printReply } from '../src/demo/transcript.ts';
 import { createLogger } from '../src/log.ts';
 import { scanDataset } from '../src/training/dataset.ts';
-import { DEFAULT_TRAIN_PARAMS } from '../src/training/defaults.ts';
+import { QUICK_TRAIN_PARAMS } from '../src/training/defaults.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
 import { train } from '../src/training/trainer.ts';
 import { startEmulator } from '../test/emulator/index.ts';
@@ -39,11 +39,10 @@ async function ensureModel(config: Config): Promise<string> {
   }
   const saveDir = path.join(DEMO_DIR, 'checkpoints');
   log(`No trained model yet: training a quick demo model on ${DEMO_PER_CLASS} photos per class (cached for next time)…`);
-  const embedder = await makeEmbedder(DEFAULT_TRAIN_PARAMS.arch, config.workers, backboneLocations());
+  const embedder = await makeEmbedder(QUICK_TRAIN_PARAMS.arch, config.workers, backboneLocations());
   const progress = phaseProgress();
   const r = await train({
-    // Few photos per class: more epochs to converge, no extra views to stay quick.
-    ...DEFAULT_TRAIN_PARAMS, augViews: 0, epochs: 60, maxPerClass: DEMO_PER_CLASS, dataDir: config.dataDir, saveDir, embedder,
+    ...QUICK_TRAIN_PARAMS, maxPerClass: DEMO_PER_CLASS, dataDir: config.dataDir, saveDir, embedder,
     cache: new FeatureCache(config.featureCache),
     onEvent: (e) => e.phase === 'extract' && progress(`Reading ${e.split} photos`, e.done, e.total),
   });

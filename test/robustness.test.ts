@@ -71,6 +71,7 @@ describe('augmentation', () => {
     assert.deepEqual(parseAugmentation('robust', 6), [{ level: 'robust', views: 6 }]);
     assert.deepEqual(parseAugmentation('robust:2, phone:3', 99), [{ level: 'robust', views: 2 }, { level: 'phone', views: 3 }]);
     assert.deepEqual(parseAugmentation('phone', 0), []);
+    assert.deepEqual(parseAugmentation('robust:2,phone:3', 0), [], '--aug-views 0 means centre views only');
     assert.throws(() => parseAugmentation('robsut:2', 0), /unknown augmentation level "robsut"/);
     assert.throws(() => parseAugmentation('phone:two', 0), /whole number/);
   });

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { rng } from '../classifier/augment.ts';
-import { findPreset } from '../classifier/backbones.ts';
+import { splitArch } from '../classifier/backbones.ts';
 import { readMeta, resolveCheckpointDir, setCurrent } from '../classifier/checkpoint.ts';
 import { archOf } from '../classifier/classifier.ts';
 import { resolveBackbone, type BackboneLocations } from '../classifier/featureExtractor.ts';
@@ -165,13 +165,13 @@ export class BenchSources {
         this.o.log(`Model: ${m.version} (${m.arch}, valid top-1 ${(m.validAccuracy * 100).toFixed(1)}%) from ${c.checkpointDir}`);
         return m;
       }
-      const preset = findPreset(DEFAULT_TRAIN_PARAMS.arch)!;
-      const haveBackbone = await resolveBackbone(preset.id, this.loc).then(() => true, () => false);
+      const arch = DEFAULT_TRAIN_PARAMS.arch;
+      const haveBackbone = await Promise.all(splitArch(arch).map((p) => resolveBackbone(p, this.loc))).then(() => true, () => false);
       if (hasData && haveBackbone) {
-        this.note(`no checkpoint in ${c.checkpointDir}: trained a small ${preset.id} head on ${this.o.fallbackPerClass} photos per class for the end-to-end run (its accuracy is low; its speed is the default model's)`);
+        this.note(`no checkpoint in ${c.checkpointDir}: trained a small ${arch} head on ${this.o.fallbackPerClass} photos per class for the end-to-end run (its accuracy is low; its speed is the default model's)`);
         return this.trainSubset();
       }
-      const missing = [dir ? '' : `no checkpoint in ${c.checkpointDir}`, hasData ? '' : `no flowers in ${c.dataDir}`, haveBackbone ? '' : `no ${preset.id} backbone`].filter(Boolean);
+      const missing = [dir ? '' : `no checkpoint in ${c.checkpointDir}`, hasData ? '' : `no flowers in ${c.dataDir}`, haveBackbone ? '' : `no ${arch} backbone`].filter(Boolean);
       this.note(`${missing.join(', ')}: the bot runs a tiny synthetic model (3 shape classes, 32×32 CNN) on shape photos`);
     }
     const m = await prepareModel(path.join(this.tmp, 'synthetic-model'));
@@ -186,7 +186,7 @@ export class BenchSources {
     const embedder = await makeEmbedder(DEFAULT_TRAIN_PARAMS.arch, Math.max(1, c.workers), this.loc);
     try {
       const r = await train({
-        ...DEFAULT_TRAIN_PARAMS, augViews: 0, epochs: 40, maxPerClass: this.o.fallbackPerClass,
+        ...DEFAULT_TRAIN_PARAMS, augViews: 0, augLevel: 'basic', epochs: 40, maxPerClass: this.o.fallbackPerClass,
         dataDir: c.dataDir, saveDir, embedder, cache: new FeatureCache(c.featureCache),
       });
       setCurrent(saveDir, r.meta.version);

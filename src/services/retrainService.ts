@@ -121,8 +121,8 @@ export class RetrainService {
       const settle = (f: () => void) => {
         if (settled) return;
         settled = true;
-        f();
-        void worker.terminate();
+        // Settle once the thread is gone, so its memory is free before the pool grows back.
+        void worker.terminate().finally(f);
       };
       worker.on('message', (m: WorkerMessage) => {
         if (m.type === 'done') settle(() => resolve(m));

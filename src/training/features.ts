@@ -29,7 +29,8 @@ export const CENTRE_ONLY: ViewPlan = { centre: true, seed: 0, aug: [] };
 
 /**
  * The training views from --aug-level / --aug-views: one level ("robust",
- * with `views` of it) or a mix with counts ("robust:2,phone:3").
+ * with `views` of it) or a mix with counts ("robust:2,phone:3"). Zero views
+ * means centre views only, whatever the level says.
  */
 export function parseAugmentation(level: string, views: number): ViewSet[] {
   const sets = level.includes(':')
@@ -42,7 +43,7 @@ export function parseAugmentation(level: string, views: number): ViewSet[] {
     if (!(AUGMENT_LEVELS as readonly string[]).includes(s.level)) throw new Error(`unknown augmentation level "${s.level}" (use ${AUGMENT_LEVELS.join(', ')}, or a mix such as robust:2,phone:3)`);
     if (!Number.isInteger(s.views) || s.views < 0) throw new Error(`"${s.level}" needs a whole number of views, got ${s.views}`);
   }
-  return sets.filter((s) => s.views > 0) as ViewSet[];
+  return views === 0 ? [] : (sets.filter((s) => s.views > 0) as ViewSet[]);
 }
 
 export function viewKeys(plan: ViewPlan): string[] {
