@@ -79,4 +79,8 @@ test('BLOOM_BACKEND forces a backend, and bad input gets a friendly error', () =
   const missing = run('predict', [path.join(data, 'valid', '1', 'img_0.jpg'), '--checkpoint', path.join(tmp, 'nope')]);
   assert.equal(missing.code, 1);
   assert.match(missing.err, /No checkpoint at .*nope.*Train one first/);
+  const typo = run('train', ['--data-dir', data, '--arch', backbone, '--aug-level', 'robust:2,phnoe:2', '--save-dir', path.join(tmp, 'typo')]);
+  assert.equal(typo.code, 1);
+  assert.match(typo.err, /unknown augmentation level "phnoe"/);
+  assert.equal(fs.existsSync(path.join(tmp, 'typo')), false, 'refused before any training');
 });
