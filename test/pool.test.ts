@@ -100,6 +100,25 @@ test('the micro-batcher gathers concurrent calls into one batch', async () => {
   assert.deepEqual(sizes.slice(1), [8, 8, 4]);
 });
 
+test('calls that arrive while a batch runs form the next batch together', async () => {
+  const sizes: number[] = [];
+  const b = new MicroBatcher(async (xs: number[]) => {
+    sizes.push(xs.length);
+    await new Promise((r) => setTimeout(r, 60));
+    return xs.map((x) => -x);
+  }, { windowMs: 2, maxBatch: 16 });
+  const first = b.submit(0);
+  await new Promise((r) => setTimeout(r, 10));
+  // Spaced wider than the window, but all while the first batch runs.
+  const later: Promise<number>[] = [];
+  for (let i = 1; i <= 4; i++) {
+    later.push(b.submit(i));
+    await new Promise((r) => setTimeout(r, 8));
+  }
+  assert.deepEqual(await Promise.all([first, ...later]), [-0, -1, -2, -3, -4]);
+  assert.deepEqual(sizes, [1, 4]);
+});
+
 test('a lazy embedder starts the real one only when something needs embedding', async () => {
   const { LazyEmbedder } = await import('../src/classifier/embedder.ts');
   let starts = 0;

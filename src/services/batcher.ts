@@ -1,5 +1,6 @@
-// Gathers calls that arrive within a few milliseconds and runs them as one
-// batch: a model is much faster per image on a batch than one at a time.
+// Gathers calls that arrive within a few milliseconds, or while the previous
+// batch runs, and runs them as one batch: one embed call that the pool splits
+// over its workers (native backends are also faster per image on a batch).
 export interface BatcherOptions {
   /** How long the first item waits for company. */
   windowMs: number;
@@ -16,7 +17,7 @@ interface Pending<I, O> {
 export class MicroBatcher<I, O> {
   private queue: Pending<I, O>[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private running = Promise.resolve();
+  private busy = false;
   batches = 0;
 
   constructor(private readonly run: (items: I[]) => Promise<O[]>, private readonly opts: BatcherOptions) {}
@@ -24,26 +25,36 @@ export class MicroBatcher<I, O> {
   submit(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      if (this.queue.length >= this.opts.maxBatch) this.flush();
-      else this.timer ??= setTimeout(() => this.flush(), this.opts.windowMs);
+      // While a batch runs, new items simply wait for the next one.
+      if (this.busy) return;
+      if (this.queue.length >= this.opts.maxBatch) void this.drain();
+      else this.timer ??= setTimeout(() => void this.drain(), this.opts.windowMs);
     });
   }
 
-  private flush(): void {
+  /**
+   * Runs batches one after another until the queue is empty. Each batch takes
+   * what has queued up while the previous one ran, so under load batches grow
+   * (and keep every worker busy) instead of running as many small ones.
+   */
+  private async drain(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    const batch = this.queue.splice(0, this.opts.maxBatch);
-    if (batch.length === 0) return;
-    if (this.queue.length) this.timer = setTimeout(() => this.flush(), this.opts.windowMs);
-    // Batches run one after another; the next one gathers while this one runs.
-    this.running = this.running.then(async () => {
-      this.batches++;
-      try {
-        const out = await this.run(batch.map((p) => p.item));
-        batch.forEach((p, i) => p.resolve(out[i]!));
-      } catch (err) {
-        batch.forEach((p) => p.reject(err));
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      while (this.queue.length) {
+        const batch = this.queue.splice(0, this.opts.maxBatch);
+        this.batches++;
+        try {
+          const out = await this.run(batch.map((p) => p.item));
+          batch.forEach((p, i) => p.resolve(out[i]!));
+        } catch (err) {
+          batch.forEach((p) => p.reject(err));
+        }
       }
-    });
+    } finally {
+      this.busy = false;
+    }
   }
 }
