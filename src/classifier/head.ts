@@ -7,16 +7,23 @@ export interface HeadShape {
   /** Hidden layer widths; [] = a linear (softmax regression) head. */
   hidden: number[];
   dropout: number;
+  /**
+   * Seeds the initial weights, so a run without dropout is repeatable. Dropout
+   * masks stay unseeded: tfjs would draw the same mask at every step.
+   */
+  seed?: number;
 }
 
 export function buildHead(s: HeadShape): tf.Sequential {
   const m = tf.sequential();
+  // A distinct seed per layer: one seed for all would give related starting weights.
+  const seed = (i: number) => (s.seed === undefined ? undefined : s.seed * 101 + i);
   s.hidden.forEach((units, i) => {
-    m.add(tf.layers.dense({ units, activation: 'relu', inputShape: i === 0 ? [s.inputDim] : undefined, kernelInitializer: 'heNormal' }));
+    m.add(tf.layers.dense({ units, activation: 'relu', inputShape: i === 0 ? [s.inputDim] : undefined, kernelInitializer: tf.initializers.heNormal({ seed: seed(i) }) }));
     if (s.dropout > 0) m.add(tf.layers.dropout({ rate: s.dropout }));
   });
   if (s.hidden.length === 0 && s.dropout > 0) m.add(tf.layers.dropout({ rate: s.dropout, inputShape: [s.inputDim] }));
-  m.add(tf.layers.dense({ units: s.classes, activation: 'softmax', inputShape: m.layers.length === 0 ? [s.inputDim] : undefined }));
+  m.add(tf.layers.dense({ units: s.classes, activation: 'softmax', inputShape: m.layers.length === 0 ? [s.inputDim] : undefined, kernelInitializer: tf.initializers.glorotUniform({ seed: seed(s.hidden.length) }) }));
   return m;
 }
 

@@ -129,7 +129,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const xValid = stack(va.items.map((it) => it.views[0]!), dim, { mean, std });
   const yValid = tf.cast(tf.oneHot(tf.tensor1d(validY, 'int32'), ds.labels.length), 'float32');
 
-  const head = buildHead({ inputDim: dim, classes: ds.labels.length, hidden: opts.hiddenUnits, dropout: opts.dropout });
+  const head = buildHead({ inputDim: dim, classes: ds.labels.length, hidden: opts.hiddenUnits, dropout: opts.dropout, seed: opts.seed });
   head.compile({ optimizer: tf.train.adam(opts.learningRate), loss: 'categoricalCrossentropy', metrics: ['acc'] });
   const epochs: EpochMetrics[] = [];
   let best: { epoch: number; acc: number; loss: number; weights: tf.Tensor[] } | undefined;
