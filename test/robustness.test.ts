@@ -84,6 +84,27 @@ describe('augmentation', () => {
 });
 
 describe('feature cache and ensembles', () => {
+  test('an ensemble reads its rows back from the cache, and re-extracts only a backbone that misses', async () => {
+    const fx = new LocalEmbedder(await loadFeatureExtractor(`${a}+${b}`, { cacheDir: tmp }));
+    const calls: number[][] = [];
+    const counting: Embedder = { specs: fx.specs, inputSize: fx.inputSize, embed: (x, w) => { calls.push(w ?? [0, 1]); return fx.embed(x, w); }, close: () => fx.close() };
+    const dir = path.join(tmp, 'fc-ens');
+    const samples = scanDataset(data).splits.train!.slice(0, 5);
+    const plan = { centre: true, seed: 4, aug: [{ level: 'phone' as const, views: 1 }] };
+    const first = await extractFeatures(samples, { embedder: counting, cache: new FeatureCache(dir), plan });
+    const warm = await extractFeatures(samples, { embedder: counting, cache: new FeatureCache(dir), plan });
+    assert.equal(warm.extracted, 0);
+    assert.equal(warm.cached, 10);
+    assert.deepEqual(warm.items.map((i) => i.views.map((v) => Array.from(v))), first.items.map((i) => i.views.map((v) => Array.from(v))));
+    // Drop the second backbone's files: only that backbone runs again, for each view.
+    fs.rmSync(path.join(dir, fx.specs[1]!.id.replace(/[^a-zA-Z0-9._-]/g, '_')), { recursive: true });
+    calls.length = 0;
+    const partial = await extractFeatures(samples, { embedder: counting, cache: new FeatureCache(dir), plan });
+    assert.deepEqual(calls, [[1], [1]], 'the centre and the phone view, second backbone only');
+    assert.deepEqual(partial.items.map((i) => i.views.map((v) => Array.from(v).map((x) => x.toFixed(4)))), first.items.map((i) => i.views.map((v) => Array.from(v).map((x) => x.toFixed(4)))));
+    await fx.close();
+  });
+
   test('augmented views are cached: a second pass extracts nothing', async () => {
     const fx = new LocalEmbedder(await loadFeatureExtractor(a, { cacheDir: tmp }));
     let calls = 0;

@@ -69,6 +69,42 @@ export class FeatureCache {
   }
 
   /**
+   * Visits every record of one (backbone, view) file without keeping the file:
+   * it is read a slice at a time, and `visit` must copy what it wants (the
+   * vector is a view into a reused buffer). Uses the loaded table if there is one.
+   */
+  scan(backboneId: string, view: string, dim: number, visit: (sha256: string, vector: Float32Array) => void): void {
+    const loaded = this.tables.get(`${backboneId}\u0000${view}`);
+    if (loaded) {
+      for (const [sha, v] of loaded) visit(sha, v);
+      return;
+    }
+    const file = this.file(backboneId, view);
+    if (!fs.existsSync(file)) return;
+    const rec = HASH_BYTES + dim * 4;
+    const perRead = Math.max(1, Math.floor((1 << 20) / rec));
+    const buf = Buffer.alloc(rec * perRead);
+    const vec = new Float32Array(dim);
+    const bytes = new Uint8Array(vec.buffer);
+    const fd = fs.openSync(file, 'r');
+    try {
+      for (let pos = 0; ; ) {
+        const n = fs.readSync(fd, buf, 0, buf.length, pos);
+        const whole = Math.floor(n / rec);
+        for (let r = 0; r < whole; r++) {
+          const off = r * rec;
+          bytes.set(buf.subarray(off + HASH_BYTES, off + rec));
+          visit(buf.toString('hex', off, off + HASH_BYTES), vec);
+        }
+        if (whole < perRead) break; // end of file (a torn tail is ignored)
+        pos += whole * rec;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /**
    * Lets go of the loaded files. Vectors already handed out stay valid (they
    * keep their own file buffer alive); an ensemble's rows are copies, so after
    * extraction this frees the per-backbone buffers they were copied from.

@@ -82,6 +82,37 @@ async function renderView(buf: Buffer, sha: string, key: string, plan: ViewPlan,
   return applyTransform(await upright(), level === 'perturb' ? samplePerturbation(r) : sampleTransform(r, level), size);
 }
 
+/**
+ * An ensemble's rows for one view, straight from the cache files: each file is
+ * streamed into the concatenated rows, never held whole, so memory is the rows
+ * alone (loading every file whole left up to a second copy of the features
+ * waiting for the garbage collector). Rows missing a backbone are left out.
+ */
+function prefillRows(cache: FeatureCache, key: string, ids: string[], dims: number[], shas: string[], dropped: Set<number>): Map<number, Float32Array> {
+  const total = dims.reduce((a, b) => a + b, 0);
+  const want = new Map<string, number[]>();
+  shas.forEach((sha, i) => {
+    if (sha && !dropped.has(i)) want.set(sha, [...(want.get(sha) ?? []), i]);
+  });
+  const rows = new Map<number, Float32Array>();
+  const found = new Map<number, number>();
+  let off = 0;
+  ids.forEach((id, b) => {
+    cache.scan(id, key, dims[b]!, (sha, vec) => {
+      for (const i of want.get(sha) ?? []) {
+        if ((found.get(i) ?? 0) !== b) continue; // every earlier backbone must have matched
+        let row = rows.get(i);
+        if (!row) rows.set(i, (row = new Float32Array(total)));
+        row.set(vec, off);
+        found.set(i, b + 1);
+      }
+    });
+    off += dims[b]!;
+  });
+  for (const [i, n] of found) if (n < ids.length) rows.delete(i);
+  return rows;
+}
+
 export async function extractFeatures(samples: Sample[], opts: ExtractOptions): Promise<ExtractResult> {
   const { embedder, cache, plan } = opts;
   const keys = viewKeys(plan);
@@ -113,8 +144,12 @@ export async function extractFeatures(samples: Sample[], opts: ExtractOptions): 
   const rows: Float32Array[][] = keys.map(() => []);
   const units = samples.length * keys.length;
   for (const [v, key] of keys.entries()) {
+    const prefilled = specs.length > 1 && cache ? prefillRows(cache, key, specs.map((s) => s.id), dims, shas, dropped) : new Map<number, Float32Array>();
     for (let start = 0; start < samples.length; start += batch) {
-      const idx = Array.from({ length: Math.min(batch, samples.length - start) }, (_, j) => start + j).filter((i) => !dropped.has(i));
+      const all = Array.from({ length: Math.min(batch, samples.length - start) }, (_, j) => start + j).filter((i) => !dropped.has(i));
+      for (const i of all.filter((i) => prefilled.has(i))) rows[v]![i] = prefilled.get(i)!;
+      result.cached += all.filter((i) => prefilled.has(i)).length;
+      const idx = all.filter((i) => !prefilled.has(i));
       const parts = new Map(idx.map((i) => [i, specs.map((s, b) => cache?.get(s.id, key, shas[i]!, dims[b]!))]));
       const jobs = idx.filter((i) => parts.get(i)!.some((x) => !x));
       result.cached += idx.length - jobs.length;
