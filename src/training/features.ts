@@ -15,6 +15,8 @@ const RECIPE = 'r1';
 export interface ViewSet {
   level: AugmentLevel | 'perturb';
   views: number;
+  /** Index of the first view (default 0), to take views of a set one at a time. */
+  from?: number;
 }
 
 export interface ViewPlan {
@@ -48,7 +50,7 @@ export function parseAugmentation(level: string, views: number): ViewSet[] {
 
 export function viewKeys(plan: ViewPlan): string[] {
   const keys = plan.centre ? ['centre'] : [];
-  for (const set of plan.aug) for (let i = 0; i < set.views; i++) keys.push(`aug-${set.level}-${RECIPE}-s${plan.seed}-v${i}`);
+  for (const set of plan.aug) for (let i = set.from ?? 0; i < (set.from ?? 0) + set.views; i++) keys.push(`aug-${set.level}-${RECIPE}-s${plan.seed}-v${i}`);
   return keys;
 }
 
@@ -72,6 +74,14 @@ export interface ExtractOptions {
   plan: ViewPlan;
   batchSize?: number;
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Where an ensemble's cached rows go (samples × summed feature size). Reused
+   * across calls by a caller that copies each result before the next call:
+   * rows read from the cache are valid only until then.
+   */
+  rowBuffer?: Float32Array;
+  /** Content hashes by file path, filled and reused across calls (a file is then read once per run, not once per view). */
+  hashes?: Map<string, string>;
 }
 
 async function renderView(buf: Buffer, sha: string, key: string, plan: ViewPlan, size: number, upright: () => Promise<RGBImage>): Promise<Uint8Array> {
@@ -88,7 +98,7 @@ async function renderView(buf: Buffer, sha: string, key: string, plan: ViewPlan,
  * alone (loading every file whole left up to a second copy of the features
  * waiting for the garbage collector). Rows missing a backbone are left out.
  */
-function prefillRows(cache: FeatureCache, key: string, ids: string[], dims: number[], shas: string[], dropped: Set<number>): Map<number, Float32Array> {
+function prefillRows(cache: FeatureCache, key: string, ids: string[], dims: number[], shas: string[], dropped: Set<number>, reuse?: Float32Array): Map<number, Float32Array> {
   const total = dims.reduce((a, b) => a + b, 0);
   const want = new Map<string, number[]>();
   shas.forEach((sha, i) => {
@@ -96,13 +106,16 @@ function prefillRows(cache: FeatureCache, key: string, ids: string[], dims: numb
   });
   const rows = new Map<number, Float32Array>();
   const found = new Map<number, number>();
+  // One block for the view (or the caller's, reused view after view), where
+  // thousands of small allocations would linger until the garbage collector runs.
+  const slab = reuse && reuse.length >= shas.length * total ? reuse : new Float32Array(shas.length * total);
   let off = 0;
   ids.forEach((id, b) => {
     cache.scan(id, key, dims[b]!, (sha, vec) => {
       for (const i of want.get(sha) ?? []) {
         if ((found.get(i) ?? 0) !== b) continue; // every earlier backbone must have matched
         let row = rows.get(i);
-        if (!row) rows.set(i, (row = new Float32Array(total)));
+        if (!row) rows.set(i, (row = slab.subarray(i * total, (i + 1) * total)));
         row.set(vec, off);
         found.set(i, b + 1);
       }
@@ -132,7 +145,9 @@ export async function extractFeatures(samples: Sample[], opts: ExtractOptions): 
   for (let start = 0; start < samples.length; start += batch) {
     await Promise.all(samples.slice(start, start + batch).map(async (sample, j) => {
       try {
-        shas[start + j] = crypto.createHash('sha256').update(await fs.readFile(sample.path)).digest('hex');
+        const known = opts.hashes?.get(sample.path);
+        shas[start + j] = known ?? crypto.createHash('sha256').update(await fs.readFile(sample.path)).digest('hex');
+        if (!known) opts.hashes?.set(sample.path, shas[start + j]!);
       } catch (err) {
         skip(start + j, (err as Error).message);
       }
@@ -144,7 +159,7 @@ export async function extractFeatures(samples: Sample[], opts: ExtractOptions): 
   const rows: Float32Array[][] = keys.map(() => []);
   const units = samples.length * keys.length;
   for (const [v, key] of keys.entries()) {
-    const prefilled = specs.length > 1 && cache ? prefillRows(cache, key, specs.map((s) => s.id), dims, shas, dropped) : new Map<number, Float32Array>();
+    const prefilled = specs.length > 1 && cache ? prefillRows(cache, key, specs.map((s) => s.id), dims, shas, dropped, opts.rowBuffer) : new Map<number, Float32Array>();
     for (let start = 0; start < samples.length; start += batch) {
       const all = Array.from({ length: Math.min(batch, samples.length - start) }, (_, j) => start + j).filter((i) => !dropped.has(i));
       for (const i of all.filter((i) => prefilled.has(i))) rows[v]![i] = prefilled.get(i)!;

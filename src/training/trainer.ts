@@ -9,7 +9,8 @@ import { rng } from '../classifier/augment.ts';
 import { buildHead, foldStandardisation } from '../classifier/head.ts';
 import { scanDataset, type Dataset } from './dataset.ts';
 import type { FeatureCache } from './featureCache.ts';
-import { CENTRE_ONLY, extractFeatures, parseAugmentation, type ExtractedSample } from './features.ts';
+import { CENTRE_ONLY, extractFeatures, parseAugmentation, type ExtractedSample, type ViewPlan } from './features.ts';
+import { HalfRows } from './halfRows.ts';
 
 export type TrainEvent =
   | { phase: 'scan'; dataset: Dataset }
@@ -106,25 +107,67 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   opts.onEvent?.({ phase: 'scan', dataset: ds });
   const trainSamples = capPerClass(ds.splits.train ?? [], opts.maxPerClass);
   const validSamples = capPerClass(ds.splits.valid ?? [], opts.maxPerClass && Math.ceil(opts.maxPerClass / 4));
-  const plan = { centre: true, seed: opts.seed, aug: parseAugmentation(opts.augLevel, opts.augViews) };
-  const tr = await extractFeatures(trainSamples, { embedder: opts.embedder, cache: opts.cache, plan, onProgress: (done, total) => opts.onEvent?.({ phase: 'extract', split: 'train', done, total }) });
+  // One view at a time: each is packed into float16 rows before the next is
+  // read, so the float32 copy of only one view is ever held.
+  const plans: ViewPlan[] = [
+    { centre: true, seed: opts.seed, aug: [] },
+    ...parseAugmentation(opts.augLevel, opts.augViews).flatMap((set) =>
+      Array.from({ length: set.views }, (_, i) => ({ centre: false, seed: opts.seed, aug: [{ level: set.level, views: 1, from: i }] }))),
+  ];
+  const perImage = plans.length;
+  const dim = opts.embedder.specs.reduce((n, s) => n + s.featureSize, 0);
+  const skipped = new Map<string, { path: string; reason: string }>();
+  let extracted = 0, cached = 0;
+  let items: ExtractedSample[] = [];
+  let rows: HalfRows | undefined;
+  let typical: Record<string, string> = {};
+  const sum = new Float64Array(dim), sumSq = new Float64Array(dim);
+  // An ensemble's rows of every view land in this one buffer; each view is packed before the next.
+  let rowBuffer = opts.embedder.specs.length > 1 ? new Float32Array(trainSamples.length * dim) : undefined;
+  const hashes = new Map<string, string>();
+  for (const [v, plan] of plans.entries()) {
+    const n = trainSamples.length;
+    const r = await extractFeatures(trainSamples, { embedder: opts.embedder, cache: opts.cache, plan, rowBuffer, hashes, onProgress: (done) => opts.onEvent?.({ phase: 'extract', split: 'train', done: v * n + done, total: perImage * n }) });
+    extracted += r.extracted;
+    cached += r.cached;
+    for (const sk of r.skipped) skipped.set(sk.path, sk);
+    if (v === 0) {
+      items = r.items;
+      if (items.length === 0) break;
+      typical = typicalImages(items, ds.root);
+      rows = new HalfRows(items.length * perImage, dim);
+    }
+    // A photo unreadable in this view alone keeps its centre row in its place.
+    const byPath = new Map(r.items.map((it) => [it.sample.path, it.views[0]!]));
+    items.forEach((it, j) => {
+      const row = byPath.get(it.sample.path) ?? rows!.get(j * perImage);
+      rows!.set(j * perImage + v, row);
+      for (let d = 0; d < dim; d++) {
+        sum[d]! += row[d]!;
+        sumSq[d]! += row[d]! * row[d]!;
+      }
+    });
+    opts.cache?.forget();
+  }
   const va = await extractFeatures(validSamples, { embedder: opts.embedder, cache: opts.cache, plan: CENTRE_ONLY, onProgress: (done, total) => opts.onEvent?.({ phase: 'extract', split: 'valid', done, total }) });
-  if (tr.items.length === 0 || va.items.length === 0) throw new Error('No readable training or validation images');
+  if (items.length === 0 || va.items.length === 0) throw new Error('No readable training or validation images');
+  for (const sk of va.skipped) skipped.set(sk.path, sk);
+  extracted += va.extracted;
+  cached += va.cached;
   opts.cache?.forget();
+  // Only the float16 rows are used from here (the typical photos are chosen): let the rest go.
+  items.forEach((it) => (it.views = []));
+  rowBuffer = undefined;
 
   const labelIndex = new Map(ds.labels.map((l, i) => [l, i]));
-  const dim = opts.embedder.specs.reduce((n, s) => n + s.featureSize, 0);
-  const trainRows = tr.items.flatMap((it) => it.views);
-  const trainY = tr.items.flatMap((it) => it.views.map(() => labelIndex.get(it.sample.label)!));
+  const trainY = items.flatMap((it) => Array.from({ length: perImage }, () => labelIndex.get(it.sample.label)!));
   const validY = va.items.map((it) => labelIndex.get(it.sample.label)!);
 
   // Standardise features with train statistics; folded into the head afterwards.
-  const mean = new Float32Array(dim), std = new Float32Array(dim);
-  for (const r of trainRows) r.forEach((v, i) => (mean[i]! += v / trainRows.length));
-  for (const r of trainRows) r.forEach((v, i) => (std[i]! += (v - mean[i]!) ** 2 / trainRows.length));
-  std.forEach((v, i) => (std[i] = Math.sqrt(v) + 1e-3));
+  const count = items.length * perImage;
+  const mean = Float32Array.from(sum, (s) => s / count);
+  const std = Float32Array.from(sumSq, (s, d) => Math.sqrt(Math.max(0, s / count - mean[d]! ** 2)) + 1e-3);
 
-  const perImage = tr.items[0]!.views.length;
   const k = opts.viewsPerEpoch && opts.viewsPerEpoch < perImage ? opts.viewsPerEpoch : 0;
   const xValid = stack(va.items.map((it) => it.views[0]!), dim, { mean, std });
   const yValid = tf.cast(tf.oneHot(tf.tensor1d(validY, 'int32'), ds.labels.length), 'float32');
@@ -145,14 +188,16 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const optimizer = head.optimizer as unknown as { learningRate: number };
   for (let epoch = 0; epoch < opts.epochs; epoch++) {
     optimizer.learningRate = opts.learningRate * 0.5 * (1 + Math.cos((Math.PI * epoch) / opts.epochs));
-    const rows = k
-      ? tr.items.flatMap((_, i) => Array.from({ length: k }, () => i * perImage + Math.floor(pick() * perImage)))
-      : trainRows.map((_, i) => i);
-    shuffle(rows, pick);
+    const order = k
+      ? items.flatMap((_, i) => Array.from({ length: k }, () => i * perImage + Math.floor(pick() * perImage)))
+      : Array.from({ length: count }, (_, i) => i);
+    shuffle(order, pick);
     let lossSum = 0, accSum = 0;
-    for (let at = 0; at < rows.length; at += opts.batchSize) {
-      const part = rows.slice(at, at + opts.batchSize);
-      const xb = stack(part.map((i) => trainRows[i]!), dim, { mean, std });
+    for (let at = 0; at < order.length; at += opts.batchSize) {
+      const part = order.slice(at, at + opts.batchSize);
+      const flat = new Float32Array(part.length * dim);
+      part.forEach((i, r) => rows!.readInto(i, flat, r * dim, { mean, std }));
+      const xb = tf.tensor2d(flat, [part.length, dim]);
       const yb = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(part.map((i) => trainY[i]!), 'int32'), classes), 'float32'));
       const [loss, acc] = (await head.trainOnBatch(xb, yb)) as number[];
       tf.dispose([xb, yb]);
@@ -160,7 +205,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       accSum += acc! * part.length;
     }
     const [vLoss, vAcc] = tf.tidy(() => (head.evaluate(xValid, yValid, { batchSize: 512 }) as tf.Scalar[]).map((t) => t.dataSync()[0]!));
-    const m: EpochMetrics = { epoch: epoch + 1, trainLoss: lossSum / rows.length, trainAccuracy: accSum / rows.length, validLoss: vLoss!, validAccuracy: vAcc! };
+    const m: EpochMetrics = { epoch: epoch + 1, trainLoss: lossSum / order.length, trainAccuracy: accSum / order.length, validLoss: vLoss!, validAccuracy: vAcc! };
     epochs.push(m);
     // Ties go to the lower valid loss: same accuracy, better calibrated.
     const better = !best || m.validAccuracy > best.acc || (m.validAccuracy === best.acc && m.validLoss < best.loss);
@@ -192,15 +237,15 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     bestEpoch: best!.epoch,
     validAccuracy: acc.top1,
     validTop5: acc.top5,
-    trainImages: tr.items.length,
+    trainImages: items.length,
     validImages: va.items.length,
     backend: backendInfo()?.name ?? tf.getBackend(),
     trainSeconds: (Date.now() - t0) / 1000,
     dataRoot: path.resolve(ds.root),
-    typicalImages: typicalImages(tr.items, ds.root),
+    typicalImages: typical,
   };
   const dir = await saveCheckpoint(opts.saveDir, head, meta);
   head.dispose();
   opts.onEvent?.({ phase: 'save', dir });
-  return { dir, meta, skipped: [...tr.skipped, ...va.skipped], problems: ds.problems, extracted: tr.extracted + va.extracted, cached: tr.cached + va.cached };
+  return { dir, meta, skipped: [...skipped.values()], problems: ds.problems, extracted, cached };
 }
