@@ -1,6 +1,6 @@
 // Cheap photo-quality checks for the reply's hint: the answer is still given,
 // with a nudge towards a larger, sharper photo of one flower.
-import { decodeShortSide, decodeUpright, DEFAULT_MAX_PIXELS, probeImage, type RGBImage } from './images.ts';
+import { decodeShortSide, decodeUpright, DEFAULT_MAX_PIXELS, probeImage, type ImageInfo, type RGBImage } from './images.ts';
 
 export interface QualityOptions {
   /** Shorter side below this is "small" (BLOOM_MIN_IMAGE_SIDE). */
@@ -41,16 +41,22 @@ export function laplacianVariance(grey: Uint8Array, w: number, h: number): numbe
 /** Sharpness is measured with the shorter side at this many pixels. */
 export const QUALITY_SIDE = 256;
 
-export async function assessQuality(buf: Buffer, opts: QualityOptions, maxPixels = DEFAULT_MAX_PIXELS): Promise<QualityReport> {
-  const info = await probeImage(buf, maxPixels);
-  const img = Math.min(info.width, info.height) > QUALITY_SIDE ? await decodeShortSide(buf, QUALITY_SIDE, maxPixels) : await decodeUpright(buf, maxPixels);
+/**
+ * `known` takes what the caller already has — the probe, and a copy decoded at
+ * QUALITY_SIDE (the bot's, made for the model) — so a photo is not decoded
+ * twice. A photo smaller than that is measured at its own size.
+ */
+export async function assessQuality(buf: Buffer, opts: QualityOptions, known: { info?: Pick<ImageInfo, 'width' | 'height'>; decoded?: RGBImage } = {}, maxPixels = DEFAULT_MAX_PIXELS): Promise<QualityReport> {
+  const info = known.info ?? (await probeImage(buf, maxPixels));
+  const img = Math.min(info.width, info.height) > QUALITY_SIDE
+    ? known.decoded ?? (await decodeShortSide(buf, QUALITY_SIDE, maxPixels))
+    : await decodeUpright(buf, maxPixels);
   return qualityOf(img, info, opts);
 }
 
 /**
  * The report from an upright RGB copy whose shorter side is QUALITY_SIDE, or
- * the photo at its own size when it is smaller (enlarging would blur it), so
- * the bot can reuse the decode it makes for the model.
+ * the photo at its own size when it is smaller (enlarging would blur it).
  */
 export function qualityOf(img: RGBImage, original: { width: number; height: number }, opts: QualityOptions): QualityReport {
   const { width, height } = original;

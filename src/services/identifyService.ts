@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import crypto from 'node:crypto';
 import type { Classifier } from '../classifier/classifier.ts';
 import { decodeShortSide, ImageError, probeImage } from '../classifier/images.ts';
-import { assessQuality, QUALITY_SIDE, qualityOf } from '../classifier/quality.ts';
+import { assessQuality, QUALITY_SIDE } from '../classifier/quality.ts';
 import { meanProbs, type Prediction } from '../classifier/ranking.ts';
 import { chartPng } from '../bot/chart.ts';
 import { renderError, renderResult, type ReplyPayload } from '../bot/render.ts';
@@ -121,11 +121,9 @@ export class IdentifyService {
     try {
       bytes = await this.fetch(req);
       info = await probeImage(bytes);
-      // One decode at 256 px serves the quality check and the model's 224 px centre view;
-      // a photo smaller than that is measured at its own size instead.
+      // One decode at 256 px serves the quality check and the model's 224 px centre view.
       const decoded = await decodeShortSide(bytes, QUALITY_SIDE);
-      const qualityOpts = { minSide: this.s.minImageSide };
-      const quality = Math.min(info.width, info.height) > QUALITY_SIDE ? qualityOf(decoded, info, qualityOpts) : await assessQuality(bytes, qualityOpts);
+      const quality = await assessQuality(bytes, { minSide: this.s.minImageSide }, { info, decoded });
       const { probs, clf } = await this.models.use(async (clf) => {
         const views = await clf.views(bytes!, { tta: this.s.tta, decoded });
         return { probs: await this.batcher.submit({ clf, views }), clf };

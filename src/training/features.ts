@@ -134,11 +134,11 @@ export async function extractFeatures(samples: Sample[], opts: ExtractOptions): 
   const total = dims.reduce((a, b) => a + b, 0);
   const batch = opts.batchSize ?? 16;
   const result: ExtractResult = { items: [], skipped: [], extracted: 0, cached: 0 };
+  const dropped = new Set<number>();
   const skip = (i: number, reason: string) => {
     if (!dropped.has(i)) result.skipped.push({ path: samples[i]!.path, reason });
     dropped.add(i);
   };
-  const dropped = new Set<number>();
 
   // Content hashes first; files are read again only where a view misses the cache.
   const shas: string[] = [];
@@ -161,10 +161,16 @@ export async function extractFeatures(samples: Sample[], opts: ExtractOptions): 
   for (const [v, key] of keys.entries()) {
     const prefilled = specs.length > 1 && cache ? prefillRows(cache, key, specs.map((s) => s.id), dims, shas, dropped, opts.rowBuffer) : new Map<number, Float32Array>();
     for (let start = 0; start < samples.length; start += batch) {
-      const all = Array.from({ length: Math.min(batch, samples.length - start) }, (_, j) => start + j).filter((i) => !dropped.has(i));
-      for (const i of all.filter((i) => prefilled.has(i))) rows[v]![i] = prefilled.get(i)!;
-      result.cached += all.filter((i) => prefilled.has(i)).length;
-      const idx = all.filter((i) => !prefilled.has(i));
+      const idx: number[] = [];
+      for (let i = start; i < Math.min(start + batch, samples.length); i++) {
+        if (dropped.has(i)) continue;
+        const row = prefilled.get(i);
+        if (!row) idx.push(i);
+        else {
+          rows[v]![i] = row;
+          result.cached++;
+        }
+      }
       const parts = new Map(idx.map((i) => [i, specs.map((s, b) => cache?.get(s.id, key, shas[i]!, dims[b]!))]));
       const jobs = idx.filter((i) => parts.get(i)!.some((x) => !x));
       result.cached += idx.length - jobs.length;
