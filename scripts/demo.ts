@@ -16,7 +16,7 @@ import { scanDataset } from '../src/training/dataset.ts';
 import { QUICK_TRAIN_PARAMS } from '../src/training/defaults.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
 import { train } from '../src/training/trainer.ts';
-import { startEmulator } from '../test/emulator/index.ts';
+import { startEmulator } from '../src/dev/emulator/index.ts';
 
 const DEMO_DIR = path.resolve('data/demo');
 /** Images per class for the demo's own quick model (the full set takes ~10 min here). */

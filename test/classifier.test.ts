@@ -16,8 +16,8 @@ import { evaluate } from '../src/training/evaluate.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
 import { train } from '../src/training/trainer.ts';
 import { badImages, oddImages, orientationPair } from './fixtures/badImages.ts';
-import { writeShapesDataset } from './fixtures/shapes.ts';
-import { TINY_INPUT, writeTinyBackbone } from './fixtures/tinyBackbone.ts';
+import { writeShapesDataset } from '../src/dev/fixtures/shapes.ts';
+import { TINY_INPUT, writeTinyBackbone } from '../src/dev/fixtures/tinyBackbone.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bloom-clf-'));
 const backboneDir = path.join(tmp, 'tiny');
@@ -54,7 +54,7 @@ describe('backbone loader', () => {
     assert.equal(local.spec.inputSize, TINY_INPUT);
     assert.equal(local.spec.featureLayer, 'conv2');
     assert.equal(local.spec.featureSize, 24);
-    const img = await prepareImage(await (await import('./fixtures/shapes.ts')).shapeJpeg('1', () => 0.5), { size: TINY_INPUT });
+    const img = await prepareImage(await (await import('../src/dev/fixtures/shapes.ts')).shapeJpeg('1', () => 0.5), { size: TINY_INPUT });
     const fa = (await new LocalEmbedder(await loadFeatureExtractor(backboneDir, { cacheDir: tmp })).embed([img]))[0]!;
     const fb = (await new LocalEmbedder(await loadFeatureExtractor(`${baseUrl}/model.json`, { cacheDir: path.join(tmp, 'cache'), fetchFile })).embed([img]))[0]!;
     assert.equal(fa.length, 24);

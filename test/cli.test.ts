@@ -5,8 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { writeShapesDataset } from './fixtures/shapes.ts';
-import { writeTinyBackbone } from './fixtures/tinyBackbone.ts';
+import { writeShapesDataset } from '../src/dev/fixtures/shapes.ts';
+import { writeTinyBackbone } from '../src/dev/fixtures/tinyBackbone.ts';
 import { initBackend } from '../src/classifier/backend.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bloom-cli-'));

@@ -16,7 +16,7 @@ import {
   SlashCommandBuilder,
 } from 'discord.js';
 import WebSocket from 'ws';
-import { type Emulator, samplePng, startEmulator } from './emulator/index.ts';
+import { type Emulator, samplePng, startEmulator } from '../src/dev/emulator/index.ts';
 
 /** Resolve with the first `event` whose arguments pass `filter`. */
 function nextEvent<E extends keyof ClientEvents>(

@@ -10,8 +10,8 @@ import { loadFeatureExtractor } from '../src/classifier/featureExtractor.ts';
 import { prepareImage } from '../src/classifier/images.ts';
 import { rng } from '../src/classifier/augment.ts';
 import { MicroBatcher } from '../src/services/batcher.ts';
-import { shapeJpeg } from './fixtures/shapes.ts';
-import { TINY_INPUT, writeTinyBackbone } from './fixtures/tinyBackbone.ts';
+import { shapeJpeg } from '../src/dev/fixtures/shapes.ts';
+import { TINY_INPUT, writeTinyBackbone } from '../src/dev/fixtures/tinyBackbone.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bloom-pool-'));
 let backbone = '';

@@ -16,8 +16,8 @@ import { scanDataset } from '../src/training/dataset.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
 import { extractFeatures, parseAugmentation } from '../src/training/features.ts';
 import { train } from '../src/training/trainer.ts';
-import { shapeJpeg, writeShapesDataset } from './fixtures/shapes.ts';
-import { writeTinyBackbone } from './fixtures/tinyBackbone.ts';
+import { shapeJpeg, writeShapesDataset } from '../src/dev/fixtures/shapes.ts';
+import { writeTinyBackbone } from '../src/dev/fixtures/tinyBackbone.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bloom-robust-'));
 let data = '', a = '', b = '';

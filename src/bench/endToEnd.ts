@@ -10,7 +10,7 @@ import { createApp } from '../app.ts';
 import type { BackendName } from '../classifier/backend.ts';
 import { loadConfig } from '../config.ts';
 import { createLogger } from '../log.ts';
-import { startEmulator, type Emulator } from '../../test/emulator/index.ts';
+import { startEmulator, type Emulator } from '../dev/emulator/index.ts';
 import { now, summarise, type Summary } from './stats.ts';
 
 export interface EndToEndOptions {

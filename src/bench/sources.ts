@@ -14,9 +14,9 @@ import { makeEmbedder } from '../cli/common.ts';
 import { DEFAULT_TRAIN_PARAMS } from '../training/defaults.ts';
 import { FeatureCache } from '../training/featureCache.ts';
 import { train } from '../training/trainer.ts';
-import { prepareModel } from '../../test/helpers/botHarness.ts';
-import { shapeJpeg } from '../../test/fixtures/shapes.ts';
-import { writeTinyBackbone } from '../../test/fixtures/tinyBackbone.ts';
+import { prepareModel } from '../dev/syntheticModel.ts';
+import { shapeJpeg } from '../dev/fixtures/shapes.ts';
+import { writeTinyBackbone } from '../dev/fixtures/tinyBackbone.ts';
 
 export interface BackboneSource {
   /** The name asked for (--backbones). */

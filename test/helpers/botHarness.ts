@@ -1,23 +1,15 @@
 // A whole bot on loopback for end-to-end tests: synthetic data and a tiny
-// backbone, a trained checkpoint, the Discord emulator, and the real app.
+// backbone, a trained checkpoint (src/dev/syntheticModel.ts), the Discord
+// emulator (src/dev/emulator/), and the real app.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { createApp, type App, type AppOptions } from '../../src/app.ts';
-import { initBackend } from '../../src/classifier/backend.ts';
-import { setCurrent } from '../../src/classifier/checkpoint.ts';
-import { LocalEmbedder } from '../../src/classifier/embedder.ts';
-import { loadFeatureExtractor } from '../../src/classifier/featureExtractor.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
-import { FeatureCache } from '../../src/training/featureCache.ts';
-import { train } from '../../src/training/trainer.ts';
-import { startEmulator, type Emulator } from '../emulator/index.ts';
-import { writeShapesDataset } from '../fixtures/shapes.ts';
-import { writeTinyBackbone } from '../fixtures/tinyBackbone.ts';
-
-export const TRAIN_PARAMS = { hiddenUnits: [32], dropout: 0.1, learningRate: 0.01, epochs: 25, batchSize: 16, augViews: 0, augLevel: 'basic', seed: 1 };
+import { startEmulator, type Emulator } from '../../src/dev/emulator/index.ts';
+import { prepareModel } from '../../src/dev/syntheticModel.ts';
 
 export interface Harness {
   tmp: string;
@@ -27,20 +19,6 @@ export interface Harness {
   app: App;
   logLines: string[];
   stop(): Promise<void>;
-}
-
-/** Trains once per tmp folder (cheap: tiny CNN, 3 classes). */
-export async function prepareModel(tmp: string): Promise<{ dataDir: string; backbone: string; checkpointDir: string; featureDir: string }> {
-  await initBackend({ prefer: 'wasm' });
-  const backbone = await writeTinyBackbone(path.join(tmp, 'tiny'));
-  const dataDir = await writeShapesDataset(path.join(tmp, 'shapes'));
-  const checkpointDir = path.join(tmp, 'checkpoints');
-  const featureDir = path.join(tmp, 'features');
-  const embedder = new LocalEmbedder(await loadFeatureExtractor(backbone, { cacheDir: tmp }));
-  const r = await train({ ...TRAIN_PARAMS, arch: backbone, dataDir, saveDir: checkpointDir, embedder, cache: new FeatureCache(featureDir) });
-  await embedder.close();
-  setCurrent(checkpointDir, r.meta.version);
-  return { dataDir, backbone, checkpointDir, featureDir };
 }
 
 export interface HarnessOptions {

@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { createApp, StartupError } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
-import { startEmulator } from '../emulator/index.ts';
+import { startEmulator } from '../../src/dev/emulator/index.ts';
 import { photo, startHarness, type Harness } from '../helpers/botHarness.ts';
 import { eventually, logEntries, postPhoto, repliesTo, replyTo, startServer, textOf } from './helpers.ts';
 

@@ -2,7 +2,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { APIUser } from 'discord.js';
-import type { InteractionResponse, StoredMessage } from '../emulator/index.ts';
+import type { InteractionResponse, StoredMessage } from '../../src/dev/emulator/index.ts';
 import type { Harness } from '../helpers/botHarness.ts';
 
 /** Everything a user would read in a bot message: content and embeds. */
