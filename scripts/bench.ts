@@ -1,7 +1,9 @@
 // npm run bench [-- --quick --json ...]: the performance figures of issue 5.
 // A table on stdout (or one JSON document with --json); progress on stderr.
 import { Command } from 'commander';
-import { fail, log, normaliseArgv } from '../src/cli/common.ts';
+import { normaliseArgv } from '../src/cli/argv.ts';
+import { fail } from '../src/cli/exit.ts';
+import { log } from '../src/cli/log.ts';
 import { loadConfig } from '../src/config.ts';
 import { formatReport } from '../src/bench/report.ts';
 import { runBench } from '../src/bench/run.ts';

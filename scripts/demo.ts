@@ -4,9 +4,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createApp } from '../src/app.ts';
-import { initBackend } from '../src/classifier/backend.ts';
+import { backendInfo, initBackend } from '../src/classifier/backend.ts';
 import { resolveCheckpointDir, setCurrent } from '../src/classifier/checkpoint.ts';
-import { backboneLocations, fail, fetchWithProgress, log, makeEmbedder, phaseProgress } from '../src/cli/common.ts';
+import { backboneLocations } from '../src/cli/backend.ts';
+import { fail } from '../src/cli/exit.ts';
+import { log } from '../src/cli/log.ts';
+import { fetchWithProgress, phaseProgress } from '../src/cli/progress.ts';
+import { makeEmbedder } from '../src/classifier/makeEmbedder.ts';
 import { registerCommands } from '../src/bot/registerCommands.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import { downloadFlowers } from '../src/data/flowersDownload.ts';
@@ -39,7 +43,7 @@ async function ensureModel(config: Config): Promise<string> {
   }
   const saveDir = path.join(DEMO_DIR, 'checkpoints');
   log(`No trained model yet: training a quick demo model on ${DEMO_PER_CLASS} photos per class (cached for next time)…`);
-  const embedder = await makeEmbedder(QUICK_TRAIN_PARAMS.arch, config.workers, backboneLocations());
+  const embedder = await makeEmbedder({ arch: QUICK_TRAIN_PARAMS.arch, workers: config.workers, loc: backboneLocations(), backend: backendInfo()?.name });
   const progress = phaseProgress();
   const r = await train({
     ...QUICK_TRAIN_PARAMS, maxPerClass: DEMO_PER_CLASS, dataDir: config.dataDir, saveDir, embedder,

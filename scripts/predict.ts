@@ -3,7 +3,9 @@ import { Command } from 'commander';
 import fs from 'node:fs';
 import { Classifier } from '../src/classifier/classifier.ts';
 import { ImageError } from '../src/classifier/images.ts';
-import { backboneLocations, fail, normaliseArgv, startBackend } from '../src/cli/common.ts';
+import { normaliseArgv } from '../src/cli/argv.ts';
+import { backboneLocations, startBackend } from '../src/cli/backend.ts';
+import { fail } from '../src/cli/exit.ts';
 import { defaultPaths } from '../src/paths.ts';
 
 const program = new Command('predict')

@@ -4,7 +4,7 @@
 import { Command } from 'commander';
 import { COMMANDS } from '../commands/index.ts';
 import { registerCommands } from '../src/bot/registerCommands.ts';
-import { fail } from '../src/cli/common.ts';
+import { fail } from '../src/cli/exit.ts';
 import { loadConfig } from '../src/config.ts';
 
 async function main() {

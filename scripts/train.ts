@@ -3,7 +3,12 @@ import { Command } from 'commander';
 import { presetNames } from '../src/classifier/backbones.ts';
 import { parseHidden } from '../src/classifier/head.ts';
 import { setCurrent } from '../src/classifier/checkpoint.ts';
-import { fail, log, makeEmbedder, normaliseArgv, phaseProgress, startBackend } from '../src/cli/common.ts';
+import { normaliseArgv } from '../src/cli/argv.ts';
+import { backboneLocations, startBackend } from '../src/cli/backend.ts';
+import { fail } from '../src/cli/exit.ts';
+import { log } from '../src/cli/log.ts';
+import { phaseProgress } from '../src/cli/progress.ts';
+import { makeEmbedder } from '../src/classifier/makeEmbedder.ts';
 import { loadConfig } from '../src/config.ts';
 import { defaultPaths } from '../src/paths.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
@@ -44,7 +49,7 @@ async function main() {
   // Checked before any backbone loads, so a typo fails at once.
   const aug = parseAugmentation(o.augLevel, num('aug-views', o.augViews, 0));
   const backend = await startBackend({ gpu: !!o.gpu });
-  const embedder = await makeEmbedder(o.arch, o.workers ? num('workers', o.workers, 0) : loadConfig().workers);
+  const embedder = await makeEmbedder({ arch: o.arch, workers: o.workers ? num('workers', o.workers, 0) : loadConfig().workers, loc: backboneLocations(), backend: backend.name });
   const progress = phaseProgress();
   const result = await train({
     dataDir: o.dataDir,

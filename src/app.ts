@@ -5,6 +5,7 @@ import { initBackend } from './classifier/backend.ts';
 import { CheckpointError } from './classifier/checkpoint.ts';
 import type { Embedder } from './classifier/embedder.ts';
 import { EmbedderPool } from './classifier/embedderPool.ts';
+import { makeEmbedder as buildEmbedder } from './classifier/makeEmbedder.ts';
 import type { FetchFile } from './classifier/modelFiles.ts';
 import { BloomBot } from './bot/bot.ts';
 import { createClient } from './bot/client.ts';
@@ -24,7 +25,7 @@ export interface AppOptions {
   /** Lets attachment downloads reach the local emulator's CDN (never set for real Discord). */
   addressPolicy?: AddressPolicy;
   fetchFile?: FetchFile;
-  /** A shared embedder factory (worker pool); in-process when absent. */
+  /** An embedder factory; by default makeEmbedder's (a worker pool unless BLOOM_WORKERS=0). */
   makeEmbedder?: (arch: string) => Promise<Embedder>;
   retrainParams?: Partial<TrainParams>;
   retrainMaxPerClass?: number;
@@ -56,7 +57,7 @@ export async function createApp(o: AppOptions): Promise<App> {
   const backend = await initBackend({ prefer: config.backend, log: (m) => log.info(m) });
   const loc = { backboneDir: config.backboneDir, cacheDir: config.backboneCache, fetchFile: o.fetchFile };
   // Worker threads keep the Discord thread free and use every core.
-  const makeEmbedder = o.makeEmbedder ?? (config.workers > 0 ? (arch: string) => EmbedderPool.start({ arch, loc, workers: config.workers, backend: config.backend }) : undefined);
+  const makeEmbedder = o.makeEmbedder ?? ((arch: string) => buildEmbedder({ arch, loc, workers: config.workers, backend: config.backend, keepThreadFree: true }));
   const models = new ModelManager(loc, makeEmbedder);
   try {
     await models.load(config.checkpointDir);

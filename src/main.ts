@@ -2,7 +2,7 @@
 import { ConfigError, loadConfig } from './config.ts';
 import { createApp } from './app.ts';
 import { createLogger, redactSecrets } from './log.ts';
-import { fetchWithProgress } from './cli/common.ts';
+import { fetchWithProgress } from './cli/progress.ts';
 
 async function main(): Promise<void> {
   let config;

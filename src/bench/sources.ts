@@ -7,10 +7,11 @@ import path from 'node:path';
 import { rng } from '../classifier/augment.ts';
 import { splitArch } from '../classifier/backbones.ts';
 import { readMeta, resolveCheckpointDir, setCurrent } from '../classifier/checkpoint.ts';
+import { backendInfo } from '../classifier/backend.ts';
 import { archOf } from '../classifier/classifier.ts';
 import { resolveBackbone, type BackboneLocations } from '../classifier/featureExtractor.ts';
+import { makeEmbedder } from '../classifier/makeEmbedder.ts';
 import type { Config } from '../config.ts';
-import { makeEmbedder } from '../cli/common.ts';
 import { DEFAULT_TRAIN_PARAMS } from '../training/defaults.ts';
 import { FeatureCache } from '../training/featureCache.ts';
 import { train } from '../training/trainer.ts';
@@ -183,7 +184,7 @@ export class BenchSources {
     const c = this.o.config;
     const saveDir = path.join(this.tmp, 'fallback-checkpoints');
     this.o.log(`Training a fallback model on ${this.o.fallbackPerClass} photos per class…`);
-    const embedder = await makeEmbedder(DEFAULT_TRAIN_PARAMS.arch, Math.max(1, c.workers), this.loc);
+    const embedder = await makeEmbedder({ arch: DEFAULT_TRAIN_PARAMS.arch, workers: Math.max(1, c.workers), loc: this.loc, backend: backendInfo()?.name });
     try {
       const r = await train({
         ...DEFAULT_TRAIN_PARAMS, augViews: 0, augLevel: 'basic', epochs: 40, maxPerClass: this.o.fallbackPerClass,

@@ -2,10 +2,10 @@
 // The native packages are optionalDependencies: their install script downloads
 // libtensorflow, which fails offline, so they may simply be absent.
 import * as tf from './tf.ts';
+import { BACKENDS, type BackendName } from './backendNames.ts';
 import { patchWasmMatMul } from './wasmMatMul.ts';
 
-export const BACKENDS = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
-export type BackendName = (typeof BACKENDS)[number];
+export { BACKENDS, isBackendName, type BackendName } from './backendNames.ts';
 
 export interface BackendInfo {
   name: BackendName;
@@ -26,10 +26,6 @@ export interface BackendOptions {
 }
 
 let current: BackendInfo | undefined;
-
-export function isBackendName(s: string): s is BackendName {
-  return (BACKENDS as readonly string[]).includes(s);
-}
 
 async function tryNative(pkg: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node'): Promise<string | null> {
   try {

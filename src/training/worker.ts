@@ -2,10 +2,8 @@
 // thread keeps answering while features are extracted and the head trained.
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend, type BackendName } from '../classifier/backend.ts';
-import { LazyEmbedder, LocalEmbedder, type Embedder } from '../classifier/embedder.ts';
-import { findPreset, splitArch } from '../classifier/backbones.ts';
-import { EmbedderPool } from '../classifier/embedderPool.ts';
-import { loadFeatureExtractor, type BackboneLocations } from '../classifier/featureExtractor.ts';
+import type { BackboneLocations } from '../classifier/featureExtractor.ts';
+import { makeEmbedder } from '../classifier/makeEmbedder.ts';
 import type { TrainParams } from '../classifier/checkpoint.ts';
 import { FeatureCache } from './featureCache.ts';
 import { train, type TrainEvent } from './trainer.ts';
@@ -19,7 +17,7 @@ export interface RetrainJob {
   params: TrainParams;
   maxPerClass?: number;
   backend?: BackendName;
-  /** Extraction workers inside this worker (0/1 = extract here). */
+  /** Extraction workers inside this worker (0/1 = extract here: see embedderKind). */
   workers?: number;
 }
 
@@ -31,14 +29,8 @@ export type WorkerMessage =
 async function run(job: RetrainJob): Promise<void> {
   const post = (m: WorkerMessage) => parentPort!.postMessage(m);
   await initBackend({ prefer: job.backend, wasmThreads: 1 });
-  const start = async (): Promise<Embedder> => (job.workers ?? 0) > 1
-    ? EmbedderPool.start({ arch: job.params.arch, loc: job.loc, workers: job.workers!, backend: job.backend })
-    : new LocalEmbedder(await loadFeatureExtractor(job.params.arch, job.loc));
   // Presets' shapes are known without loading them: start extraction only if the cache misses.
-  const presets = splitArch(job.params.arch).map(findPreset);
-  const embedder = presets.every((p) => p !== undefined)
-    ? new LazyEmbedder(presets.map((p) => ({ ...p! })), presets[0]!.inputSize, start)
-    : await start();
+  const embedder = await makeEmbedder({ arch: job.params.arch, loc: job.loc, workers: job.workers ?? 0, backend: job.backend, lazy: true });
   try {
     const r = await train({
       ...job.params,
