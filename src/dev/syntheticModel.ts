@@ -4,8 +4,7 @@
 import path from 'node:path';
 import { initBackend } from '../classifier/backend.ts';
 import { setCurrent } from '../classifier/checkpoint.ts';
-import { LocalEmbedder } from '../classifier/embedder.ts';
-import { loadFeatureExtractor } from '../classifier/featureExtractor.ts';
+import { makeEmbedder } from '../classifier/makeEmbedder.ts';
 import { FeatureCache } from '../training/featureCache.ts';
 import { train } from '../training/trainer.ts';
 import { writeShapesDataset } from './fixtures/shapes.ts';
@@ -27,7 +26,7 @@ export async function prepareModel(tmp: string): Promise<SyntheticModel> {
   const dataDir = await writeShapesDataset(path.join(tmp, 'shapes'));
   const checkpointDir = path.join(tmp, 'checkpoints');
   const featureDir = path.join(tmp, 'features');
-  const embedder = new LocalEmbedder(await loadFeatureExtractor(backbone, { cacheDir: tmp }));
+  const embedder = await makeEmbedder({ arch: backbone, loc: { cacheDir: tmp }, workers: 0 });
   const r = await train({ ...TRAIN_PARAMS, arch: backbone, dataDir, saveDir: checkpointDir, embedder, cache: new FeatureCache(featureDir) });
   await embedder.close();
   setCurrent(checkpointDir, r.meta.version);
