@@ -48,10 +48,19 @@ export function parseAugmentation(level: string, views: number): ViewSet[] {
   return views === 0 ? [] : (sets.filter((s) => s.views > 0) as ViewSet[]);
 }
 
+/** One view of a photo: the centre crop, or augmented view `index` of a set. `key` names it in the feature cache. */
+type View = { key: string; centre: true } | { key: string; centre: false; level: ViewSet['level']; index: number };
+
+function planViews(plan: ViewPlan): View[] {
+  const views: View[] = plan.centre ? [{ key: 'centre', centre: true }] : [];
+  for (const set of plan.aug) {
+    for (let i = set.from ?? 0; i < (set.from ?? 0) + set.views; i++) views.push({ key: `aug-${set.level}-${RECIPE}-s${plan.seed}-v${i}`, centre: false, level: set.level, index: i });
+  }
+  return views;
+}
+
 export function viewKeys(plan: ViewPlan): string[] {
-  const keys = plan.centre ? ['centre'] : [];
-  for (const set of plan.aug) for (let i = set.from ?? 0; i < (set.from ?? 0) + set.views; i++) keys.push(`aug-${set.level}-${RECIPE}-s${plan.seed}-v${i}`);
-  return keys;
+  return planViews(plan).map((view) => view.key);
 }
 
 export interface ExtractedSample {
@@ -84,12 +93,10 @@ export interface ExtractOptions {
   hashes?: Map<string, string>;
 }
 
-async function renderView(buf: Buffer, sha: string, key: string, plan: ViewPlan, size: number, upright: () => Promise<RGBImage>): Promise<Uint8Array> {
-  if (key === 'centre') return prepareImage(buf, { size });
-  const level = key.split('-')[1] as ViewSet['level'];
-  const i = Number(key.slice(key.lastIndexOf('v') + 1));
-  const r = rng(seedOf(sha, level, plan.seed, i));
-  return applyTransform(await upright(), level === 'perturb' ? samplePerturbation(r) : sampleTransform(r, level), size);
+async function renderView(buf: Buffer, sha: string, view: View, seed: number, size: number, upright: () => Promise<RGBImage>): Promise<Uint8Array> {
+  if (view.centre) return prepareImage(buf, { size });
+  const r = rng(seedOf(sha, view.level, seed, view.index));
+  return applyTransform(await upright(), view.level === 'perturb' ? samplePerturbation(r) : sampleTransform(r, view.level), size);
 }
 
 /**
@@ -126,100 +133,150 @@ function prefillRows(cache: FeatureCache, key: string, ids: string[], dims: numb
   return rows;
 }
 
-export async function extractFeatures(samples: Sample[], opts: ExtractOptions): Promise<ExtractResult> {
-  const { embedder, cache, plan } = opts;
-  const keys = viewKeys(plan);
-  const specs = embedder.specs;
-  const dims = specs.map((s) => s.featureSize);
-  const total = dims.reduce((a, b) => a + b, 0);
-  const batch = opts.batchSize ?? 16;
-  const result: ExtractResult = { items: [], skipped: [], extracted: 0, cached: 0 };
-  const dropped = new Set<number>();
-  const skip = (i: number, reason: string) => {
-    if (!dropped.has(i)) result.skipped.push({ path: samples[i]!.path, reason });
-    dropped.add(i);
-  };
+/** One extractFeatures call: its photos (by index in `samples`), their hashes, and what it found so far. */
+interface Extraction {
+  samples: Sample[];
+  embedder: Embedder;
+  cache?: FeatureCache;
+  /** Feature size of each backbone, and of their concatenation. */
+  dims: number[];
+  total: number;
+  /** Content hash of each photo, by index (a hole where the file could not be read). */
+  shas: string[];
+  /** Photos left out (unreadable): reported once, never embedded again. */
+  dropped: Set<number>;
+  result: ExtractResult;
+}
 
-  // Content hashes first; files are read again only where a view misses the cache.
-  const shas: string[] = [];
-  for (let start = 0; start < samples.length; start += batch) {
-    await Promise.all(samples.slice(start, start + batch).map(async (sample, j) => {
+/** One vector per backbone for a photo's view; undefined where the cache has none yet. */
+type BackboneVectors = (Float32Array | undefined)[];
+
+/** Photos that miss the same backbones: embedded together, by those backbones only. */
+interface EmbedGroup {
+  backbones: number[];
+  photos: number[];
+}
+
+function skipPhoto(x: Extraction, i: number, reason: string): void {
+  if (!x.dropped.has(i)) x.result.skipped.push({ path: x.samples[i]!.path, reason });
+  x.dropped.add(i);
+}
+
+/** Content hashes first (reusing known ones); files are read again only where a view misses the cache. */
+async function hashPhotos(x: Extraction, batch: number, known?: Map<string, string>): Promise<void> {
+  for (let start = 0; start < x.samples.length; start += batch) {
+    await Promise.all(x.samples.slice(start, start + batch).map(async (sample, j) => {
       try {
-        const known = opts.hashes?.get(sample.path);
-        shas[start + j] = known ?? crypto.createHash('sha256').update(await fs.readFile(sample.path)).digest('hex');
-        if (!known) opts.hashes?.set(sample.path, shas[start + j]!);
+        const sha = known?.get(sample.path);
+        x.shas[start + j] = sha ?? crypto.createHash('sha256').update(await fs.readFile(sample.path)).digest('hex');
+        if (!sha) known?.set(sample.path, x.shas[start + j]!);
       } catch (err) {
-        skip(start + j, (err as Error).message);
+        skipPhoto(x, start + j, (err as Error).message);
       }
     }));
   }
+}
+
+/** Takes the batch's prefilled rows into `out`; returns the photos still to look up per backbone. */
+function takePrefilled(x: Extraction, photos: number[], prefilled: Map<number, Float32Array>, out: Float32Array[]): number[] {
+  const rest: number[] = [];
+  for (const i of photos) {
+    if (x.dropped.has(i)) continue;
+    const row = prefilled.get(i);
+    if (!row) rest.push(i);
+    else {
+      out[i] = row;
+      x.result.cached++;
+    }
+  }
+  return rest;
+}
+
+/** Renders the view of each photo that misses the cache (decoding the file again); unreadable ones are skipped. */
+async function renderMissing(x: Extraction, view: View, seed: number, photos: number[]): Promise<Map<number, Uint8Array>> {
+  const inputs = new Map<number, Uint8Array>();
+  await Promise.all(photos.map(async (i) => {
+    try {
+      const buf = await fs.readFile(x.samples[i]!.path);
+      let upright: Promise<RGBImage> | undefined;
+      inputs.set(i, await renderView(buf, x.shas[i]!, view, seed, x.embedder.inputSize, () => (upright ??= decodeUpright(buf, undefined, 512))));
+    } catch (err) {
+      skipPhoto(x, i, err instanceof ImageError ? `${err.code}: ${err.cause ?? err.message}` : (err as Error).message);
+    }
+  }));
+  return inputs;
+}
+
+/** Groups photos by the backbones they miss, in order of first appearance. */
+function groupByMissingBackbones(photos: number[], vectors: Map<number, BackboneVectors>): EmbedGroup[] {
+  const groups: EmbedGroup[] = [];
+  for (const i of photos) {
+    const backbones = vectors.get(i)!.flatMap((v, b) => (v ? [] : [b]));
+    const same = groups.find((g) => g.backbones.length === backbones.length && g.backbones.every((b, k) => b === backbones[k]));
+    if (same) same.photos.push(i);
+    else groups.push({ backbones, photos: [i] });
+  }
+  return groups;
+}
+
+/** Embeds a group by its missing backbones; each backbone's part goes into the photos' vectors and the cache. */
+async function embedGroup(x: Extraction, view: View, group: EmbedGroup, inputs: Map<number, Uint8Array>, vectors: Map<number, BackboneVectors>): Promise<void> {
+  const { backbones, photos } = group;
+  const embedded = await x.embedder.embed(photos.map((i) => inputs.get(i)!), backbones);
+  let off = 0;
+  for (const b of backbones) {
+    const dim = x.dims[b]!;
+    const entries = photos.map((i, m) => ({ sha256: x.shas[i]!, vector: embedded[m]!.slice(off, off + dim) }));
+    entries.forEach((e, m) => (vectors.get(photos[m]!)![b] = e.vector));
+    x.cache?.put(x.embedder.specs[b]!.id, view.key, dim, entries);
+    off += dim;
+  }
+  x.result.extracted += photos.length;
+}
+
+/** A photo's row: the backbones' vectors concatenated (one backbone: its cached vector, shared, no copy). */
+function joinBackbones(vectors: BackboneVectors, dims: number[], total: number): Float32Array {
+  if (vectors.length === 1) return vectors[0]!;
+  const row = new Float32Array(total);
+  let off = 0;
+  vectors.forEach((v, b) => { row.set(v!, off); off += dims[b]!; });
+  return row;
+}
+
+/** One batch of photos for one view: cached rows, then per-backbone cache hits, then the misses rendered and embedded. */
+async function extractBatch(x: Extraction, view: View, seed: number, photos: number[], prefilled: Map<number, Float32Array>, out: Float32Array[]): Promise<void> {
+  const lookup = takePrefilled(x, photos, prefilled, out);
+  const vectors = new Map(lookup.map((i): [number, BackboneVectors] => [i, x.embedder.specs.map((s, b) => x.cache?.get(s.id, view.key, x.shas[i]!, x.dims[b]!))]));
+  const missing = lookup.filter((i) => vectors.get(i)!.some((v) => !v));
+  x.result.cached += lookup.length - missing.length;
+  const inputs = await renderMissing(x, view, seed, missing);
+  for (const group of groupByMissingBackbones(missing.filter((i) => inputs.has(i)), vectors)) await embedGroup(x, view, group, inputs, vectors);
+  for (const i of lookup) if (!x.dropped.has(i)) out[i] = joinBackbones(vectors.get(i)!, x.dims, x.total);
+}
+
+export async function extractFeatures(samples: Sample[], opts: ExtractOptions): Promise<ExtractResult> {
+  const { embedder, cache, plan } = opts;
+  const dims = embedder.specs.map((s) => s.featureSize);
+  const x: Extraction = { samples, embedder, cache, dims, total: dims.reduce((a, b) => a + b, 0), shas: [], dropped: new Set(), result: { items: [], skipped: [], extracted: 0, cached: 0 } };
+  const batch = opts.batchSize ?? 16;
+  await hashPhotos(x, batch, opts.hashes);
 
   // One view at a time, so an ensemble holds one view's per-backbone cache
   // files while it copies them into concatenated rows, not all of them.
-  const rows: Float32Array[][] = keys.map(() => []);
-  const units = samples.length * keys.length;
-  for (const [v, key] of keys.entries()) {
-    const prefilled = specs.length > 1 && cache ? prefillRows(cache, key, specs.map((s) => s.id), dims, shas, dropped, opts.rowBuffer) : new Map<number, Float32Array>();
+  const views = planViews(plan);
+  const rows: Float32Array[][] = views.map(() => []);
+  const ensemble = embedder.specs.length > 1;
+  for (const [v, view] of views.entries()) {
+    const prefilled = ensemble && cache ? prefillRows(cache, view.key, embedder.specs.map((s) => s.id), dims, x.shas, x.dropped, opts.rowBuffer) : new Map<number, Float32Array>();
     for (let start = 0; start < samples.length; start += batch) {
-      const idx: number[] = [];
-      for (let i = start; i < Math.min(start + batch, samples.length); i++) {
-        if (dropped.has(i)) continue;
-        const row = prefilled.get(i);
-        if (!row) idx.push(i);
-        else {
-          rows[v]![i] = row;
-          result.cached++;
-        }
-      }
-      const parts = new Map(idx.map((i) => [i, specs.map((s, b) => cache?.get(s.id, key, shas[i]!, dims[b]!))]));
-      const jobs = idx.filter((i) => parts.get(i)!.some((x) => !x));
-      result.cached += idx.length - jobs.length;
-      // Render the missing views (decoding the file again), then embed them per set of missing backbones.
-      const inputs = new Map<number, Uint8Array>();
-      await Promise.all(jobs.map(async (i) => {
-        try {
-          const buf = await fs.readFile(samples[i]!.path);
-          let upright: Promise<RGBImage> | undefined;
-          inputs.set(i, await renderView(buf, shas[i]!, key, plan, embedder.inputSize, () => (upright ??= decodeUpright(buf, undefined, 512))));
-        } catch (err) {
-          skip(i, err instanceof ImageError ? `${err.code}: ${err.cause ?? err.message}` : (err as Error).message);
-        }
-      }));
-      const groups = new Map<string, number[]>();
-      for (const i of jobs) {
-        if (!inputs.has(i)) continue;
-        const g = parts.get(i)!.flatMap((x, b) => (x ? [] : [b])).join(',');
-        groups.set(g, [...(groups.get(g) ?? []), i]);
-      }
-      for (const [g, members] of groups) {
-        const which = g.split(',').map(Number);
-        const vecs = await embedder.embed(members.map((i) => inputs.get(i)!), which);
-        which.forEach((b, w) => {
-          const off = which.slice(0, w).reduce((a, x) => a + dims[x]!, 0);
-          const entries = members.map((i, m) => ({ sha256: shas[i]!, vector: vecs[m]!.slice(off, off + dims[b]!) }));
-          entries.forEach((e, m) => (parts.get(members[m]!)![b] = e.vector));
-          cache?.put(specs[b]!.id, key, dims[b]!, entries);
-        });
-        result.extracted += members.length;
-      }
-      for (const i of idx) {
-        if (dropped.has(i)) continue;
-        const p = parts.get(i)!;
-        if (p.length === 1) {
-          rows[v]![i] = p[0]!; // one backbone: share the cached vector, no copy
-          continue;
-        }
-        const out = new Float32Array(total);
-        let off = 0;
-        p.forEach((x, b) => { out.set(x!, off); off += dims[b]!; });
-        rows[v]![i] = out;
-      }
-      opts.onProgress?.(v * samples.length + Math.min(start + batch, samples.length), units);
+      const end = Math.min(start + batch, samples.length);
+      await extractBatch(x, view, plan.seed, Array.from({ length: end - start }, (_, k) => start + k), prefilled, rows[v]!);
+      opts.onProgress?.(v * samples.length + end, samples.length * views.length);
     }
-    if (specs.length > 1) cache?.forgetView(key);
+    if (ensemble) cache?.forgetView(view.key);
   }
   samples.forEach((sample, i) => {
-    if (!dropped.has(i)) result.items.push({ sample, sha256: shas[i]!, views: keys.map((_, v) => rows[v]![i]!) });
+    if (!x.dropped.has(i)) x.result.items.push({ sample, sha256: x.shas[i]!, views: views.map((_, v) => rows[v]![i]!) });
   });
-  return result;
+  return x.result;
 }
