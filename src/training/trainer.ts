@@ -47,7 +47,6 @@ function capPerClass<T extends { label: string }>(xs: T[], n?: number): T[] {
   });
 }
 
-/** Rows → one tensor, optionally standardised on the way (one copy, not three: the train set is large). */
 /** Fisher–Yates in place, with the run's seeded generator. */
 function shuffle<T>(a: T[], r: () => number): void {
   for (let i = a.length - 1; i > 0; i--) {
@@ -56,6 +55,7 @@ function shuffle<T>(a: T[], r: () => number): void {
   }
 }
 
+/** Rows → one tensor, optionally standardised on the way (one copy, not three: the train set is large). */
 function stack(rows: Float32Array[], dim: number, norm?: { mean: Float32Array; std: Float32Array }): tf.Tensor2D {
   const flat = new Float32Array(rows.length * dim);
   rows.forEach((r, k) => {
@@ -155,72 +155,104 @@ async function trainRows(samples: Sample[], plans: ViewPlan[], dim: number, root
   return { items, rows, sum, sumSq, typical, skipped: [...skipped.values()], extracted, cached };
 }
 
-export async function train(opts: TrainOptions): Promise<TrainResult> {
-  const t0 = Date.now();
-  const ds = scanDataset(opts.dataDir);
-  opts.onEvent?.({ phase: 'scan', dataset: ds });
-  const trainSamples = capPerClass(ds.splits.train ?? [], opts.maxPerClass);
-  const validSamples = capPerClass(ds.splits.valid ?? [], opts.maxPerClass && Math.ceil(opts.maxPerClass / 4));
-  const plans = trainViewPlans(opts);
-  const perImage = plans.length;
-  const dim = opts.embedder.specs.reduce((n, s) => n + s.featureSize, 0);
-  const { items, rows, sum, sumSq, typical, ...got } = await trainRows(trainSamples, plans, dim, ds.root, opts);
-  const va = await extractFeatures(validSamples, { embedder: opts.embedder, cache: opts.cache, plan: CENTRE_ONLY, onProgress: (done, total) => opts.onEvent?.({ phase: 'extract', split: 'valid', done, total }) });
-  if (items.length === 0 || va.items.length === 0) throw new Error('No readable training or validation images');
-  opts.cache?.forget();
-  const skipped = [...got.skipped, ...va.skipped];
-  const extracted = got.extracted + va.extracted, cached = got.cached + va.cached;
+/** Feature standardisation: per-dimension mean and standard deviation of the training rows. */
+interface Standardisation {
+  mean: Float32Array;
+  std: Float32Array;
+}
 
-  const labelIndex = new Map(ds.labels.map((l, i) => [l, i]));
-  const trainY = items.flatMap((it) => Array.from({ length: perImage }, () => labelIndex.get(it.sample.label)!));
-  const validY = va.items.map((it) => labelIndex.get(it.sample.label)!);
+/** Everything the head trains on: training rows (a photo's views side by side) and the valid photos' centre rows. */
+interface HeadData {
+  rows: HalfRows;
+  /** Label index of each training row. */
+  trainY: number[];
+  photos: number;
+  /** Rows per training photo (its centre view and augmented views). */
+  perImage: number;
+  valid: Float32Array[];
+  validY: number[];
+  dim: number;
+  classes: number;
+  norm: Standardisation;
+}
 
-  // Standardise features with train statistics; folded into the head afterwards.
-  const count = items.length * perImage;
+/** The training and valid photos, each class capped at maxPerClass (valid at a quarter of it). */
+function selectSamples(ds: Dataset, maxPerClass?: number): { train: Sample[]; valid: Sample[] } {
+  return {
+    train: capPerClass(ds.splits.train ?? [], maxPerClass),
+    valid: capPerClass(ds.splits.valid ?? [], maxPerClass && Math.ceil(maxPerClass / 4)),
+  };
+}
+
+function standardisation(sum: Float64Array, sumSq: Float64Array, count: number): Standardisation {
   const mean = Float32Array.from(sum, (s) => s / count);
   const std = Float32Array.from(sumSq, (s, d) => Math.sqrt(Math.max(0, s / count - mean[d]! ** 2)) + 1e-3);
+  return { mean, std };
+}
 
-  const k = opts.viewsPerEpoch && opts.viewsPerEpoch < perImage ? opts.viewsPerEpoch : 0;
-  const xValid = stack(va.items.map((it) => it.views[0]!), dim, { mean, std });
-  const yValid = tf.cast(tf.oneHot(tf.tensor1d(validY, 'int32'), ds.labels.length), 'float32');
+/**
+ * The rows of one epoch in a seeded random order: every row, or with
+ * viewsPerEpoch (`k`) that many random views of every photo.
+ */
+function epochOrder(d: HeadData, k: number, pick: () => number): number[] {
+  const order = k
+    ? Array.from({ length: d.photos }, (_, i) => Array.from({ length: k }, () => i * d.perImage + Math.floor(pick() * d.perImage))).flat()
+    : Array.from({ length: d.photos * d.perImage }, (_, i) => i);
+  shuffle(order, pick);
+  return order;
+}
 
-  const head = buildHead({ inputDim: dim, classes: ds.labels.length, hidden: opts.hiddenUnits, dropout: opts.dropout, seed: opts.seed });
+/**
+ * One pass over `order`, batch by batch, each built from the cached vectors:
+ * the training set never sits in TF memory (one batch does), and no per-batch
+ * gather runs (on wasm it cost more than the head's maths). Mean loss and accuracy.
+ */
+async function trainEpoch(head: tf.LayersModel, d: HeadData, order: number[], batchSize: number): Promise<{ loss: number; accuracy: number }> {
+  let lossSum = 0, accSum = 0;
+  for (let at = 0; at < order.length; at += batchSize) {
+    const part = order.slice(at, at + batchSize);
+    const flat = new Float32Array(part.length * d.dim);
+    part.forEach((i, r) => d.rows.readInto(i, flat, r * d.dim, d.norm));
+    const xb = tf.tensor2d(flat, [part.length, d.dim]);
+    const yb = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(part.map((i) => d.trainY[i]!), 'int32'), d.classes), 'float32'));
+    const [loss, acc] = (await head.trainOnBatch(xb, yb)) as number[];
+    tf.dispose([xb, yb]);
+    lossSum += loss! * part.length;
+    accSum += acc! * part.length;
+  }
+  return { loss: lossSum / order.length, accuracy: accSum / order.length };
+}
+
+/** Ties go to the lower valid loss: same accuracy, better calibrated. */
+function isBetter(m: EpochMetrics, best: { acc: number; loss: number } | undefined): boolean {
+  return !best || m.validAccuracy > best.acc || (m.validAccuracy === best.acc && m.validLoss < best.loss);
+}
+
+/**
+ * Trains a new head on standardised rows; returns it with the weights of the
+ * epoch with the best valid accuracy (standardisation not yet folded in).
+ */
+async function fitHead(opts: TrainOptions, d: HeadData): Promise<{ head: tf.LayersModel; epochs: EpochMetrics[]; bestEpoch: number }> {
+  const k = opts.viewsPerEpoch && opts.viewsPerEpoch < d.perImage ? opts.viewsPerEpoch : 0;
+  const xValid = stack(d.valid, d.dim, d.norm);
+  const yValid = tf.cast(tf.oneHot(tf.tensor1d(d.validY, 'int32'), d.classes), 'float32');
+
+  const head = buildHead({ inputDim: d.dim, classes: d.classes, hidden: opts.hiddenUnits, dropout: opts.dropout, seed: opts.seed });
   head.compile({ optimizer: tf.train.adam(opts.learningRate), loss: 'categoricalCrossentropy', metrics: ['acc'] });
   const epochs: EpochMetrics[] = [];
   let best: { epoch: number; acc: number; loss: number; weights: tf.Tensor[] } | undefined;
-  // Each batch is built from the cached vectors, in a seeded random order per
-  // epoch: the training set never sits in TF memory (one batch does), and no
-  // per-batch gather runs (on wasm it cost more than the head's maths). With
-  // viewsPerEpoch, each epoch sees that many random views of every photo.
   const pick = rng(opts.seed + 1);
-  const classes = ds.labels.length;
   // Cosine decay of the learning rate: late epochs settle instead of jumping
   // between minima, so the kept epoch is steadier on photos unlike the
   // validation set (perturbed top-1: 0.861–0.879 over six runs, 0.845–0.873 at a constant rate).
   const optimizer = head.optimizer as unknown as { learningRate: number };
   for (let epoch = 0; epoch < opts.epochs; epoch++) {
     optimizer.learningRate = opts.learningRate * 0.5 * (1 + Math.cos((Math.PI * epoch) / opts.epochs));
-    const order = k
-      ? items.flatMap((_, i) => Array.from({ length: k }, () => i * perImage + Math.floor(pick() * perImage)))
-      : Array.from({ length: count }, (_, i) => i);
-    shuffle(order, pick);
-    let lossSum = 0, accSum = 0;
-    for (let at = 0; at < order.length; at += opts.batchSize) {
-      const part = order.slice(at, at + opts.batchSize);
-      const flat = new Float32Array(part.length * dim);
-      part.forEach((i, r) => rows.readInto(i, flat, r * dim, { mean, std }));
-      const xb = tf.tensor2d(flat, [part.length, dim]);
-      const yb = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(part.map((i) => trainY[i]!), 'int32'), classes), 'float32'));
-      const [loss, acc] = (await head.trainOnBatch(xb, yb)) as number[];
-      tf.dispose([xb, yb]);
-      lossSum += loss! * part.length;
-      accSum += acc! * part.length;
-    }
+    const fit = await trainEpoch(head, d, epochOrder(d, k, pick), opts.batchSize);
     const [vLoss, vAcc] = tf.tidy(() => (head.evaluate(xValid, yValid, { batchSize: 512 }) as tf.Scalar[]).map((t) => t.dataSync()[0]!));
-    const m: EpochMetrics = { epoch: epoch + 1, trainLoss: lossSum / order.length, trainAccuracy: accSum / order.length, validLoss: vLoss!, validAccuracy: vAcc! };
+    const m: EpochMetrics = { epoch: epoch + 1, trainLoss: fit.loss, trainAccuracy: fit.accuracy, validLoss: vLoss!, validAccuracy: vAcc! };
     epochs.push(m);
-    // Ties go to the lower valid loss: same accuracy, better calibrated.
-    const better = !best || m.validAccuracy > best.acc || (m.validAccuracy === best.acc && m.validLoss < best.loss);
+    const better = isBetter(m, best);
     if (better) {
       best?.weights.forEach((w) => w.dispose());
       best = { epoch: m.epoch, acc: m.validAccuracy, loss: m.validLoss, weights: head.getWeights().map((w) => w.clone()) };
@@ -229,11 +261,36 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   }
   head.setWeights(best!.weights);
   best!.weights.forEach((w) => w.dispose());
-  foldStandardisation(head, mean, std);
   xValid.dispose(); yValid.dispose();
+  return { head, epochs, bestEpoch: best!.epoch };
+}
+
+export async function train(opts: TrainOptions): Promise<TrainResult> {
+  const t0 = Date.now();
+  const ds = scanDataset(opts.dataDir);
+  opts.onEvent?.({ phase: 'scan', dataset: ds });
+  const samples = selectSamples(ds, opts.maxPerClass);
+  const plans = trainViewPlans(opts);
+  const perImage = plans.length;
+  const dim = opts.embedder.specs.reduce((n, s) => n + s.featureSize, 0);
+  const { items, rows, sum, sumSq, typical, ...got } = await trainRows(samples.train, plans, dim, ds.root, opts);
+  const va = await extractFeatures(samples.valid, { embedder: opts.embedder, cache: opts.cache, plan: CENTRE_ONLY, onProgress: (done, total) => opts.onEvent?.({ phase: 'extract', split: 'valid', done, total }) });
+  if (items.length === 0 || va.items.length === 0) throw new Error('No readable training or validation images');
+  opts.cache?.forget();
+
+  const labelIndex = new Map(ds.labels.map((l, i) => [l, i]));
+  const valid = va.items.map((it) => it.views[0]!);
+  const validY = va.items.map((it) => labelIndex.get(it.sample.label)!);
+  // Standardise features with train statistics; folded into the head afterwards.
+  const norm = standardisation(sum, sumSq, items.length * perImage);
+  const { head, epochs, bestEpoch } = await fitHead(opts, {
+    rows, photos: items.length, perImage, valid, validY, dim, classes: ds.labels.length, norm,
+    trainY: items.flatMap((it) => Array.from({ length: perImage }, () => labelIndex.get(it.sample.label)!)),
+  });
+  foldStandardisation(head, norm.mean, norm.std);
 
   // Final figures from the folded head on raw features: exactly what evaluate will see.
-  const xRaw = stack(va.items.map((it) => it.views[0]!), dim);
+  const xRaw = stack(valid, dim);
   const acc = accuracy(head, xRaw, validY);
   xRaw.dispose();
 
@@ -246,7 +303,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     names: ds.names,
     params: { arch: opts.arch, hiddenUnits: opts.hiddenUnits, dropout: opts.dropout, learningRate: opts.learningRate, epochs: opts.epochs, batchSize: opts.batchSize, augViews: opts.augViews, augLevel: opts.augLevel, seed: opts.seed, viewsPerEpoch: opts.viewsPerEpoch },
     epochs,
-    bestEpoch: best!.epoch,
+    bestEpoch,
     validAccuracy: acc.top1,
     validTop5: acc.top5,
     trainImages: items.length,
@@ -259,5 +316,5 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const dir = await saveCheckpoint(opts.saveDir, head, meta);
   head.dispose();
   opts.onEvent?.({ phase: 'save', dir });
-  return { dir, meta, skipped, problems: ds.problems, extracted, cached };
+  return { dir, meta, skipped: [...got.skipped, ...va.skipped], problems: ds.problems, extracted: got.extracted + va.extracted, cached: got.cached + va.cached };
 }
