@@ -21,7 +21,7 @@ import { TINY_INPUT, writeTinyBackbone } from '../src/dev/fixtures/tinyBackbone.
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bloom-clf-'));
 const backboneDir = path.join(tmp, 'tiny');
-const dataDir = path.join(tmp, 'shapes');
+const shapesDir = path.join(tmp, 'shapes');
 let server: http.Server;
 let baseUrl = '';
 const served: string[] = [];
@@ -29,7 +29,7 @@ const served: string[] = [];
 before(async () => {
   await initBackend({ prefer: 'wasm' });
   await writeTinyBackbone(backboneDir);
-  await writeShapesDataset(dataDir);
+  await writeShapesDataset(shapesDir);
   server = http.createServer((req, res) => {
     served.push(req.url!);
     const file = path.join(backboneDir, path.basename(req.url!));
@@ -119,7 +119,7 @@ describe('ranking', () => {
 describe('dataset', () => {
   test('problems are reported, not fatal', async () => {
     const root = path.join(tmp, 'messy');
-    fs.cpSync(dataDir, root, { recursive: true });
+    fs.cpSync(shapesDir, root, { recursive: true });
     fs.mkdirSync(path.join(root, 'train', '4'));
     fs.writeFileSync(path.join(root, 'train', '1', 'notes.txt'), 'x');
     fs.writeFileSync(path.join(root, 'cat_to_name.json'), JSON.stringify({ 1: 'red disc', 2: 'green square' }));
@@ -137,7 +137,9 @@ describe('training', () => {
     const saveDir = path.join(tmp, 'ckpt');
     const cache = new FeatureCache(path.join(tmp, 'features'));
     const embedder = new LocalEmbedder(await loadFeatureExtractor(backboneDir, { cacheDir: tmp }));
-    // A corrupt file in train/ is skipped and reported, not fatal.
+    // A corrupt file in train/ is skipped and reported, not fatal (in a copy: the shared data set stays clean).
+    const dataDir = path.join(tmp, 'shapes-with-broken');
+    fs.cpSync(shapesDir, dataDir, { recursive: true });
     fs.writeFileSync(path.join(dataDir, 'train', '2', 'broken.jpg'), (await badImages()).truncatedJpeg);
     const params = { arch: backboneDir, hiddenUnits: [32], dropout: 0.1, learningRate: 0.01, epochs: 30, batchSize: 16, augViews: 1, augLevel: 'robust', seed: 1 };
     const epochs: number[] = [];
@@ -176,12 +178,15 @@ describe('training', () => {
   });
 
   test('a checkpoint whose backbone does not match is refused', async () => {
-    const saveDir = path.join(tmp, 'ckpt');
-    const version = fs.readdirSync(saveDir).find((f) => !f.startsWith('.'))!;
+    // Its own quick checkpoint (one epoch), not the previous test's.
+    const own = new LocalEmbedder(await loadFeatureExtractor(backboneDir, { cacheDir: tmp }));
+    const saveDir = path.join(tmp, 'ckpt-mismatch');
+    const trained = await train({ arch: backboneDir, hiddenUnits: [], dropout: 0, learningRate: 0.01, epochs: 1, batchSize: 16, augViews: 0, augLevel: 'basic', seed: 1, dataDir: shapesDir, saveDir, embedder: own });
+    await own.close();
     const other = await writeTinyBackbone(path.join(tmp, 'other'), 99);
     fs.writeFileSync(path.join(other, 'bloom-backbone.json'), JSON.stringify({ inputSize: TINY_INPUT, featureLayer: 'conv1' }));
     const embedder = new LocalEmbedder(await loadFeatureExtractor(other, { cacheDir: tmp }));
-    await assert.rejects(Classifier.load({ checkpoint: path.join(saveDir, version), cacheDir: tmp, embedder }), /was trained on/);
+    await assert.rejects(Classifier.load({ checkpoint: trained.dir, cacheDir: tmp, embedder }), /was trained on/);
     await embedder.close();
   });
 });

@@ -86,9 +86,12 @@ describe('discord.js against the emulator', () => {
     const gw = emu.requests.find((r) => r.path === '/gateway/bot');
     assert.ok(gw?.authorized, 'GET /gateway/bot carried the bot token');
     assert.equal(emu.gatewayLog.filter((e) => e.kind === 'identify').length, 1);
+    assert.deepEqual(emu.unknownRequests, [], 'logging in hit no unknown route');
   });
 
   test('a photo posted by a user reaches messageCreate, downloads intact, and the reply with a PNG is recorded', async () => {
+    // Only this test's requests and messages are checked, whatever ran before.
+    const unknownBefore = emu.unknownRequests.length;
     const photo = samplePng(16, 12, [230, 40, 120]);
     const attachment = emu.addAttachment('my rose.png', photo, 'image/png', { channelId: emu.channels.flowers.id });
     const received = nextEvent(client, Events.MessageCreate, (m) => !m.author.bot);
@@ -114,19 +117,19 @@ describe('discord.js against the emulator', () => {
     assert.equal(reply.reference?.messageId, message.id);
     assert.equal(reply.author.id, emu.botUser.id);
 
-    const req = await emu.waitFor((r) => r.method === 'POST' && r.path === `/channels/${emu.channels.flowers.id}/messages` && r.status === 200);
+    const req = await emu.waitFor((r) => r.method === 'POST' && r.path === `/channels/${emu.channels.flowers.id}/messages` && r.status === 200 && r.body?.message_reference?.message_id === message.id);
     assert.equal(req.body.message_reference.message_id, message.id);
     assert.equal(req.files.length, 1);
     assert.equal(req.files[0]?.filename, 'answer.png');
     assert.equal(req.files[0]?.contentType, 'image/png');
     assert.deepEqual(req.files[0]?.bytes, answer);
 
-    const [sent] = emu.messagesIn(emu.channels.flowers.id);
+    const sent = emu.messagesIn(emu.channels.flowers.id).find((m) => m.message.id === reply.id);
     assert.equal(sent?.message.type, 19); // reply
     assert.equal(sent?.message.embeds[0]?.title, 'Rose');
     assert.equal(sent?.message.embeds[0]?.image?.url, sent?.message.attachments[0]?.url, 'attachment:// resolved to the CDN url');
     assert.deepEqual(await download(sent!.message.attachments[0]!.url), answer);
-    assert.deepEqual(emu.unknownRequests, []);
+    assert.deepEqual(emu.unknownRequests.slice(unknownBefore), []);
   });
 
   test('slash commands: registration, deferReply + editReply with files, and an ephemeral reply', async () => {
@@ -167,7 +170,7 @@ describe('discord.js against the emulator', () => {
     assert.equal(responses[0]?.flags, 0);
     assert.deepEqual(responses[1]?.files[0]?.bytes, card);
     assert.equal(responses[1]?.message?.flags, 0, 'LOADING cleared once the deferred reply is filled in');
-    const patch = await emu.waitFor((r) => r.method === 'PATCH' && r.route === '/webhooks/:appId/:token/messages/:messageId');
+    const patch = await emu.waitFor((r) => r.method === 'PATCH' && r.route === '/webhooks/:appId/:token/messages/:messageId' && r.path.includes(`/${interaction.token}/`));
     assert.equal(patch.path.endsWith('/messages/@original'), true);
     assert.equal(patch.hasAuth, false, 'interaction webhooks are authorised by token, not bot auth');
 
@@ -193,6 +196,7 @@ describe('discord.js against the emulator', () => {
 
   test('a 429 on the message POST is retried by discord.js and the reply still lands', async () => {
     const channelId = emu.channels.general.id;
+    const requestsBefore = emu.requests.length;
     emu.failNext(new RegExp(`^POST /channels/${channelId}/messages$`), 429, 0.05);
     const received = nextEvent(client, Events.MessageCreate, (m) => m.content === 'rate me');
     await emu.postMessage({ channelId, content: 'rate me' });
@@ -200,7 +204,7 @@ describe('discord.js against the emulator', () => {
     const started = Date.now();
     const reply = await message.reply('sunflower');
     assert.ok(Date.now() - started >= 50, 'waited out retry_after');
-    const attempts = emu.requests.filter((r) => r.method === 'POST' && r.path === `/channels/${channelId}/messages`);
+    const attempts = emu.requests.slice(requestsBefore).filter((r) => r.method === 'POST' && r.path === `/channels/${channelId}/messages`);
     assert.deepEqual(attempts.map((r) => r.status), [429, 200]);
     assert.equal(attempts[0]?.injected, 429);
     assert.equal(emu.messagesIn(channelId).at(-1)?.message.id, reply.id);
@@ -229,6 +233,8 @@ describe('discord.js against the emulator', () => {
   });
 
   test('after a non-resumable INVALID_SESSION, discord.js identifies again and keeps receiving', async () => {
+    const identifies = () => emu.gatewayLog.filter((e) => e.kind === 'identify').length;
+    const identifiesBefore = identifies();
     const identified = emu.waitForGateway('identify');
     emu.invalidateSession();
     await identified;
@@ -236,7 +242,7 @@ describe('discord.js against the emulator', () => {
     await emu.postMessage({ content: 'fresh session' });
     const [message] = await received;
     assert.equal(message.guild?.id, emu.guild.id);
-    assert.equal(emu.gatewayLog.filter((e) => e.kind === 'identify').length, 2);
+    assert.equal(identifies(), identifiesBefore + 1);
   });
 
   test('a DM reaches the bot (Partials.Channel) and the reply goes to the DM channel', async () => {
@@ -290,6 +296,7 @@ describe('emulator protocol details', () => {
   }
 
   test('REST: bad tokens get 401, unknown routes 404 and are recorded', async () => {
+    const unknownBefore = emu.unknownRequests.length;
     const bad = await fetch(`${emu.apiBase}/v10/users/@me`, { headers: { authorization: 'Bot nope' } });
     assert.equal(bad.status, 401);
     assert.deepEqual(await bad.json(), { message: '401: Unauthorized', code: 0 });
@@ -297,7 +304,7 @@ describe('emulator protocol details', () => {
     assert.equal(((await good.json()) as { id: string }).id, emu.botUser.id);
     const unknown = await fetch(`${emu.apiBase}/v10/guilds/${emu.guild.id}/bans`, { headers: { authorization: `Bot ${emu.token}` } });
     assert.equal(unknown.status, 404);
-    assert.deepEqual(emu.unknownRequests.map((r) => r.path), [`/guilds/${emu.guild.id}/bans`]);
+    assert.deepEqual(emu.unknownRequests.slice(unknownBefore).map((r) => r.path), [`/guilds/${emu.guild.id}/bans`]);
     const empty = await fetch(`${emu.apiBase}/v10/channels/${emu.channels.general.id}/messages`, {
       method: 'POST',
       headers: { authorization: `Bot ${emu.token}`, 'content-type': 'application/json' },
