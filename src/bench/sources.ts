@@ -1,6 +1,6 @@
 // What the bench measures on: the real backbones and flower photos from the
 // shared folders when they are there, else synthetic stand-ins (the tiny CNN
-// and shape photos of the tests), always saying which.
+// and shape photos of src/dev/fixtures), always saying which.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
