@@ -2,9 +2,10 @@
 // tfjs-models: classify(bytes) → top-k, plus batch and feature helpers.
 import * as tf from './tf.ts';
 import { checkBackbones, loadCheckpoint, type CheckpointMeta } from './checkpoint.ts';
-import { LocalEmbedder, type Embedder } from './embedder.ts';
-import { loadFeatureExtractor, type BackboneLocations } from './featureExtractor.ts';
+import type { Embedder } from './embedder.ts';
+import type { BackboneLocations } from './featureExtractor.ts';
 import { centreCrop, cropBox, decodeUpright, DEFAULT_MAX_PIXELS, outerSide, prepareImage, type RGBImage } from './images.ts';
+import { makeEmbedder } from './makeEmbedder.ts';
 import { meanProbs, topK, type Prediction } from './ranking.ts';
 
 export interface ClassifyOptions {
@@ -48,7 +49,7 @@ export class Classifier {
     let embedder = opts.embedder;
     const own = opts.ownsEmbedder ?? !embedder;
     try {
-      embedder ??= new LocalEmbedder(await loadFeatureExtractor(archOf(meta), opts));
+      embedder ??= await makeEmbedder({ arch: archOf(meta), loc: opts, workers: 0 });
       checkBackbones(meta, embedder.specs);
     } catch (err) {
       head.dispose();
