@@ -57,7 +57,7 @@ export async function createApp(o: AppOptions): Promise<App> {
   const loc = { backboneDir: config.backboneDir, cacheDir: config.backboneCache, fetchFile: o.fetchFile };
   // Worker threads keep the Discord thread free and use every core.
   const makeEmbedder = o.makeEmbedder ?? (config.workers > 0 ? (arch: string) => EmbedderPool.start({ arch, loc, workers: config.workers, backend: config.backend }) : undefined);
-  const models = new ModelManager(loc, makeEmbedder);
+  const models = new ModelManager(loc, makeEmbedder, log);
   try {
     await models.load(config.checkpointDir);
   } catch (err) {
