@@ -2,8 +2,8 @@
 import { Command } from 'commander';
 import fs from 'node:fs';
 import { Classifier } from '../src/classifier/classifier.ts';
-import { ImageError } from '../src/classifier/images.ts';
 import { backboneLocations, fail, normaliseArgv, startBackend } from '../src/cli/common.ts';
+import { UserFacingError } from '../src/errors.ts';
 import { defaultPaths } from '../src/paths.ts';
 
 const program = new Command('predict')
@@ -30,7 +30,7 @@ async function main() {
   try {
     result = await clf.classify(fs.readFileSync(image), { topK: k, tta: !!o.tta });
   } catch (err) {
-    if (err instanceof ImageError) throw new Error(`${image}: ${err.message}`);
+    if (err instanceof UserFacingError) throw new Error(`${image}: ${err.userMessage}`);
     throw err;
   }
   const top = result.top.map((p) => ({ ...p, name: names[p.label] ?? p.name }));
