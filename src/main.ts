@@ -1,12 +1,10 @@
 // npm start: the bot against real Discord.
 import { ConfigError, loadConfig } from './config.ts';
-import { createApp, type App } from './app.ts';
+import { createApp } from './app.ts';
 import { loginFailureMessage } from './bot/loginFailure.ts';
 import { createLogger, redactSecrets } from './log.ts';
 import { fetchWithProgress } from './cli/common.ts';
-
-/** How long a shutdown may take before the process exits anyway (in-flight replies get 30 s). */
-const STOP_GRACE_MS = 45_000;
+import { stopAndExit } from './shutdown.ts';
 
 async function main(): Promise<void> {
   let config;
@@ -27,31 +25,22 @@ async function main(): Promise<void> {
     process.stderr.write(`\n${redactSecrets(err.message, [token])}\n`);
     process.exit(1);
   });
+  let stopping = false;
   const shutdown = (signal: string) => {
+    stopping = true;
     log.info({ signal }, 'shutting down: finishing in-flight replies');
-    void stopAndExit(app, 0, (err) => log.error({ err }, 'shutdown failed'));
+    void stopAndExit(() => app.stop(), 0, { onError: (err) => log.error({ err }, 'shutdown failed') });
   };
   process.once('SIGINT', () => shutdown('SIGINT'));
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   try {
     await app.bot.start(token);
   } catch (err) {
+    if (stopping) return; // a signal during login: the shutdown exits
     // A refused token or an unreachable Discord: one clear line, not a stack (and never the token).
     process.stderr.write(`${redactSecrets(loginFailureMessage(err, { apiUrl: config.discordApiUrl }), [token])}\n`);
-    await stopAndExit(app, 1, () => undefined);
+    await stopAndExit(() => app.stop(), 1);
   }
-}
-
-/** Stops the app and exits with `code`; a stop that fails exits 1, one that hangs is cut short. */
-async function stopAndExit(app: App, code: number, onError: (err: unknown) => void): Promise<never> {
-  setTimeout(() => process.exit(1), STOP_GRACE_MS);
-  try {
-    await app.stop();
-  } catch (err) {
-    onError(err);
-    code = 1;
-  }
-  process.exit(code);
 }
 
 // Nothing may reject unhandled: the wasm backend turns that into a crash dump and exit 7.
