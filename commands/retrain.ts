@@ -65,14 +65,9 @@ export const retrain: Command = {
     if (ctx.draining()) return replyEphemeral(i, 'I am restarting — please try again in a minute.');
     if (ctx.retrain.running) return replyEphemeral(i, new RetrainBusyError().message);
     const epochs = i.options.getInteger('epochs') ?? undefined;
-    let started: Promise<RetrainOutcome>;
     const editor = throttledEditor(i, ctx.retrainEditMs);
-    try {
-      started = ctx.retrain.start({ userId: i.user.id, guildId: i.guildId }, (p) => editor.push(progressEmbed(p)), epochs ? { epochs } : {});
-    } catch (err) {
-      if (err instanceof RetrainBusyError) return replyEphemeral(i, err.message);
-      throw err;
-    }
+    // A RetrainBusyError (a run started in between) is user-facing: the dispatcher shows it ephemerally.
+    const started = ctx.retrain.start({ userId: i.user.id, guildId: i.guildId }, (p) => editor.push(progressEmbed(p)), epochs ? { epochs } : {});
     await i.deferReply();
     const outcome = await ctx.track(started);
     await editor.final(outcomeEmbed(outcome));

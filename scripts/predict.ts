@@ -6,6 +6,7 @@ import { ImageError } from '../src/classifier/images.ts';
 import { normaliseArgv } from '../src/cli/argv.ts';
 import { backboneLocations, startBackend } from '../src/cli/backend.ts';
 import { fail } from '../src/cli/exit.ts';
+import { UserFacingError } from '../src/errors.ts';
 import { defaultPaths } from '../src/paths.ts';
 
 const program = new Command('predict')
@@ -32,7 +33,7 @@ async function main() {
   try {
     result = await clf.classify(fs.readFileSync(image), { topK: k, tta: !!o.tta });
   } catch (err) {
-    if (err instanceof ImageError) throw new Error(`${image}: ${err.message}`);
+    if (err instanceof UserFacingError) throw new Error(`${image}: ${err.userMessage}`);
     throw err;
   }
   const top = result.top.map((p) => ({ ...p, name: names[p.label] ?? p.name }));

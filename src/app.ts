@@ -58,7 +58,7 @@ export async function createApp(o: AppOptions): Promise<App> {
   const loc = { backboneDir: config.backboneDir, cacheDir: config.backboneCache, fetchFile: o.fetchFile };
   // Worker threads keep the Discord thread free and use every core.
   const makeEmbedder = o.makeEmbedder ?? ((arch: string) => buildEmbedder({ arch, loc, workers: config.workers, backend: config.backend, keepThreadFree: true }));
-  const models = new ModelManager(loc, makeEmbedder);
+  const models = new ModelManager(loc, makeEmbedder, log);
   try {
     await models.load(config.checkpointDir);
   } catch (err) {

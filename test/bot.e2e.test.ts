@@ -1,7 +1,9 @@
 // The real discord.js client against the local Discord emulator: no network, no ../shared.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import type { EmbedderPool } from '../src/classifier/embedderPool.ts';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import { badImages } from './fixtures/badImages.ts';
 import { photo, startHarness, type Harness } from './helpers/botHarness.ts';
 
@@ -11,6 +13,10 @@ before(async () => {
 });
 after(async () => {
   await h?.stop();
+});
+// Every test checks its own traffic: no request it caused hit a route the emulator does not know.
+afterEach(() => {
+  assert.deepEqual(h.emu.unknownRequests.map((r) => `${r.method} ${r.path}`), [], 'no request hit an unknown route');
 });
 
 const rows = (sql: string) => h.app.store.db.prepare(sql).all() as Record<string, unknown>[];
@@ -85,6 +91,23 @@ describe('/identify', () => {
   });
 });
 
+/** The edit that carries a /retrain's outcome (after its progress edits). */
+async function retrainOutcome(id: string) {
+  await h.emu.waitForInteractionResponse(id, 'editOriginal', 60_000);
+  for (;;) {
+    const last = h.emu.interactionResponses(id).at(-1)!;
+    if (last.kind === 'editOriginal' && !/Retraining/.test(last.body.embeds?.[0]?.title ?? '')) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Moves each label's folder to the next label (1→2, 2→3, 3→1): every photo in `dir` is mislabelled. */
+function rotateLabels(dir: string, labels: string[]): void {
+  fs.renameSync(path.join(dir, labels.at(-1)!), path.join(dir, 'rotating'));
+  for (let i = labels.length - 1; i > 0; i--) fs.renameSync(path.join(dir, labels[i - 1]!), path.join(dir, labels[i]!));
+  fs.renameSync(path.join(dir, 'rotating'), path.join(dir, labels[0]!));
+}
+
 describe('/retrain', () => {
   test('refused for a non-admin', async () => {
     const { id } = await h.emu.invokeCommand({ name: 'retrain', user: h.emu.users.member });
@@ -113,13 +136,7 @@ describe('/retrain', () => {
     assert.equal(h.app.retrain.running, true, 'answered during training');
     assert.equal(pool().size, Math.min(workers, 1), 'one embedding worker while training: the others lend their memory');
     // Progress edits, then the outcome.
-    const final = await h.emu.waitForInteractionResponse(id, 'editOriginal', 60_000).then(async () => {
-      for (;;) {
-        const last = h.emu.interactionResponses(id).at(-1)!;
-        if (last.kind === 'editOriginal' && !/Retraining/.test(last.body.embeds?.[0]?.title ?? '')) return last;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    });
+    const final = await retrainOutcome(id);
     const edits = h.emu.interactionResponses(id).filter((r) => r.kind === 'editOriginal');
     assert.ok(edits.some((e) => /Retraining/.test(e.body.embeds[0].title) && /%/.test(e.body.embeds[0].description)), 'progress shown');
     assert.match(final.body.embeds[0].title, /New model is live/);
@@ -136,9 +153,42 @@ describe('/retrain', () => {
   });
 });
 
-test('no request hit an unknown route', () => {
-  assert.deepEqual(h.emu.unknownRequests.map((r) => `${r.method} ${r.path}`), []);
+describe('/retrain with a worse candidate', () => {
+  test('is rejected: the old model keeps serving, the run row says rejected, the reply says why', async () => {
+    const before = h.app.models.version!;
+    const liveAccuracy = h.app.models.current!.meta.validAccuracy!;
+    assert.ok(liveAccuracy > 0.5, `the live model is good on the validation photos (${liveAccuracy})`);
+    // Mislabelled validation photos: whatever the candidate learns, it scores near 0 on them.
+    const valid = path.join(h.dataDir, 'valid');
+    rotateLabels(valid, ['1', '2', '3']);
+    let final;
+    try {
+      const { id } = await h.emu.invokeCommand({ name: 'retrain', user: h.emu.users.admin });
+      final = await retrainOutcome(id);
+    } finally {
+      // Back in place (2→1, 3→2, 1→3) for the tests after this one.
+      rotateLabels(valid, ['3', '2', '1']);
+    }
+    const embed = final.body.embeds[0];
+    assert.match(embed.title, /Kept the current model/);
+    assert.match(embed.description, new RegExp(`^The new model scored \\d+\\.\\d% on the validation photos, below the current ${(liveAccuracy * 100).toFixed(1)}%, so I kept the current model\\.$`));
+    assert.equal(h.app.models.version, before, 'the old model is still live');
+    assert.equal(h.app.retrain.running, false);
+    const run = rows('SELECT * FROM training_runs ORDER BY id DESC LIMIT 1')[0]!;
+    assert.equal(run.status, 'rejected');
+    assert.equal(run.previous_version, before);
+    assert.ok(Number(run.valid_accuracy) < liveAccuracy);
+    assert.equal(run.error, embed.description);
+    assert.ok(typeof run.model_version === 'string' && run.model_version !== before);
+    assert.equal(fs.existsSync(path.join(h.checkpointDir, run.model_version)), false, "the rejected candidate's checkpoint is removed");
+    assert.equal(fs.readFileSync(path.join(h.checkpointDir, 'CURRENT'), 'utf8').trim(), before);
+    // The old model answers.
+    const posted = await h.emu.postMessage({ channelId: h.emu.channels.flowers.id, attachments: [h.emu.addAttachment('t.jpg', photo(h, '3', 4), 'image/jpeg')] });
+    const reply = await h.emu.waitForMessage(h.emu.channels.flowers.id, (m) => m.message.message_reference?.message_id === posted.id, 15_000);
+    assert.ok(reply.message.embeds[0]!.footer!.text.includes(before));
+  });
 });
+
 
 test('register-commands puts every slash command in the guild, with admin defaults on the admin ones', async () => {
   const { registerCommands } = await import('../src/bot/registerCommands.ts');

@@ -2,6 +2,7 @@
 // and a shutdown that lets in-flight replies finish.
 import { Events, type Client, type Interaction } from 'discord.js';
 import { commandByName } from '../../commands/index.ts';
+import { UserFacingError } from '../errors.ts';
 import type { BotContext } from './context.ts';
 import { onMessage } from './messageListener.ts';
 import { EPHEMERAL } from './replies.ts';
@@ -37,8 +38,10 @@ export class BloomBot {
     try {
       await cmd.execute(i, this.ctx);
     } catch (err) {
-      this.ctx.log.error({ err, command: i.commandName, interactionId: i.id }, 'command failed');
-      const content = 'Something went wrong on my side. Please try again in a moment.';
+      // A user-facing error is the answer; anything else is ours: a generic message and a log line.
+      const shown = err instanceof UserFacingError;
+      if (!shown) this.ctx.log.error({ err, command: i.commandName, interactionId: i.id }, 'command failed');
+      const content = shown ? err.userMessage : 'Something went wrong on my side. Please try again in a moment.';
       await (i.deferred || i.replied ? i.followUp({ content, flags: EPHEMERAL }) : i.reply({ content, flags: EPHEMERAL })).catch(() => undefined);
     }
   }

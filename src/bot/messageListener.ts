@@ -2,6 +2,7 @@
 import type { Message } from 'discord.js';
 import { renderNotice, type ReplyPayload } from './render.ts';
 import type { BotContext } from './context.ts';
+import { handlePhotos } from './photoPipeline.ts';
 import { isPhotoAttachment } from './photos.ts';
 import { toMessage } from './replies.ts';
 
@@ -24,33 +25,17 @@ export async function onMessage(ctx: BotContext, msg: Message): Promise<void> {
   if (!inDm && !isWatched(ctx, msg.guildId!, msg.channelId)) return;
   const photos = [...msg.attachments.values()].filter(isPhotoAttachment);
   if (photos.length === 0) return;
-  if (ctx.draining()) return void (await safeReply(ctx, msg, renderNotice('I am restarting — please send that again in a minute.')));
-
-  const wait = ctx.cooldowns.check(msg.author.id, msg.guildId);
-  if (wait > 0) return void (await safeReply(ctx, msg, renderNotice(`Slow down a little 🌱 — I can look at your next photo in ${wait} s.`)));
-
-  const cap = ctx.config.maxImagesPerMessage;
-  const chosen = photos.slice(0, cap);
-  for (const [i, a] of chosen.entries()) {
-    const release = ctx.admission.tryEnter();
-    if (!release) {
-      await safeReply(ctx, msg, renderNotice(`I'm busy with a lot of photos right now — please try again in ${ctx.admission.retryAfterS()} s.`));
-      return;
-    }
+  await handlePhotos(ctx, {
+    entry: 'message',
+    photos: photos.map((a) => ({ url: a.url, fromAttachment: true, name: a.name, declaredSize: a.size })),
+    who: { source: 'message', sourceId: msg.id, guildId: msg.guildId, channelId: msg.channelId, userId: msg.author.id },
+    logFields: { messageId: msg.id },
+  }, {
+    refuse: (text) => safeReply(ctx, msg, renderNotice(text)),
     // Only for work we took on: a flood of refused photos must not become a flood of typing calls.
-    if (i === 0 && 'sendTyping' in msg.channel) void msg.channel.sendTyping().catch(() => undefined);
-    try {
-      const r = await ctx.identify.identify(
-        { url: a.url, fromAttachment: true, name: a.name, declaredSize: a.size },
-        { source: 'message', sourceId: msg.id, guildId: msg.guildId, channelId: msg.channelId, userId: msg.author.id },
-      );
-      const note = i === chosen.length - 1 && photos.length > cap ? `I looked at the first ${cap} photos only.` : undefined;
-      await safeReply(ctx, msg, note ? { ...r.payload, content: note } : r.payload);
-    } catch (err) {
-      ctx.log.error({ err, messageId: msg.id }, 'identify failed');
-      await safeReply(ctx, msg, renderNotice((err as { userMessage?: string }).userMessage ?? 'Something went wrong on my side. Please try again.'));
-    } finally {
-      release();
-    }
-  }
+    accepted: () => {
+      if ('sendTyping' in msg.channel) void msg.channel.sendTyping().catch(() => undefined);
+    },
+    answer: (a) => safeReply(ctx, msg, a.payload),
+  });
 }

@@ -1,7 +1,11 @@
 // Pure functions from results to Discord message payloads (embeds + files),
-// so formatting is tested without Discord or a model.
+// so formatting is tested without Discord or a model. The one place a
+// user-facing error becomes a reply (renderFailure).
 import type { APIEmbed } from 'discord.js';
 import type { Prediction } from '../classifier/ranking.ts';
+import { InternalError, type UserFacingError } from '../errors.ts';
+import type { Identified, IdentifyOutcome } from '../services/identifyService.ts';
+import { chartPng } from './chart.ts';
 
 export interface RenderedFile {
   name: string;
@@ -14,16 +18,9 @@ export interface ReplyPayload {
   files: RenderedFile[];
 }
 
-export interface IdentifyOutcome {
-  top: Prediction[];
-  modelVersion: string;
-  backend: string;
-  ms: number;
-  /** Below the confidence threshold: answer with candidates and tips. */
-  uncertain: boolean;
-  qualityNotes: string[];
+/** What the reply adds to the service's result: the chart PNG and the photo's name. */
+export interface ResultExtras {
   chart?: Buffer;
-  sample?: { name: string; data: Buffer };
   imageName?: string;
 }
 
@@ -44,7 +41,7 @@ export function topLines(top: Prediction[]): string {
 
 export const PHOTO_TIPS = 'Tips: fill the frame with one flower, shoot in daylight, hold still, and send the original photo (not a screenshot or thumbnail).';
 
-export function renderResult(o: IdentifyOutcome): ReplyPayload {
+export function renderResult(o: Identified, x: ResultExtras = {}): ReplyPayload {
   const best = o.top[0]!;
   const files: RenderedFile[] = [];
   const embed: APIEmbed = {
@@ -58,16 +55,16 @@ export function renderResult(o: IdentifyOutcome): ReplyPayload {
   };
   if (o.uncertain) embed.fields!.push({ name: 'For a better answer', value: PHOTO_TIPS });
   if (o.qualityNotes.length) embed.fields!.push({ name: '📷 Photo quality', value: o.qualityNotes.join('\n') });
-  if (o.chart) {
-    files.push({ name: 'probabilities.png', data: o.chart });
+  if (x.chart) {
+    files.push({ name: 'probabilities.png', data: x.chart });
     embed.image = { url: 'attachment://probabilities.png' };
   }
-  if (o.sample) {
-    files.push(o.sample);
-    embed.thumbnail = { url: `attachment://${o.sample.name}` };
+  if (o.typical) {
+    files.push({ name: 'typical.jpg', data: o.typical.jpeg });
+    embed.thumbnail = { url: 'attachment://typical.jpg' };
     embed.fields!.push({ name: o.uncertain ? 'Best guess looks like' : 'A typical one', value: `${title(best.name)} from the training set (thumbnail)` , inline: true });
   }
-  if (o.imageName) embed.author = { name: o.imageName.slice(0, 256) };
+  if (x.imageName) embed.author = { name: x.imageName.slice(0, 256) };
   return { embeds: [embed], files };
 }
 
@@ -77,4 +74,17 @@ export function renderError(message: string, hint?: string): ReplyPayload {
 
 export function renderNotice(text: string): ReplyPayload {
   return { content: text, embeds: [], files: [] };
+}
+
+/** A user-facing error as a reply: the error embed; an internal error as a plain notice with its generic message. */
+export function renderFailure(error: UserFacingError): ReplyPayload {
+  return error instanceof InternalError ? renderNotice(error.userMessage) : renderError(error.userMessage);
+}
+
+/** A service result as a reply: the embed with its chart and typical photo, or the failure. */
+export async function renderIdentify(o: IdentifyOutcome, x: Omit<ResultExtras, 'chart'> = {}): Promise<ReplyPayload> {
+  if (o.kind === 'failed') return renderFailure(o.error);
+  // A chart that cannot be drawn leaves the answer without its picture, not without an answer.
+  const chart = await chartPng(o.top).catch(() => undefined);
+  return renderResult(o, { ...x, chart });
 }

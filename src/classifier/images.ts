@@ -1,6 +1,7 @@
 // Turns untrusted bytes into the backbone's input with sharp, or a typed error
 // whose message can be shown to a user as it is.
 import sharp, { type Sharp, type Metadata, type OutputInfo } from 'sharp';
+import { UserFacingError } from '../errors.ts';
 
 export type ImageErrorCode = 'EMPTY' | 'NOT_AN_IMAGE' | 'UNSUPPORTED' | 'CORRUPT' | 'TOO_MANY_PIXELS';
 
@@ -12,9 +13,9 @@ const MESSAGES: Record<ImageErrorCode, string> = {
   TOO_MANY_PIXELS: 'That image has too many pixels for me to open safely. Please send a smaller photo (under 40 megapixels).',
 };
 
-export class ImageError extends Error {
-  constructor(readonly code: ImageErrorCode, detail?: string) {
-    super(MESSAGES[code]);
+export class ImageError extends UserFacingError<ImageErrorCode> {
+  constructor(code: ImageErrorCode, detail?: string) {
+    super(code, MESSAGES[code], { detail });
     this.name = 'ImageError';
     if (detail) this.cause = detail;
   }

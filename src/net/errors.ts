@@ -3,6 +3,7 @@
  * verbatim in Discord), so it never contains URLs, headers or tokens; the
  * technical reason lives in `detail`/`cause` for logs.
  */
+import { UserFacingError } from '../errors.ts';
 
 export type DownloadErrorCode =
   | 'BAD_URL'
@@ -31,17 +32,13 @@ export interface DownloadErrorInit {
   cause?: unknown;
 }
 
-export class DownloadError extends Error {
+export class DownloadError extends UserFacingError<DownloadErrorCode> {
   override readonly name = 'DownloadError';
-  readonly code: DownloadErrorCode;
   readonly status?: number;
-  readonly detail?: string;
 
   constructor(code: DownloadErrorCode, init: DownloadErrorInit = {}) {
-    super(friendlyMessage(code, init), init.cause === undefined ? undefined : { cause: init.cause });
-    this.code = code;
+    super(code, friendlyMessage(code, init), { detail: init.detail, cause: init.cause });
     if (init.status !== undefined) this.status = init.status;
-    if (init.detail !== undefined) this.detail = init.detail;
   }
 }
 

@@ -1,5 +1,6 @@
 // The way through for one photo: download (capped, sniffed, host-checked) →
-// decode → classify (micro-batched) → sample photo and chart → reply → log row.
+// decode → classify (micro-batched) → typical photo → log row, returned as a
+// domain result (no Discord types: src/bot renders it, scripts can print it).
 import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -8,8 +9,7 @@ import type { Classifier } from '../classifier/classifier.ts';
 import { decodeShortSide, ImageError, probeImage } from '../classifier/images.ts';
 import { assessQuality, QUALITY_SIDE } from '../classifier/quality.ts';
 import { meanProbs, type Prediction } from '../classifier/ranking.ts';
-import { chartPng } from '../bot/chart.ts';
-import { renderError, renderResult, type ReplyPayload } from '../bot/render.ts';
+import { toUserFacing, type UserFacingError } from '../errors.ts';
 import { DownloadError, downloadBytes, type AddressPolicy, type Timeouts } from '../net/index.ts';
 import type { PredictionSource, Store } from '../storage/index.ts';
 import { MicroBatcher } from './batcher.ts';
@@ -49,14 +49,37 @@ export interface IdentifyContext {
   userId?: string | null;
 }
 
-export interface IdentifyResult {
-  ok: boolean;
-  payload: ReplyPayload;
-  top?: Prediction[];
-  errorCode?: string;
-  /** Row id in the prediction log, or null if the write was queued after a failure. */
+/** The typical training photo of the best guess, as a small JPEG. */
+export interface TypicalPhoto {
+  label: string;
+  name: string;
+  jpeg: Buffer;
+}
+
+export interface Identified {
+  kind: 'identified';
+  /** Best first, at most topK. */
+  top: Prediction[];
+  /** Below the confidence threshold: answer with candidates and tips. */
+  uncertain: boolean;
+  qualityNotes: string[];
+  modelVersion: string;
+  backend: string;
+  ms: number;
+  typical?: TypicalPhoto;
+  /** Row id in the prediction log, or null if the write was queued after a failure (or there is no store). */
   logId: number | null;
 }
+
+export interface IdentifyFailed {
+  kind: 'failed';
+  /** A user-facing error (bad image, failed download), or an InternalError wrapping the unexpected cause. */
+  error: UserFacingError;
+  ms: number;
+  logId: number | null;
+}
+
+export type IdentifyOutcome = Identified | IdentifyFailed;
 
 type Job = { clf: Classifier; views: Uint8Array[] };
 
@@ -114,7 +137,8 @@ export class IdentifyService {
     return this.samples.get(key)!;
   }
 
-  async identify(req: IdentifyRequest, ctx: IdentifyContext): Promise<IdentifyResult> {
+  /** Never throws: every failure is an outcome (an unexpected one as an InternalError, logged by the caller). */
+  async identify(req: IdentifyRequest, ctx: IdentifyContext): Promise<IdentifyOutcome> {
     const t0 = performance.now();
     let bytes: Buffer | undefined;
     let info: { width: number; height: number } | undefined;
@@ -130,24 +154,23 @@ export class IdentifyService {
       });
       const top = clf.rank(probs, this.s.topK);
       const uncertain = top[0]!.probability < this.s.confidenceThreshold;
-      const [chart, sample] = await Promise.all([chartPng(top), this.sample(clf, top[0]!.label)]);
+      const best = top[0]!;
+      const sample = await this.sample(clf, best.label);
       const ms = performance.now() - t0;
-      const payload = renderResult({
-        top, uncertain, ms, chart,
+      const logId = this.log(ctx, { bytes, info, top, ms, modelVersion: clf.version, qualityNote: quality.notes.join(' ') || null });
+      return {
+        kind: 'identified', top, uncertain, ms, logId,
         modelVersion: clf.version,
         backend: this.backendName(),
         qualityNotes: quality.notes,
-        sample: sample && { name: 'typical.jpg', data: sample },
-      });
-      const logId = this.log(ctx, { bytes, info, top, ms, modelVersion: clf.version, qualityNote: quality.notes.join(' ') || null });
-      return { ok: true, payload, top, logId };
+        ...(sample && { typical: { label: best.label, name: best.name, jpeg: sample } }),
+      };
     } catch (err) {
-      const known = err instanceof ImageError || err instanceof DownloadError;
-      const code = known ? (err as ImageError | DownloadError).code : 'INTERNAL';
-      const message = known ? (err as Error).message : 'Something went wrong on my side while looking at that photo. Please try again in a moment.';
-      const logId = this.log(ctx, { bytes, info, ms: performance.now() - t0, errorCode: code, errorMessage: known ? message : String((err as Error)?.message ?? err) });
-      if (!known) throw Object.assign(err as Error, { logId, userMessage: message });
-      return { ok: false, payload: renderError(message), errorCode: code, logId };
+      const error = toUserFacing(err);
+      const ms = performance.now() - t0;
+      // Expected failures log their user message; an internal one its technical detail.
+      const logId = this.log(ctx, { bytes, info, ms, errorCode: error.code, errorMessage: error.code === 'INTERNAL' ? error.detail : error.message });
+      return { kind: 'failed', error, ms, logId };
     }
   }
 

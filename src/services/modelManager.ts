@@ -5,6 +5,7 @@ import { archOf, Classifier } from '../classifier/classifier.ts';
 import { readMeta, resolveCheckpointDir } from '../classifier/checkpoint.ts';
 import type { Embedder } from '../classifier/embedder.ts';
 import type { BackboneLocations } from '../classifier/featureExtractor.ts';
+import type { Logger } from 'pino';
 
 interface Slot {
   clf: Classifier;
@@ -19,6 +20,7 @@ export class ModelManager {
     private readonly loc: BackboneLocations,
     /** A shared embedder (e.g. the worker pool) reused across swaps when the backbones match. */
     private readonly makeEmbedder?: (arch: string) => Promise<Embedder>,
+    private readonly log?: Pick<Logger, 'warn'>,
   ) {}
 
   get current(): Classifier | undefined {
@@ -54,12 +56,17 @@ export class ModelManager {
     this.slot = { clf, users: 0, retired: false };
     if (old) {
       old.retired = true;
-      if (old.users === 0) void this.retire(old, clf);
+      if (old.users === 0) this.retireLater(old, clf);
     }
   }
 
   private async retire(old: Slot, next: Classifier): Promise<void> {
     await old.clf.dispose({ keepEmbedder: old.clf.embedder === next.embedder });
+  }
+
+  /** Disposes in the background: a failure costs memory, not the process (and is logged). */
+  private retireLater(old: Slot, next: Classifier): void {
+    this.retire(old, next).catch((err: unknown) => this.log?.warn({ err, version: old.clf.version }, 'could not dispose the retired model'));
   }
 
   /** Runs fn with the live model, keeping it alive until fn settles. */
@@ -71,7 +78,7 @@ export class ModelManager {
       return await fn(slot.clf);
     } finally {
       slot.users--;
-      if (slot.retired && slot.users === 0) void this.retire(slot, this.slot!.clf);
+      if (slot.retired && slot.users === 0) this.retireLater(slot, this.slot!.clf);
     }
   }
 

@@ -2,6 +2,7 @@
 // if its valid accuracy is not lower than the live one's. A failed or worse run
 // leaves the old model in place.
 import fs from 'node:fs';
+import { UserFacingError } from '../errors.ts';
 import type { TrainParams } from '../classifier/checkpoint.ts';
 import { setCurrent } from '../classifier/checkpoint.ts';
 import type { Store } from '../storage/index.ts';
@@ -33,9 +34,10 @@ export interface RetrainOutcome {
 /** Where and how to train: the worker's job; `saveDir` is the checkpoints root. */
 export type RetrainSettings = RetrainJob;
 
-export class RetrainBusyError extends Error {
+export class RetrainBusyError extends UserFacingError<'RETRAIN_BUSY'> {
   constructor() {
-    super('A retrain is already running. I will post here when it finishes; please wait for it.');
+    super('RETRAIN_BUSY', 'A retrain is already running. I will post here when it finishes; please wait for it.');
+    this.name = 'RetrainBusyError';
   }
 }
 

@@ -1,7 +1,7 @@
 // Issue 6, part 5: admin-only commands refused to members even when invoked directly,
 // watched channels managed by admins, the bot token kept out of logs and replies, and DMs.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import { createLogger, redactSecrets, REDACTED } from '../../src/log.ts';
 import { badImages } from '../fixtures/badImages.ts';
 import { photo, startHarness, type Harness } from '../helpers/botHarness.ts';
@@ -16,6 +16,10 @@ before(async () => {
 });
 after(async () => {
   await h?.stop();
+});
+// Every test checks its own traffic: no request it caused hit a route the emulator does not know.
+afterEach(() => {
+  assert.deepEqual(h.emu.unknownRequests.map((r) => `${r.method} ${r.path}`), [], 'no request hit an unknown route');
 });
 
 const isResult = (t: string) => /🌸|Not sure/.test(t);
@@ -140,8 +144,4 @@ describe('the bot token stays secret', () => {
     assert.ok(!out.includes(TOKEN) && !out.includes('other-secret-field'));
     assert.equal(JSON.parse(out).nested.deep[0], REDACTED);
   });
-});
-
-test('no request hit an unknown route', () => {
-  assert.deepEqual(h.emu.unknownRequests.map((r) => `${r.method} ${r.path}`), []);
 });
