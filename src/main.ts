@@ -1,6 +1,7 @@
 // npm start: the bot against real Discord.
 import { ConfigError, loadConfig } from './config.ts';
 import { createApp } from './app.ts';
+import { modelDir } from './modelDir.ts';
 import { createLogger, redactSecrets } from './log.ts';
 import { fetchWithProgress } from './cli/common.ts';
 
@@ -17,7 +18,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const log = createLogger({ level: config.logLevel, secrets: [config.discordToken!] });
-  const app = await createApp({ config, log, fetchFile: fetchWithProgress }).catch((err: Error) => {
+  const app = await createApp({ config, log, modelDir: modelDir(config).dir, fetchFile: fetchWithProgress }).catch((err: Error) => {
     log.fatal({ err }, 'start-up failed');
     process.stderr.write(`\n${redactSecrets(err.message, [config.discordToken!])}\n`);
     process.exit(1);
