@@ -5,6 +5,7 @@
 import * as tf from '../classifier/tf.ts';
 import fs from 'node:fs';
 import path from 'node:path';
+import { findPreset } from '../classifier/backbones.ts';
 import { loadCheckpoint, readMeta, resolveCheckpointDir, type CheckpointMeta, type ShippedInfo } from '../classifier/checkpoint.ts';
 import type { Embedder } from '../classifier/embedder.ts';
 import { LazyEmbedder } from '../classifier/embedder.ts';
@@ -97,8 +98,8 @@ export async function shipModel(o: ShipOptions): Promise<{ dir: string; meta: Ch
     if (missing.length) throw new Error(`typical photos not found for labels ${missing.join(', ')}`);
     const out: CheckpointMeta = {
       ...meta,
-      // Presets are found by id; a local folder of the training machine means nothing elsewhere.
-      backbones: meta.backbones.map(({ source: _local, ...spec }) => spec),
+      // Presets are found by id (a local folder of the training machine means nothing elsewhere); a custom backbone keeps its source.
+      backbones: meta.backbones.map(({ source, ...spec }) => (findPreset(spec.id) ? spec : { ...spec, source })),
       dataRoot: '',
     };
     fs.writeFileSync(path.join(tmp, 'meta.json'), JSON.stringify(out, null, 2));
