@@ -5,6 +5,7 @@ import { normaliseArgv } from '../src/cli/argv.ts';
 import { fail } from '../src/cli/exit.ts';
 import { log } from '../src/cli/log.ts';
 import { loadConfig } from '../src/config.ts';
+import { modelDir } from '../src/modelDir.ts';
 import { formatReport } from '../src/bench/report.ts';
 import { runBench } from '../src/bench/run.ts';
 import { roundDeep } from '../src/bench/stats.ts';
@@ -40,8 +41,10 @@ async function main(): Promise<void> {
   if (workers.some((w) => w < 1)) throw new Error('--workers takes counts ≥ 1');
   const subset = o.retrainSubset !== undefined ? positive('retrain-subset')(o.retrainSubset) : undefined;
   const opt = (name: string, v: string | undefined) => (v === undefined ? undefined : positive(name)(v));
+  const config = loadConfig(process.env);
   const result = await runBench({
-    config: loadConfig(process.env),
+    // The model the bot would start with (the shipped one when you have none of your own).
+    config: { ...config, checkpointDir: modelDir(config).dir },
     quick: !!o.quick,
     synthetic: !!o.synthetic || process.env.BLOOM_BENCH_SYNTHETIC === '1',
     workers,

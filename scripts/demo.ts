@@ -16,9 +16,11 @@ import { loadConfig, type Config } from '../src/config.ts';
 import { downloadFlowers } from '../src/data/flowersDownload.ts';
 import { printReply } from '../src/demo/transcript.ts';
 import { createLogger } from '../src/log.ts';
-import { scanDataset } from '../src/training/dataset.ts';
+import { hasCheckpoint, modelDir, shippedModelDir } from '../src/modelDir.ts';
+import { scanDataset, type Dataset, type Sample } from '../src/training/dataset.ts';
 import { QUICK_TRAIN_PARAMS } from '../src/training/defaults.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
+import type { DemoPick, DemoPlan } from '../src/training/ship.ts';
 import { train } from '../src/training/trainer.ts';
 import { startEmulator } from '../src/dev/emulator/index.ts';
 
@@ -32,17 +34,20 @@ async function ensureData(config: Config): Promise<void> {
   await downloadFlowers({ outDir: config.dataDir, log });
 }
 
-/** The trained model in BLOOM_CHECKPOINT_DIR if there is one, else a quick demo model (built once, then cached). */
+/**
+ * The model the bot would start with: BLOOM_CHECKPOINT_DIR, your own
+ * checkpoints, or the shipped default model (src/modelDir.ts). Only a checkout
+ * without models/default (a development branch) trains a quick demo model.
+ */
 async function ensureModel(config: Config): Promise<string> {
-  for (const dir of [config.checkpointDir, path.join(DEMO_DIR, 'checkpoints')]) {
-    try {
-      resolveCheckpointDir(dir);
-      log(`Model: ${dir}`);
-      return dir;
-    } catch { /* not there yet */ }
+  const live = modelDir(config);
+  for (const dir of [live.dir, path.join(DEMO_DIR, 'checkpoints')]) {
+    if (!hasCheckpoint(dir)) continue;
+    log(`Model: ${dir}${dir === live.dir && live.source === 'shipped' ? ' (the shipped default model)' : ''}`);
+    return dir;
   }
   const saveDir = path.join(DEMO_DIR, 'checkpoints');
-  log(`No trained model yet: training a quick demo model on ${DEMO_PER_CLASS} photos per class (cached for next time)…`);
+  log(`No model in ${live.dir} and no shipped model in ${shippedModelDir()}: training a quick demo model on ${DEMO_PER_CLASS} photos per class (cached for next time)…`);
   const embedder = await makeEmbedder({ arch: QUICK_TRAIN_PARAMS.arch, workers: config.workers, loc: backboneLocations(), backend: backendInfo()?.name });
   const progress = phaseProgress();
   const r = await train({
@@ -56,6 +61,25 @@ async function ensureModel(config: Config): Promise<string> {
   return saveDir;
 }
 
+const KIND_NOTE: Record<DemoPick['kind'], string> = {
+  'confident-right': 'a usual confident answer',
+  unsure: 'a photo it is not sure about',
+  wrong: 'a photo it gets wrong',
+};
+
+/** The photos to post: the shipped model's demo.json (chosen from its valid answers), else one photo of a few classes. */
+function demoPhotos(modelDir: string, ds: Dataset): { plan?: DemoPlan; photos: { sample: Sample; note: string }[] } {
+  const file = path.join(resolveCheckpointDir(modelDir), 'demo.json');
+  if (fs.existsSync(file)) {
+    const plan = JSON.parse(fs.readFileSync(file, 'utf8')) as DemoPlan;
+    const photos = plan.picks.map((p) => ({ sample: { path: path.join(ds.root, p.photo), label: p.label }, note: KIND_NOTE[p.kind] }))
+      .filter((p) => fs.existsSync(p.sample.path));
+    if (photos.length) return { plan, photos };
+  }
+  const photos = [0.1, 0.45, 0.8].map((f) => ({ sample: ds.splits.valid!.filter((s) => s.label === ds.labels[Math.floor(f * ds.labels.length)])[0]!, note: '' }));
+  return { photos };
+}
+
 async function main(): Promise<void> {
   const t0 = Date.now();
   const base = loadConfig(process.env);
@@ -67,7 +91,6 @@ async function main(): Promise<void> {
   const { flowers } = emu.channels;
   const config: Config = {
     ...base,
-    checkpointDir,
     dbPath: path.join(DEMO_DIR, 'bloom.sqlite'),
     discordApiUrl: emu.apiBase,
     watchChannels: [flowers.id],
@@ -75,29 +98,35 @@ async function main(): Promise<void> {
     userCooldownS: 0,
     guildCooldownS: 0,
   };
-  const app = await createApp({ config, log: createLogger({ level: 'warn', secrets: [emu.token] }), addressPolicy: { allowOrigins: [new URL(emu.apiBase).origin] }, fetchFile: fetchWithProgress });
+  const app = await createApp({ config, modelDir: checkpointDir, log: createLogger({ level: 'warn', secrets: [emu.token] }), addressPolicy: { allowOrigins: [new URL(emu.apiBase).origin] }, fetchFile: fetchWithProgress });
   await app.bot.start(emu.token);
   await registerCommands({ token: emu.token, apiUrl: emu.apiBase, guildId: emu.guild.id });
   console.log(`\nBloom is online in the local Discord emulator (${emu.apiBase}); model ${app.models.version}.\n`);
 
-  // A few validation photos from different classes, as a member would post them.
+  // Validation photos (never trained on), as a member would post them; the last one through /identify.
   const ds = scanDataset(config.dataDir);
-  const picks = [0.1, 0.45, 0.8].map((f) => ds.splits.valid!.filter((s) => s.label === ds.labels[Math.floor(f * ds.labels.length)])[0]!);
+  const { plan, photos } = demoPhotos(checkpointDir, ds);
+  if (plan) {
+    const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+    const v = plan.valid;
+    console.log(`On its ${v.images} validation photos this model is sure and right ${pct(v.confidentRight)} of the time, sure and wrong ${pct(v.confidentWrong)}, and answers "not sure" ${pct(v.unsure)} (below ${pct(v.threshold)}). One photo of each kind:\n`);
+  }
   const member = emu.users.member.username;
   const repliesDir = path.join(DEMO_DIR, 'replies');
   fs.mkdirSync(repliesDir, { recursive: true });
-  for (const s of picks) {
-    const name = path.basename(s.path);
-    console.log(`👤 ${member} posts ${name} in #flowers   (it is a ${ds.names[s.label] ?? s.label})`);
-    const msg = await emu.postMessage({ channelId: flowers.id, attachments: [emu.addAttachment(name, fs.readFileSync(s.path), 'image/jpeg')] });
+  const about = (p: { sample: Sample; note: string }) => `(it is a ${ds.names[p.sample.label] ?? p.sample.label}${p.note ? `: ${p.note}` : ''})`;
+  for (const p of photos.slice(0, -1)) {
+    const name = path.basename(p.sample.path);
+    console.log(`👤 ${member} posts ${name} in #flowers   ${about(p)}`);
+    const msg = await emu.postMessage({ channelId: flowers.id, attachments: [emu.addAttachment(name, fs.readFileSync(p.sample.path), 'image/jpeg')] });
     const reply = await emu.waitForMessage(flowers.id, (m) => m.message.message_reference?.message_id === msg.id, 120_000);
-    console.log(printReply(member, reply.message, reply.files) + '\n');
+    console.log(printReply(member, reply.message, reply.files) + `\n   (answered ${((Date.now() - t0) / 1000).toFixed(0)} s after the demo started)\n`);
     for (const f of reply.files) fs.writeFileSync(path.join(repliesDir, `${name}.${f.filename}`), f.bytes);
   }
 
-  const slash = ds.splits.valid!.find((s) => s.label === ds.labels[Math.floor(0.3 * ds.labels.length)])!;
-  console.log(`👤 ${member} runs /identify image:${path.basename(slash.path)}   (it is a ${ds.names[slash.label] ?? slash.label})`);
-  const inv = await emu.invokeCommand({ name: 'identify', options: { image: emu.addAttachment(path.basename(slash.path), fs.readFileSync(slash.path), 'image/jpeg') } });
+  const slash = photos[photos.length - 1]!;
+  console.log(`👤 ${member} runs /identify image:${path.basename(slash.sample.path)}   ${about(slash)}`);
+  const inv = await emu.invokeCommand({ name: 'identify', options: { image: emu.addAttachment(path.basename(slash.sample.path), fs.readFileSync(slash.sample.path), 'image/jpeg') } });
   const edit = await emu.waitForInteractionResponse(inv.id, 'editOriginal', 120_000);
   console.log(printReply(member, edit.body, edit.files) + '\n');
 

@@ -9,6 +9,7 @@ import { fail } from '../src/cli/exit.ts';
 import { log } from '../src/cli/log.ts';
 import { phaseProgress } from '../src/cli/progress.ts';
 import { makeEmbedder } from '../src/classifier/makeEmbedder.ts';
+import { modelDir } from '../src/modelDir.ts';
 import { defaultPaths } from '../src/paths.ts';
 import { scanDataset, type Split } from '../src/training/dataset.ts';
 import { evaluate } from '../src/training/evaluate.ts';
@@ -18,7 +19,7 @@ const paths = defaultPaths();
 const program = new Command('evaluate')
   .description('Measure a checkpoint on a dataset split')
   .option('--data-dir <dir>', 'dataset root', paths.dataDir)
-  .option('--checkpoint <dir>', 'checkpoint folder, or a checkpoints root with CURRENT', paths.checkpointDir)
+  .option('--checkpoint <dir>', 'checkpoint folder, or a checkpoints root with CURRENT (default: BLOOM_CHECKPOINT_DIR, else your own models/checkpoints, else the shipped models/default)', modelDir(loadConfig()).dir)
   .option('--split <split>', 'train, valid or test', 'test')
   .option('--perturb', 'also score seeded phone-like perturbations (crop, tilt, light, blur, low resolution, JPEG)')
   .option('--seed <n>', 'perturbation seed', '1')

@@ -8,11 +8,13 @@ import { backboneLocations, startBackend } from '../src/cli/backend.ts';
 import { fail } from '../src/cli/exit.ts';
 import { UserFacingError } from '../src/errors.ts';
 import { defaultPaths } from '../src/paths.ts';
+import { loadConfig } from '../src/config.ts';
+import { modelDir } from '../src/modelDir.ts';
 
 const program = new Command('predict')
   .description('Name the flower in a photo')
   .argument('<image>', 'photo file (JPEG, PNG, WebP, GIF, TIFF, AVIF)')
-  .option('--checkpoint <dir>', 'checkpoint folder, or a checkpoints root with CURRENT', defaultPaths().checkpointDir)
+  .option('--checkpoint <dir>', 'checkpoint folder, or a checkpoints root with CURRENT (default: BLOOM_CHECKPOINT_DIR, else your own models/checkpoints, else the shipped models/default)', modelDir(loadConfig()).dir)
   .option('--top-k <k>', 'how many candidates to list', '5')
   .option('--category-names <file>', 'JSON mapping label → display name (overrides the checkpoint\'s names)')
   .option('--tta', 'test-time augmentation (flip and crops, averaged)')

@@ -1,5 +1,6 @@
 // npm run train -- --data-dir D --arch PRESET|PATH ... : trains a head on frozen features.
 import { Command } from 'commander';
+import { isDeepStrictEqual } from 'node:util';
 import { presetNames } from '../src/classifier/backbones.ts';
 import { parseHidden } from '../src/classifier/head.ts';
 import { setCurrent } from '../src/classifier/checkpoint.ts';
@@ -10,11 +11,13 @@ import { log } from '../src/cli/log.ts';
 import { phaseProgress } from '../src/cli/progress.ts';
 import { makeEmbedder } from '../src/classifier/makeEmbedder.ts';
 import { loadConfig } from '../src/config.ts';
+import { shippedModelDir } from '../src/modelDir.ts';
 import { defaultPaths } from '../src/paths.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
 import { DEFAULT_TRAIN_PARAMS } from '../src/training/defaults.ts';
 import { train } from '../src/training/trainer.ts';
 import { parseAugmentation } from '../src/training/features.ts';
+import { shipModel } from '../src/training/ship.ts';
 
 const paths = defaultPaths();
 const D = DEFAULT_TRAIN_PARAMS;
@@ -36,6 +39,7 @@ const program = new Command('train')
   .option('--workers <n>', 'feature-extraction worker threads (default: BLOOM_WORKERS, one per core)')
   .option('--save-dir <dir>', 'checkpoints root; the new version becomes CURRENT', paths.checkpointDir)
   .option('--no-set-current', 'do not point CURRENT at the new checkpoint')
+  .option('--ship', 'then export the checkpoint as the shipped default model in models/default (default recipe only; npm run train:default)')
   .option('--json', 'print the result as JSON on stdout');
 
 async function main() {
@@ -48,12 +52,7 @@ async function main() {
   };
   // Checked before any backbone loads, so a typo fails at once.
   const aug = parseAugmentation(o.augLevel, num('aug-views', o.augViews, 0));
-  const backend = await startBackend({ gpu: !!o.gpu });
-  const embedder = await makeEmbedder({ arch: o.arch, workers: o.workers ? num('workers', o.workers, 0) : loadConfig().workers, loc: backboneLocations(), backend: backend.name });
-  const progress = phaseProgress();
-  const result = await train({
-    dataDir: o.dataDir,
-    saveDir: o.saveDir,
+  const params = {
     arch: o.arch,
     hiddenUnits: parseHidden(o.hiddenUnits),
     dropout: num('dropout', o.dropout, 0),
@@ -64,6 +63,17 @@ async function main() {
     augLevel: o.augLevel,
     seed: num('seed', o.seed, 0),
     viewsPerEpoch: num('views-per-epoch', o.viewsPerEpoch, 0),
+  };
+  // The shipped model is the default recipe on the whole data set, nothing else (test/shippedModel.test.ts checks it).
+  if (o.ship && (o.maxPerClass || !isDeepStrictEqual(params, DEFAULT_TRAIN_PARAMS))) throw new Error('--ship exports the default recipe on every photo: drop the recipe options and --max-per-class (or export a checkpoint with npm run ship-model)');
+  const backend = await startBackend({ gpu: !!o.gpu });
+  const workers = o.workers ? num('workers', o.workers, 0) : loadConfig().workers;
+  const embedder = await makeEmbedder({ arch: o.arch, workers, loc: backboneLocations(), backend: backend.name });
+  const progress = phaseProgress();
+  const result = await train({
+    dataDir: o.dataDir,
+    saveDir: o.saveDir,
+    ...params,
     maxPerClass: o.maxPerClass ? num('max-per-class', o.maxPerClass, 1) : undefined,
     embedder,
     cache: new FeatureCache(paths.featureCacheDir),
@@ -100,6 +110,14 @@ async function main() {
     skipped: result.skipped.length,
     seconds: m.trainSeconds,
   };
+  if (o.ship) {
+    const s = await shipModel({
+      checkpoint: result.dir, outDir: shippedModelDir(), dataRoots: [o.dataDir], threshold: loadConfig().confidenceThreshold, command: 'npm run train:default',
+      featureCacheDir: paths.featureCacheDir, startEmbedder: (arch) => makeEmbedder({ arch, workers, loc: backboneLocations(), backend: backend.name }),
+    });
+    log(`Shipped to ${s.dir} (${(s.bytes / 1024).toFixed(0)} KB): valid top-1 ${(s.meta.validAccuracy * 100).toFixed(2)}%, top-5 ${(s.meta.validTop5 * 100).toFixed(2)}% with the float16 head`);
+    Object.assign(summary, { shipped: s.dir, shippedValidTop1: s.meta.validAccuracy, shippedValidTop5: s.meta.validTop5 });
+  }
   if (o.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
   else {
     console.log(`Saved ${result.dir} (version ${m.version}, backend ${backend.name})`);

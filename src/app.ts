@@ -22,6 +22,8 @@ import { DEFAULT_TRAIN_PARAMS } from './training/defaults.ts';
 export interface AppOptions {
   config: Config;
   log: Logger;
+  /** Where the model to start with is (see src/modelDir.ts); config.checkpointDir when absent. */
+  modelDir?: string;
   /** Lets attachment downloads reach the local emulator's CDN (never set for real Discord). */
   addressPolicy?: AddressPolicy;
   fetchFile?: FetchFile;
@@ -59,11 +61,13 @@ export async function createApp(o: AppOptions): Promise<App> {
   // Worker threads keep the Discord thread free and use every core.
   const makeEmbedder = o.makeEmbedder ?? ((arch: string) => buildEmbedder({ arch, loc, workers: config.workers, backend: config.backend, keepThreadFree: true }));
   const models = new ModelManager(loc, makeEmbedder, log);
+  // Retrains always save into config.checkpointDir; the first model may come from elsewhere (the shipped one).
+  const modelDir = o.modelDir ?? config.checkpointDir;
   try {
-    await models.load(config.checkpointDir);
+    await models.load(modelDir);
   } catch (err) {
     const hint = err instanceof CheckpointError ? '' : ' (is the backbone available? see BLOOM_BACKBONE_DIR)';
-    throw new StartupError(`Could not load the model from ${config.checkpointDir}: ${(err as Error).message}${hint}`);
+    throw new StartupError(`Could not load the model from ${modelDir}: ${(err as Error).message}${hint}`);
   }
   log.info({ version: models.version, arch: models.current!.meta.params.arch, validAccuracy: models.current!.meta.validAccuracy, backend: backend.name }, 'model loaded');
   let store: Store;

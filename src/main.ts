@@ -2,6 +2,7 @@
 import { ConfigError, loadConfig } from './config.ts';
 import { createApp } from './app.ts';
 import { loginFailureMessage } from './bot/loginFailure.ts';
+import { modelDir } from './modelDir.ts';
 import { createLogger, redactSecrets } from './log.ts';
 import { fetchWithProgress } from './cli/progress.ts';
 import { stopAndExit } from './shutdown.ts';
@@ -20,7 +21,7 @@ async function main(): Promise<void> {
   }
   const token = config.discordToken!;
   const log = createLogger({ level: config.logLevel, secrets: [token] });
-  const app = await createApp({ config, log, fetchFile: fetchWithProgress }).catch((err: Error) => {
+  const app = await createApp({ config, log, modelDir: modelDir(config).dir, fetchFile: fetchWithProgress }).catch((err: Error) => {
     log.fatal({ err }, 'start-up failed');
     process.stderr.write(`\n${redactSecrets(err.message, [token])}\n`);
     process.exit(1);

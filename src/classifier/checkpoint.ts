@@ -51,6 +51,20 @@ export interface CheckpointMeta {
   dataRoot: string;
   /** Per label: the training photo closest to its class mean (relative to dataRoot). */
   typicalImages: Record<string, string>;
+  /** Set on the model shipped in models/default (npm run ship-model). */
+  shipped?: ShippedInfo;
+}
+
+export interface ShippedInfo {
+  /** The checkpoint it was exported from. */
+  fromVersion: string;
+  exportedAt: string;
+  /** How the head's weights are stored. */
+  weights: 'float16';
+  /** The command that trains and exports it again. */
+  command: string;
+  /** The valid photos' answers at the bot's confidence threshold, from the stored (float16) head. */
+  valid: { images: number; top1: number; top5: number; threshold: number; confidentRight: number; confidentWrong: number; unsure: number };
 }
 
 export class CheckpointError extends Error {

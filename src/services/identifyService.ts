@@ -8,6 +8,7 @@ import crypto from 'node:crypto';
 import type { Classifier } from '../classifier/classifier.ts';
 import { decodeShortSide, ImageError, probeImage } from '../classifier/images.ts';
 import { assessQuality, QUALITY_SIDE } from '../classifier/quality.ts';
+import { thumbnailPath } from '../classifier/thumbnails.ts';
 import { meanProbs, type Prediction } from '../classifier/ranking.ts';
 import { toUserFacing, type UserFacingError } from '../errors.ts';
 import { DownloadError, downloadBytes, type AddressPolicy, type Timeouts } from '../net/index.ts';
@@ -124,15 +125,20 @@ export class IdentifyService {
     return got.bytes;
   }
 
-  /** The typical training photo of a class, as a small JPEG (cached per model version). */
+  /**
+   * The typical training photo of a class, as a small JPEG (cached per model
+   * version): the thumbnail kept beside the model (typical/<label>.jpg) when
+   * there is one, else the training photo itself if it is on disk.
+   */
   private sample(clf: Classifier, label: string): Promise<Buffer | undefined> {
-    const rel = clf.meta.typicalImages?.[label];
-    if (!rel) return Promise.resolve(undefined);
     const key = `${clf.version}:${label}`;
     if (!this.samples.has(key)) {
+      const thumb = thumbnailPath(clf.dir, label);
+      const rel = clf.meta.typicalImages?.[label];
       const roots = [this.s.dataDir, clf.meta.dataRoot].filter((r): r is string => !!r);
-      const file = roots.map((r) => path.join(r, rel)).find((f) => fs.existsSync(f));
-      this.samples.set(key, file ? sharp(file).rotate().resize(320, 320, { fit: 'inside' }).jpeg({ quality: 82 }).toBuffer().catch(() => undefined) : Promise.resolve(undefined));
+      const file = rel && roots.map((r) => path.join(r, rel)).find((f) => fs.existsSync(f));
+      this.samples.set(key, fs.existsSync(thumb) ? fs.promises.readFile(thumb).catch(() => undefined)
+        : file ? sharp(file).rotate().resize(320, 320, { fit: 'inside' }).jpeg({ quality: 82 }).toBuffer().catch(() => undefined) : Promise.resolve(undefined));
     }
     return this.samples.get(key)!;
   }

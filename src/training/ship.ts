@@ -1,0 +1,168 @@
+// Exports a trained checkpoint as the shipped default model (models/default):
+// the head with float16 weights (standardisation already folded in), meta.json
+// without machine-local paths, typical/<label>.jpg thumbnails, and demo.json
+// (photos the demo posts, chosen from how the model answers the valid split).
+import * as tf from '../classifier/tf.ts';
+import fs from 'node:fs';
+import path from 'node:path';
+import { findPreset } from '../classifier/backbones.ts';
+import { loadCheckpoint, readMeta, resolveCheckpointDir, type CheckpointMeta, type ShippedInfo } from '../classifier/checkpoint.ts';
+import type { Embedder } from '../classifier/embedder.ts';
+import { LazyEmbedder } from '../classifier/embedder.ts';
+import { readModelJson } from '../classifier/modelFiles.ts';
+import { writeThumbnails } from '../classifier/thumbnails.ts';
+import { scanDataset } from './dataset.ts';
+import { FeatureCache } from './featureCache.ts';
+import { CENTRE_ONLY, extractFeatures } from './features.ts';
+import { toHalf } from './halfRows.ts';
+
+/** The whole shipped folder must stay under this (issue 11). */
+export const SHIPPED_BUDGET_BYTES = 2 * 1024 * 1024;
+
+export interface DemoPick {
+  kind: 'confident-right' | 'unsure' | 'wrong';
+  /** Relative to the dataset root. */
+  photo: string;
+  label: string;
+  top1Label: string;
+  top1Probability: number;
+}
+
+export interface DemoPlan {
+  threshold: number;
+  picks: DemoPick[];
+  valid: ShippedInfo['valid'];
+}
+
+export interface ShipOptions {
+  checkpoint: string;
+  outDir: string;
+  /** Dataset roots to find the typical and valid photos in (the checkpoint's own dataRoot is tried last). */
+  dataRoots: string[];
+  /** The bot's confidence threshold: below it a reply is "not sure". */
+  threshold: number;
+  command: string;
+  /** Where cached valid features are read from; nothing is written there. */
+  featureCacheDir?: string;
+  /** Starts the backbones, only if a valid photo is not in the cache. */
+  startEmbedder: (arch: string) => Promise<Embedder>;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** A cache that is read, never appended to (the training run's cache is not ours to change). */
+class ReadOnlyCache extends FeatureCache {
+  override put(): void {}
+}
+
+/** model.json + weights.bin with float16 weights, from a float32 checkpoint folder. */
+function writeHalfHead(src: string, dest: string): void {
+  const json = readModelJson(src);
+  const parts: Buffer[] = [];
+  const weights: tf.io.WeightsManifestEntry[] = [];
+  for (const group of json.weightsManifest) {
+    for (const p of group.paths) parts.push(fs.readFileSync(path.join(src, p)));
+    for (const w of group.weights) {
+      if (w.dtype !== 'float32' || w.quantization) throw new Error(`weight ${w.name} is not plain float32`);
+      weights.push({ ...w, quantization: { dtype: 'float16' } });
+    }
+  }
+  const all = Buffer.concat(parts);
+  const f32 = new Float32Array(all.buffer, all.byteOffset, all.byteLength / 4);
+  const half = Uint16Array.from(f32, toHalf);
+  fs.writeFileSync(path.join(dest, 'weights.bin'), Buffer.from(half.buffer));
+  fs.writeFileSync(path.join(dest, 'model.json'), JSON.stringify({ ...json, weightsManifest: [{ paths: ['weights.bin'], weights }] }));
+}
+
+function folderBytes(dir: string): number {
+  return fs.readdirSync(dir, { withFileTypes: true }).reduce((n, e) => n + (e.isDirectory() ? folderBytes(path.join(dir, e.name)) : fs.statSync(path.join(dir, e.name)).size), 0);
+}
+
+/** The pick nearest the median probability of a group: a usual case of its kind, not the best one. */
+function median<T extends { p: number }>(xs: T[]): T | undefined {
+  const s = [...xs].sort((a, b) => a.p - b.p);
+  return s[Math.floor(s.length / 2)];
+}
+
+export async function shipModel(o: ShipOptions): Promise<{ dir: string; meta: CheckpointMeta; demo: DemoPlan; bytes: number }> {
+  const src = resolveCheckpointDir(o.checkpoint);
+  const meta = readMeta(src);
+  const roots = [...o.dataRoots, meta.dataRoot].filter((r) => r && fs.existsSync(path.join(r, 'valid')));
+  if (roots.length === 0) throw new Error(`No dataset with a valid/ folder at ${[...o.dataRoots, meta.dataRoot].join(' or ')}: it is needed for the thumbnails and the figures`);
+  const root = roots[0]!;
+
+  fs.mkdirSync(path.dirname(path.resolve(o.outDir)), { recursive: true });
+  const tmp = fs.mkdtempSync(`${path.resolve(o.outDir)}.tmp-`);
+  try {
+    writeHalfHead(src, tmp);
+    const missing = await writeThumbnails(tmp, meta.typicalImages, roots);
+    if (missing.length) throw new Error(`typical photos not found for labels ${missing.join(', ')}`);
+    const out: CheckpointMeta = {
+      ...meta,
+      // Presets are found by id (a local folder of the training machine means nothing elsewhere); a custom backbone keeps its source.
+      backbones: meta.backbones.map(({ source, ...spec }) => (findPreset(spec.id) ? spec : { ...spec, source })),
+      dataRoot: '',
+    };
+    fs.writeFileSync(path.join(tmp, 'meta.json'), JSON.stringify(out, null, 2));
+
+    // Figures of the stored head itself, on the valid photos' centre views.
+    const { head } = await loadCheckpoint(tmp);
+    const samples = scanDataset(root).splits.valid ?? [];
+    const specs = meta.backbones;
+    const embedder = new LazyEmbedder(specs, specs[0]!.inputSize, () => o.startEmbedder(specs.map((b) => b.id).join('+')));
+    const ex = await extractFeatures(samples, { embedder, cache: o.featureCacheDir ? new ReadOnlyCache(o.featureCacheDir) : undefined, plan: CENTRE_ONLY, onProgress: o.onProgress });
+    await embedder.close();
+    const dim = specs.reduce((n, s) => n + s.featureSize, 0);
+    const flat = new Float32Array(ex.items.length * dim);
+    ex.items.forEach((it, i) => flat.set(it.views[0]!, i * dim));
+    const probs = tf.tidy(() => head.predict(tf.tensor2d(flat, [ex.items.length, dim])) as tf.Tensor2D);
+    const data = probs.dataSync();
+    probs.dispose();
+    head.dispose();
+    const n = meta.labels.length;
+    const rows = ex.items.map((it, i) => {
+      const row = Array.from(data.subarray(i * n, (i + 1) * n));
+      const order = row.map((_, k) => k).sort((a, b) => row[b]! - row[a]!);
+      const want = meta.labels.indexOf(it.sample.label);
+      return { photo: path.relative(root, it.sample.path), label: it.sample.label, top1: meta.labels[order[0]!]!, p: row[order[0]!]!, right: order[0] === want, top5: order.slice(0, 5).includes(want) };
+    });
+    const frac = (k: number) => k / rows.length;
+    const sure = rows.filter((r) => r.p >= o.threshold);
+    const valid: ShippedInfo['valid'] = {
+      images: rows.length,
+      top1: frac(rows.filter((r) => r.right).length),
+      top5: frac(rows.filter((r) => r.top5).length),
+      threshold: o.threshold,
+      confidentRight: frac(sure.filter((r) => r.right).length),
+      confidentWrong: frac(sure.filter((r) => !r.right).length),
+      unsure: frac(rows.length - sure.length),
+    };
+    const pick = (kind: DemoPick['kind'], xs: typeof rows): DemoPick[] => {
+      const r = median(xs);
+      return r ? [{ kind, photo: r.photo, label: r.label, top1Label: r.top1, top1Probability: r.p }] : [];
+    };
+    const wrongSure = sure.filter((r) => !r.right);
+    const demo: DemoPlan = {
+      threshold: o.threshold,
+      picks: [
+        ...pick('confident-right', sure.filter((r) => r.right)),
+        ...pick('unsure', rows.filter((r) => r.p < o.threshold)),
+        ...pick('wrong', wrongSure.length ? wrongSure : rows.filter((r) => !r.right)),
+      ],
+      valid,
+    };
+    const shipped: ShippedInfo = { fromVersion: meta.version, exportedAt: new Date().toISOString(), weights: 'float16', command: o.command, valid };
+    const final: CheckpointMeta = { ...out, validAccuracy: valid.top1, validTop5: valid.top5, validImages: rows.length, shipped };
+    fs.writeFileSync(path.join(tmp, 'meta.json'), JSON.stringify(final, null, 2));
+    fs.writeFileSync(path.join(tmp, 'demo.json'), JSON.stringify(demo, null, 2));
+    const bytes = folderBytes(tmp);
+    if (bytes > SHIPPED_BUDGET_BYTES) throw new Error(`the shipped model would take ${bytes} bytes, over the ${SHIPPED_BUDGET_BYTES}-byte budget`);
+    const dest = path.resolve(o.outDir);
+    fs.rmSync(dest, { recursive: true, force: true });
+    fs.renameSync(tmp, dest);
+    fs.chmodSync(dest, 0o755); // mkdtemp's folders are private
+    return { dir: dest, meta: final, demo, bytes };
+  } catch (err) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}
