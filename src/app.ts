@@ -69,6 +69,9 @@ export async function createApp(o: AppOptions): Promise<App> {
   let retrying = false;
   try {
     store = openDatabase(config.dbPath, {
+      // Never wait for a lock on the request path: the wait would freeze the event loop
+      // (every user's reply); rows that meet a lock are retried by the timer below.
+      writeBusyTimeoutMs: 0,
       onWriteError: (f) => {
         // A background retry that finds the database still locked was already reported when the row was queued.
         if (retrying && f.dropped === 0) return void log.debug({ err: f.error, pending: f.pending }, 'database still not writable');

@@ -9,6 +9,12 @@ import { trainingRunQueries, type FinishRunInput, type StartRunInput, type Train
 export interface OpenDatabaseOptions {
   /** Lock wait before a write fails with SQLITE_BUSY; 1000 ms by default (it blocks the event loop). */
   busyTimeoutMs?: number;
+  /**
+   * Lock wait once open (after migrations), when it should differ from busyTimeoutMs.
+   * The bot uses 0: a write on the request path never waits for a lock (better-sqlite3
+   * would block the event loop); a failed prediction row is kept and retried in the background.
+   */
+  writeBusyTimeoutMs?: number;
   /** Told about every failed safe write; defaults to a one-line warning on stderr. */
   onWriteError?: WriteErrorHandler;
   /** Failed prediction writes kept for retry; beyond this the oldest are dropped (and reported). */
@@ -186,6 +192,7 @@ export function openDatabase(path: string, opts: OpenDatabaseOptions = {}): Stor
   const db = openConnection(path, opts);
   try {
     migrate(db, opts.migrations ?? MIGRATIONS);
+    if (opts.writeBusyTimeoutMs !== undefined) db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(opts.writeBusyTimeoutMs))}`);
     return new Store(db, opts);
   } catch (err) {
     db.close();
