@@ -6,7 +6,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { startHarness, type Harness } from '../helpers/botHarness.ts';
-import { eventually } from './helpers.ts';
+import { eventually, startAppProcess, within } from './helpers.ts';
 
 let h: Harness;
 before(async () => {
@@ -46,5 +46,19 @@ describe('database locked by another connection', () => {
       if (locker.inTransaction) locker.exec('ROLLBACK');
       locker.close();
     }
+  });
+});
+
+describe('a database path the bot cannot use', () => {
+  test('under /proc: start-up fails at once with one clear line (no endless mkdir)', async () => {
+    const p = startAppProcess({
+      DISCORD_TOKEN: 'not-used', BLOOM_CHECKPOINT_DIR: h.checkpointDir, BLOOM_BACKBONE_CACHE: path.join(h.tmp, 'cache'),
+      BLOOM_WORKERS: '0', BLOOM_DB_PATH: '/proc/self/bloom-data/bloom.sqlite',
+    });
+    const { code } = await within(p.exited, 60_000, 'the process to give up on a /proc database path', () => p.child.kill('SIGKILL'));
+    assert.equal(code, 1);
+    const lines = p.stderr().split('\n').filter(Boolean);
+    assert.equal(lines.length, 1, `one line: ${p.stderr()}`);
+    assert.match(lines[0]!, /^StartupError: Could not open the database at \/proc\/self\/bloom-data\/bloom\.sqlite: .*under \/proc, a kernel file system/);
   });
 });
