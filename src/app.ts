@@ -77,6 +77,10 @@ export async function createApp(o: AppOptions): Promise<App> {
         if (retrying && f.dropped === 0) return void log.debug({ err: f.error, pending: f.pending }, 'database still not writable');
         log.error({ err: f.error, op: f.op, pending: f.pending, dropped: f.dropped }, f.retryable ? 'database write failed; row kept for retry' : 'database write failed; row dropped');
       },
+      // Loud: whatever was in the old file (history, settings) is gone from this path.
+      onReopen: (e) => e.error
+        ? log.error({ err: e.error, file: e.file }, `database file ${e.reason}; could not reopen it`)
+        : log.error({ file: e.file }, `database file ${e.reason}; reopened a fresh database at its path (earlier rows and settings are not in it)`),
     });
   } catch (err) {
     await models.close();
@@ -84,7 +88,9 @@ export async function createApp(o: AppOptions): Promise<App> {
   }
   // Rows kept after a failed write land once the database is writable again, even if no new
   // photo comes. These attempts don't wait for a lock (busy_timeout would block the event loop).
+  // The same timer notices a database file deleted or replaced while open (it is also checked on every prediction write).
   const retryTimer = setInterval(() => {
+    if (!store.closed) store.checkFile();
     const n = store.pendingCount;
     if (n === 0 || store.closed) return;
     const busyMs = store.db.pragma('busy_timeout', { simple: true }) as number;

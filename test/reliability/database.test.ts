@@ -1,12 +1,14 @@
 // Issue 14: the database under stress. A lock held by another connection, a database
 // path the bot cannot use, and the database file deleted while the bot runs.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { startHarness, type Harness } from '../helpers/botHarness.ts';
-import { eventually, startAppProcess, within } from './helpers.ts';
+import { photo } from '../helpers/botHarness.ts';
+import { eventually, logEntries, postPhoto, replyTo, startAppProcess, textOf, within } from './helpers.ts';
 
 let h: Harness;
 before(async () => {
@@ -60,5 +62,29 @@ describe('a database path the bot cannot use', () => {
     const lines = p.stderr().split('\n').filter(Boolean);
     assert.equal(lines.length, 1, `one line: ${p.stderr()}`);
     assert.match(lines[0]!, /^StartupError: Could not open the database at \/proc\/self\/bloom-data\/bloom\.sqlite: .*under \/proc, a kernel file system/);
+  });
+});
+
+describe('the database file deleted while the bot runs', () => {
+  test('is noticed on the next write: the bot reopens a database at its path, logs it loudly, and no row is lost', async () => {
+    const file = path.join(h.tmp, 'bloom.sqlite');
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) fs.rmSync(f, { force: true });
+    const posted = [];
+    for (let i = 0; i < 3; i++) {
+      const msg = await postPhoto(h, { name: `d${i}.jpg`, bytes: photo(h, '1', i), contentType: 'image/jpeg' });
+      assert.match(textOf(await replyTo(h, h.emu.channels.flowers.id, msg.id, 20_000)), /Red Disc|Not sure/);
+      posted.push(msg.id);
+    }
+    assert.ok(fs.existsSync(file), 'a database file is back at its path');
+    // Read through a separate connection: the rows are in the file at the path, not in the unlinked one.
+    const db = new Database(file, { readonly: true });
+    try {
+      for (const id of posted) assert.ok(db.prepare('SELECT 1 FROM predictions WHERE source_id = ?').get(id), `row for ${id} in the file at the path`);
+    } finally {
+      db.close();
+    }
+    const warning = logEntries(h).find((e) => /database file was deleted while open; reopened/.test(String(e.msg)));
+    assert.ok(warning, 'logged');
+    assert.equal(warning.level, 50, 'at error level');
   });
 });
