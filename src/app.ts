@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { initBackend } from './classifier/backend.ts';
 import { CheckpointError } from './classifier/checkpoint.ts';
 import type { Embedder } from './classifier/embedder.ts';
-import { EmbedderPool } from './classifier/embedderPool.ts';
+import { EmbedderPool, type PoolEvent } from './classifier/embedderPool.ts';
 import type { FetchFile } from './classifier/modelFiles.ts';
 import { BloomBot } from './bot/bot.ts';
 import { createClient } from './bot/client.ts';
@@ -56,7 +56,9 @@ export async function createApp(o: AppOptions): Promise<App> {
   const backend = await initBackend({ prefer: config.backend, log: (m) => log.info(m) });
   const loc = { backboneDir: config.backboneDir, cacheDir: config.backboneCache, fetchFile: o.fetchFile };
   // Worker threads keep the Discord thread free and use every core.
-  const makeEmbedder = o.makeEmbedder ?? (config.workers > 0 ? (arch: string) => EmbedderPool.start({ arch, loc, workers: config.workers, backend: config.backend }) : undefined);
+  // A worker that dies or hangs fails its requests ("send it again") and is replaced; say so in the log.
+  const onPoolEvent = (e: PoolEvent) => e.type === 'worker-replaced' ? log.info(e, 'model worker replaced') : log.error(e, e.type === 'timeout' ? 'model call timed out; replacing its worker' : e.type === 'worker-died' ? 'model worker died; replacing it' : 'could not start a replacement model worker; retrying');
+  const makeEmbedder = o.makeEmbedder ?? (config.workers > 0 ? (arch: string) => EmbedderPool.start({ arch, loc, workers: config.workers, backend: config.backend, timeoutMs: config.modelTimeoutS * 1000, onEvent: onPoolEvent }) : undefined);
   const models = new ModelManager(loc, makeEmbedder);
   try {
     await models.load(config.checkpointDir);

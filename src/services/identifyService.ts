@@ -6,6 +6,7 @@ import sharp from 'sharp';
 import crypto from 'node:crypto';
 import type { Classifier } from '../classifier/classifier.ts';
 import { decodeShortSide, ImageError, probeImage } from '../classifier/images.ts';
+import { ModelWorkerError } from '../classifier/embedderPool.ts';
 import { assessQuality, QUALITY_SIDE } from '../classifier/quality.ts';
 import { meanProbs, type Prediction } from '../classifier/ranking.ts';
 import { chartPng } from '../bot/chart.ts';
@@ -142,8 +143,8 @@ export class IdentifyService {
       const logId = this.log(ctx, { bytes, info, top, ms, modelVersion: clf.version, qualityNote: quality.notes.join(' ') || null });
       return { ok: true, payload, top, logId };
     } catch (err) {
-      const known = err instanceof ImageError || err instanceof DownloadError;
-      const code = known ? (err as ImageError | DownloadError).code : 'INTERNAL';
+      const known = err instanceof ImageError || err instanceof DownloadError || err instanceof ModelWorkerError;
+      const code = known ? (err as ImageError | DownloadError | ModelWorkerError).code : 'INTERNAL';
       const message = known ? (err as Error).message : 'Something went wrong on my side while looking at that photo. Please try again in a moment.';
       const logId = this.log(ctx, { bytes, info, ms: performance.now() - t0, errorCode: code, errorMessage: known ? message : String((err as Error)?.message ?? err) });
       if (!known) throw Object.assign(err as Error, { logId, userMessage: message });
