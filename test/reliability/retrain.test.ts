@@ -1,0 +1,60 @@
+// Issue 14 points 8 and 7: /retrain does not trust its options, has a cooldown, and
+// SIGTERM during a long run interrupts it at once and says so.
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { registerCommands } from '../../src/bot/registerCommands.ts';
+import { startHarness, type Harness } from '../helpers/botHarness.ts';
+import { bodyText, eventually, finalResponse } from './helpers.ts';
+
+let h: Harness;
+before(async () => {
+  h = await startHarness({ BLOOM_RETRAIN_COOLDOWN_MIN: '10' });
+  // Registered, so the emulator checks invocations against the definitions as Discord does.
+  await registerCommands({ token: h.emu.token, apiUrl: h.emu.apiBase, guildId: h.emu.guild.id });
+});
+after(async () => {
+  await h?.stop();
+});
+
+const runs = () => (h.app.store.db.prepare('SELECT count(*) AS n FROM training_runs').get() as { n: number }).n;
+/** The final embed of a /retrain that ran (its last edit). */
+const outcomeOf = (id: string) =>
+  eventually(() => h.emu.interactionResponses(id).find((r) => r.kind === 'editOriginal' && !/Retraining…/.test(r.body.embeds?.[0]?.title ?? '')), 60_000, 'the retrain outcome');
+
+describe('/retrain options', () => {
+  test('Discord (the emulator) refuses epochs outside 1..200; a forged epochs=-5 gets a clear message and starts nothing', async () => {
+    await assert.rejects(h.emu.invokeCommand({ name: 'retrain', user: h.emu.users.admin, options: { epochs: -5 } }), /must be between 1 and 200.*Discord would refuse/);
+    const before = runs();
+    for (const [epochs, shown] of [[-5, '-5'], [0, '0'], [100000, '100000'], [2.5, '2.5'], [{ type: 3, value: 'lots' }, '"lots"']] as const) {
+      const { id } = await h.emu.invokeCommand({ name: 'retrain', user: h.emu.users.admin, options: { epochs }, forge: true });
+      const r = await finalResponse(h, id);
+      assert.equal(r.flags & 64, 64, 'ephemeral');
+      assert.ok(bodyText(r).includes(`epochs must be a whole number from 1 to 200 (got ${shown.replaceAll('"', '\\"')})`), bodyText(r));
+    }
+    assert.equal(h.app.retrain.running, false);
+    assert.equal(runs(), before, 'no run was started');
+  });
+});
+
+describe('/retrain cooldown', () => {
+  test('after a run, the next is refused for BLOOM_RETRAIN_COOLDOWN_MIN; only an owner can force one', async () => {
+    const first = await h.emu.invokeCommand({ name: 'retrain', user: h.emu.users.admin, options: { epochs: 2 } });
+    assert.match((await outcomeOf(first.id)).body.embeds[0].title, /New model is live|Kept the current model/);
+    const before = runs();
+
+    const again = await h.emu.invokeCommand({ name: 'retrain', user: h.emu.users.admin, options: { epochs: 2 } });
+    assert.match(bodyText(await finalResponse(h, again.id)), /retrained recently.*next \/retrain is possible in 10 min/);
+    const forcedByAdmin = await h.emu.invokeCommand({ name: 'retrain', user: h.emu.users.admin, options: { epochs: 2, force: true } });
+    assert.match(bodyText(await finalResponse(h, forcedByAdmin.id)), /Only the bot owners .* can force a retrain/);
+    assert.equal(runs(), before, 'neither started a run');
+
+    const owner = h.emu.addUser('owner');
+    h.app.bot.ctx.config.ownerIds.push(owner.id); // as if listed in BLOOM_OWNER_IDS
+    const ownerPlain = await h.emu.invokeCommand({ name: 'retrain', user: owner, options: { epochs: 2 } });
+    assert.match(bodyText(await finalResponse(h, ownerPlain.id)), /possible in 10 min \(as an owner you can use force:true\)/);
+    const forced = await h.emu.invokeCommand({ name: 'retrain', user: owner, options: { epochs: 2, force: true } });
+    assert.match((await outcomeOf(forced.id)).body.embeds[0].title, /New model is live|Kept the current model/);
+    assert.equal(runs(), before + 1, 'the forced run ran');
+  });
+});
