@@ -149,6 +149,9 @@ export async function createApp(o: AppOptions): Promise<App> {
   return {
     bot, store, models, identify, retrain,
     stop: () => (stopped ??= (async () => {
+      // A retrain would hold shutdown for its whole run: stop it now (its row is marked
+      // interrupted at once, and the admin's message says so before the bot disconnects).
+      retrain.interrupt();
       await bot.stop();
       clearInterval(retryTimer);
       await models.close();

@@ -5,7 +5,9 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { registerCommands } from '../../src/bot/registerCommands.ts';
 import { startHarness, type Harness } from '../helpers/botHarness.ts';
-import { bodyText, eventually, finalResponse } from './helpers.ts';
+import Database from 'better-sqlite3';
+import { startEmulator } from '../emulator/index.ts';
+import { bodyText, eventually, finalResponse, startAppProcess, within } from './helpers.ts';
 
 let h: Harness;
 before(async () => {
@@ -56,5 +58,49 @@ describe('/retrain cooldown', () => {
     const forced = await h.emu.invokeCommand({ name: 'retrain', user: owner, options: { epochs: 2, force: true } });
     assert.match((await outcomeOf(forced.id)).body.embeds[0].title, /New model is live|Kept the current model/);
     assert.equal(runs(), before + 1, 'the forced run ran');
+  });
+});
+
+describe('SIGTERM during a long /retrain', () => {
+  test('the training worker is stopped at once, the run is marked interrupted and the admin is told; the process exits well before the 30 s shutdown timeout', async () => {
+    const emu = await startEmulator();
+    const dbPath = path.join(h.tmp, 'sigterm-retrain.sqlite');
+    const p = startAppProcess({
+      DISCORD_TOKEN: emu.token, DISCORD_API_URL: emu.apiBase,
+      BLOOM_CHECKPOINT_DIR: h.checkpointDir, BLOOM_DATA_DIR: h.dataDir, BLOOM_DB_PATH: dbPath,
+      BLOOM_FEATURE_CACHE: path.join(h.tmp, 'cold-features'), // a cold cache: the run has everything to extract
+      BLOOM_BACKBONE_CACHE: path.join(h.tmp, 'cache'), BLOOM_WORKERS: '1', BLOOM_LOG_LEVEL: 'info',
+      BLOOM_TEST_ALLOW_ORIGINS: new URL(emu.apiBase).origin,
+    });
+    try {
+      await within(eventually(() => p.stdout().includes('ready'), 60_000, 'the bot process to come online'), 60_000, 'ready', () => p.child.kill('SIGKILL'));
+      const { id } = await emu.invokeCommand({ name: 'retrain', user: emu.users.admin, options: { epochs: 200 } });
+      const edits = () => emu.interactionResponses(id).filter((r) => r.kind === 'editOriginal');
+      // Well into the run: the worker is reading photos or training.
+      await eventually(() => edits().some((r) => /Reading|Epoch/.test(r.body.embeds?.[0]?.description ?? '')), 60_000, 'the retrain to be under way');
+      const t0 = Date.now();
+      p.child.kill('SIGTERM');
+      const { code, signal } = await within(p.exited, 20_000, 'the process to exit', () => p.child.kill('SIGKILL'));
+      const tookMs = Date.now() - t0;
+      assert.equal(signal, null, 'exited by itself');
+      assert.equal(code, 0);
+      assert.ok(tookMs < 15_000, `exited ${tookMs} ms after SIGTERM`);
+      assert.doesNotMatch(p.stderr(), /shutdown timeout/);
+      const last = edits().at(-1)!.body.embeds[0];
+      assert.match(last.title, /interrupted/i);
+      assert.equal(last.description, 'Retraining was interrupted because the bot is shutting down; nothing changed — run /retrain again later.');
+      const db = new Database(dbPath, { readonly: true });
+      try {
+        const run = db.prepare('SELECT status, error, finished_at FROM training_runs ORDER BY id DESC LIMIT 1').get() as { status: string; error: string; finished_at: string | null };
+        assert.equal(run.status, 'failed');
+        assert.match(run.error, /interrupted/);
+        assert.ok(run.finished_at, 'finished, not left "running"');
+      } finally {
+        db.close();
+      }
+    } finally {
+      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+      await emu.close();
+    }
   });
 });
