@@ -40,8 +40,6 @@ export type PoolEvent =
   | { type: 'worker-replaced' }
   | { type: 'replace-failed'; reason: string };
 
-/** The default limit on one model call (BLOOM_MODEL_TIMEOUT_S). */
-export const DEFAULT_MODEL_TIMEOUT_MS = 30_000;
 
 export interface PoolOptions {
   arch: string;
@@ -50,7 +48,10 @@ export interface PoolOptions {
   backend?: BackendName;
   /** wasm only: threads per worker (default 1). */
   wasmThreads?: number;
-  /** A model call not answered within this fails with ModelWorkerError and its worker is replaced (30 s by default). */
+  /**
+   * A model call not answered within this fails with ModelWorkerError and its worker is
+   * replaced. The bot sets it (BLOOM_MODEL_TIMEOUT_S); without it (long batch jobs) calls have no limit.
+   */
   timeoutMs?: number;
   /** Told when a worker dies, hangs or is replaced (the app logs these). */
   onEvent?: (e: PoolEvent) => void;
@@ -65,7 +66,7 @@ export class EmbedderPool implements Embedder {
   private replacing = 0;
   /** Resolved whenever a replacement joins (embed waits on it when no worker is left). */
   private joined: { promise: Promise<void>; resolve: () => void } = deferred();
-  private readonly timeoutMs: number;
+  private readonly timeoutMs: number | undefined;
   private readonly onEvent: (e: PoolEvent) => void;
 
   private constructor(
@@ -79,7 +80,7 @@ export class EmbedderPool implements Embedder {
     o: PoolOptions,
   ) {
     this.target = slots.length;
-    this.timeoutMs = o.timeoutMs ?? DEFAULT_MODEL_TIMEOUT_MS;
+    this.timeoutMs = o.timeoutMs && o.timeoutMs > 0 ? o.timeoutMs : undefined;
     this.onEvent = (e) => {
       try {
         o.onEvent?.(e);
@@ -157,11 +158,11 @@ export class EmbedderPool implements Embedder {
     return new Promise<Float32Array[]>((resolve, reject) => {
       slot.waiting.set(id, { resolve, reject });
       // A worker that does not answer in time is stuck: it is replaced, which fails its other requests too.
-      timer = setTimeout(() => {
+      if (this.timeoutMs !== undefined) timer = setTimeout(() => {
         if (!slot.waiting.has(id)) return;
         slot.waiting.delete(id);
         reject(new ModelWorkerError('MODEL_TIMEOUT', `no answer from the embedding worker in ${this.timeoutMs} ms`));
-        this.onEvent({ type: 'timeout', ms: this.timeoutMs });
+        this.onEvent({ type: 'timeout', ms: this.timeoutMs! });
         this.lose(slot, `did not answer within ${this.timeoutMs} ms`);
         void slot.worker.terminate();
       }, this.timeoutMs);
@@ -176,7 +177,7 @@ export class EmbedderPool implements Embedder {
   private async liveSlots(): Promise<Slot[]> {
     if (this.slots.length > 0 || this.closed) return this.slots;
     let timer: NodeJS.Timeout | undefined;
-    const waitMs = Math.max(this.timeoutMs, 60_000);
+    const waitMs = Math.max(this.timeoutMs ?? 0, 60_000);
     const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new ModelWorkerError('MODEL_TIMEOUT', `no embedding worker came back within ${waitMs} ms`)), waitMs)));
     try {
       while (this.slots.length === 0 && !this.closed) await Promise.race([this.joined.promise, timeout]);
@@ -195,6 +196,7 @@ export class EmbedderPool implements Embedder {
     if (images.length === 0) return [];
     if (this.closed) throw new Error('embedder pool is closed');
     const slots = await this.liveSlots();
+    if (this.closed || slots.length === 0) throw new Error('embedder pool is closed');
     const backbones = which ?? this.specs.map((_, i) => i);
     const idle = slots.filter((s) => s.pending === 0);
     // A lone photo on an ensemble: run its backbones side by side on idle
