@@ -4,7 +4,9 @@ import { RetrainBusyError, type RetrainOutcome, type RetrainProgress } from '../
 import type { Command } from './types.ts';
 import { replyEphemeral, requireAdmin } from './guards.ts';
 
-const COLOUR = { running: 0x5865f2, succeeded: 0x57f287, rejected: 0xfee75c, failed: 0xed4245 };
+const COLOUR = { running: 0x5865f2, succeeded: 0x57f287, rejected: 0xfee75c, failed: 0xed4245, interrupted: 0x99aab5 };
+/** Limits of the options, checked in the handler too: Discord's min/max only bind its own client. */
+const EPOCHS = { min: 1, max: 200 };
 
 export function progressEmbed(p: RetrainProgress): APIEmbed {
   const lines = [`\`${bar(p.percent / 100, 20)}\` **${p.percent}%** — ${p.phase}`, p.detail];
@@ -13,7 +15,7 @@ export function progressEmbed(p: RetrainProgress): APIEmbed {
 }
 
 export function outcomeEmbed(o: RetrainOutcome): APIEmbed {
-  const title = { succeeded: '🌸 New model is live', rejected: '🌿 Kept the current model', failed: '🥀 Retrain failed' }[o.status];
+  const title = { succeeded: '🌸 New model is live', rejected: '🌿 Kept the current model', failed: '🥀 Retrain failed', interrupted: '⏹️ Retraining interrupted' }[o.status];
   return { color: COLOUR[o.status], title, description: o.message, footer: { text: `${Math.round(o.seconds)} s${o.runId !== null ? ` · run #${o.runId}` : ''}` } };
 }
 
@@ -58,13 +60,29 @@ export const retrain: Command = {
     .setDescription('Retrain the flower model on the labelled photo folders (admins)')
     .setDefaultMemberPermissions(PermissionFlagsBits.Administrator)
     .setContexts(InteractionContextType.Guild)
-    .addIntegerOption((o) => o.setName('epochs').setDescription('Training epochs (default: as configured)').setMinValue(1).setMaxValue(200)),
+    .addIntegerOption((o) => o.setName('epochs').setDescription('Training epochs (default: as configured)').setMinValue(EPOCHS.min).setMaxValue(EPOCHS.max))
+    .addBooleanOption((o) => o.setName('force').setDescription('Bot owners only: retrain even during the cooldown')),
 
   async execute(i, ctx) {
     if (!(await requireAdmin(i, ctx, 'retrain the model'))) return;
     if (ctx.draining()) return replyEphemeral(i, 'I am restarting — please try again in a minute.');
     if (ctx.retrain.running) return replyEphemeral(i, new RetrainBusyError().message);
-    const epochs = i.options.getInteger('epochs') ?? undefined;
+    // Every option is checked here: a forged interaction can carry any value (or type).
+    const rawEpochs = i.options.get('epochs')?.value;
+    if (rawEpochs !== undefined && !(typeof rawEpochs === 'number' && Number.isInteger(rawEpochs) && rawEpochs >= EPOCHS.min && rawEpochs <= EPOCHS.max)) {
+      return replyEphemeral(i, `epochs must be a whole number from ${EPOCHS.min} to ${EPOCHS.max} (got ${JSON.stringify(rawEpochs)}). Nothing was started.`);
+    }
+    const rawForce = i.options.get('force')?.value;
+    if (rawForce !== undefined && typeof rawForce !== 'boolean') return replyEphemeral(i, 'force must be true or false. Nothing was started.');
+    const isOwner = ctx.config.ownerIds.includes(i.user.id);
+    if (rawForce === true && !isOwner) return replyEphemeral(i, 'Only the bot owners (BLOOM_OWNER_IDS) can force a retrain during the cooldown. Nothing was started.');
+    // Every server shares the model: one retrain per cooldown for the whole bot.
+    const waitMs = ctx.retrain.cooldownRemainingMs(ctx.config.retrainCooldownMin * 60_000);
+    if (waitMs > 0 && rawForce !== true) {
+      const minutes = Math.ceil(waitMs / 60_000);
+      return replyEphemeral(i, `The model was retrained recently and every server uses it, so the next /retrain is possible in ${minutes} min${isOwner ? ' (as an owner you can use force:true)' : ''}.`);
+    }
+    const epochs = rawEpochs;
     const editor = throttledEditor(i, ctx.retrainEditMs);
     // A RetrainBusyError (a run started in between) is user-facing: the dispatcher shows it ephemerally.
     const started = ctx.retrain.start({ userId: i.user.id, guildId: i.guildId }, (p) => editor.push(progressEmbed(p)), epochs ? { epochs } : {});

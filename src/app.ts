@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { initBackend } from './classifier/backend.ts';
 import { CheckpointError } from './classifier/checkpoint.ts';
 import type { Embedder } from './classifier/embedder.ts';
-import { EmbedderPool } from './classifier/embedderPool.ts';
+import { EmbedderPool, type PoolEvent } from './classifier/embedderPool.ts';
 import { makeEmbedder as buildEmbedder } from './classifier/makeEmbedder.ts';
 import type { FetchFile } from './classifier/modelFiles.ts';
 import { BloomBot } from './bot/bot.ts';
@@ -59,7 +59,9 @@ export async function createApp(o: AppOptions): Promise<App> {
   const backend = await initBackend({ prefer: config.backend, log: (m) => log.info(m) });
   const loc = { backboneDir: config.backboneDir, cacheDir: config.backboneCache, fetchFile: o.fetchFile };
   // Worker threads keep the Discord thread free and use every core.
-  const makeEmbedder = o.makeEmbedder ?? ((arch: string) => buildEmbedder({ arch, loc, workers: config.workers, backend: config.backend, keepThreadFree: true }));
+  // A worker that dies or hangs fails its requests ("send it again") and is replaced; say so in the log.
+  const onPoolEvent = (e: PoolEvent) => e.type === 'worker-replaced' ? log.info(e, 'model worker replaced') : log.error(e, e.type === 'timeout' ? 'model call timed out; replacing its worker' : e.type === 'worker-died' ? 'model worker died; replacing it' : 'could not start a replacement model worker; retrying');
+  const makeEmbedder = o.makeEmbedder ?? ((arch: string) => buildEmbedder({ arch, loc, workers: config.workers, backend: config.backend, keepThreadFree: true, timeoutMs: config.modelTimeoutS * 1000, onEvent: onPoolEvent }));
   const models = new ModelManager(loc, makeEmbedder, log);
   // Retrains always save into config.checkpointDir; the first model may come from elsewhere (the shipped one).
   const modelDir = o.modelDir ?? config.checkpointDir;
@@ -74,11 +76,18 @@ export async function createApp(o: AppOptions): Promise<App> {
   let retrying = false;
   try {
     store = openDatabase(config.dbPath, {
+      // Never wait for a lock on the request path: the wait would freeze the event loop
+      // (every user's reply); rows that meet a lock are retried by the timer below.
+      writeBusyTimeoutMs: 0,
       onWriteError: (f) => {
         // A background retry that finds the database still locked was already reported when the row was queued.
         if (retrying && f.dropped === 0) return void log.debug({ err: f.error, pending: f.pending }, 'database still not writable');
         log.error({ err: f.error, op: f.op, pending: f.pending, dropped: f.dropped }, f.retryable ? 'database write failed; row kept for retry' : 'database write failed; row dropped');
       },
+      // Loud: whatever was in the old file (history, settings) is gone from this path.
+      onReopen: (e) => e.error
+        ? log.error({ err: e.error, file: e.file }, `database file ${e.reason}; could not reopen it`)
+        : log.error({ file: e.file }, `database file ${e.reason}; reopened a fresh database at its path (earlier rows and settings are not in it)`),
     });
   } catch (err) {
     await models.close();
@@ -86,7 +95,9 @@ export async function createApp(o: AppOptions): Promise<App> {
   }
   // Rows kept after a failed write land once the database is writable again, even if no new
   // photo comes. These attempts don't wait for a lock (busy_timeout would block the event loop).
+  // The same timer notices a database file deleted or replaced while open (it is also checked on every prediction write).
   const retryTimer = setInterval(() => {
+    if (!store.closed) store.checkFile();
     const n = store.pendingCount;
     if (n === 0 || store.closed) return;
     const busyMs = store.db.pragma('busy_timeout', { simple: true }) as number;
@@ -143,6 +154,9 @@ export async function createApp(o: AppOptions): Promise<App> {
   return {
     bot, store, models, identify, retrain,
     stop: () => (stopped ??= (async () => {
+      // A retrain would hold shutdown for its whole run: stop it now (its row is marked
+      // interrupted at once, and the admin's message says so before the bot disconnects).
+      retrain.interrupt();
       await bot.stop();
       clearInterval(retryTimer);
       await models.close();

@@ -35,6 +35,10 @@ export interface Config {
   downloadTimeoutS?: number;
   /** Feature-extraction worker threads; 0 runs the model on the main thread. */
   workers: number;
+  /** Limit on one model call in a worker; past it the call fails ("send it again") and the worker is replaced. */
+  modelTimeoutS: number;
+  /** Minutes after a /retrain ends before the next may start (owners may force one sooner). */
+  retrainCooldownMin: number;
   backend?: Backend;
   logLevel: ConfigLogLevel;
   cdnHosts: string[];
@@ -106,6 +110,8 @@ const FIELDS = {
   BLOOM_QUEUE_LIMIT: { schema: int(1, 1000, 32), expect: 'a whole number between 1 and 1000' },
   BLOOM_DOWNLOAD_TIMEOUT_S: { schema: z.coerce.number().min(1).max(300).optional(), expect: 'a number of seconds between 1 and 300' },
   BLOOM_WORKERS: { schema: int(0, 64, Math.min(2, availableParallelism())), expect: 'a whole number of worker threads between 0 and 64' },
+  BLOOM_MODEL_TIMEOUT_S: { schema: num(1, 600, 30), expect: 'a number of seconds between 1 and 600' },
+  BLOOM_RETRAIN_COOLDOWN_MIN: { schema: num(0, 1440, 10), expect: 'a number of minutes between 0 and 1440' },
   BLOOM_BACKEND: { schema: lowerEnum(BACKENDS).optional(), expect: `one of ${BACKENDS.join(', ')}` },
   BLOOM_LOG_LEVEL: { schema: lowerEnum(LOG_LEVELS).default('info'), expect: `one of ${LOG_LEVELS.join(', ')}` },
   BLOOM_CDN_HOSTS: {
@@ -182,6 +188,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfi
     queueLimit: v.BLOOM_QUEUE_LIMIT,
     ...(v.BLOOM_DOWNLOAD_TIMEOUT_S !== undefined && { downloadTimeoutS: v.BLOOM_DOWNLOAD_TIMEOUT_S }),
     workers: v.BLOOM_WORKERS,
+    modelTimeoutS: v.BLOOM_MODEL_TIMEOUT_S,
+    retrainCooldownMin: v.BLOOM_RETRAIN_COOLDOWN_MIN,
     ...(v.BLOOM_BACKEND !== undefined && { backend: v.BLOOM_BACKEND }),
     logLevel: v.BLOOM_LOG_LEVEL,
     cdnHosts: v.BLOOM_CDN_HOSTS,

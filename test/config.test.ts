@@ -36,6 +36,8 @@ test('defaults for an empty environment', () => {
     guildCooldownS: 1,
     queueLimit: 32,
     workers: Math.min(2, availableParallelism()),
+    modelTimeoutS: 30,
+    retrainCooldownMin: 10,
     logLevel: 'info',
     cdnHosts: ['cdn.discordapp.com', 'media.discordapp.net'],
   });

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { initBackend } from '../src/classifier/backend.ts';
 import { LocalEmbedder } from '../src/classifier/embedder.ts';
-import { EmbedderPool } from '../src/classifier/embedderPool.ts';
+import { EmbedderPool, ModelWorkerError } from '../src/classifier/embedderPool.ts';
 import { loadFeatureExtractor } from '../src/classifier/featureExtractor.ts';
 import { prepareImage } from '../src/classifier/images.ts';
 import { rng } from '../src/classifier/augment.ts';
@@ -132,4 +132,48 @@ test('a lazy embedder starts the real one only when something needs embedding', 
   assert.equal(starts, 1);
   assert.deepEqual(Array.from(a![0]!), Array.from(b![0]!));
   await lazy.close();
+});
+
+test('a worker that dies mid-request: the request fails at once with a "send it again" error, the worker is replaced, the next request works', async () => {
+  const image = await prepareImage(await shapeJpeg('1', rng(4)), { size: TINY_INPUT });
+  const events: string[] = [];
+  const pool = await EmbedderPool.start({ arch: backbone, loc: { cacheDir: tmp }, workers: 2, backend: 'wasm', onEvent: (e) => events.push(e.type) });
+  try {
+    const want = (await pool.embed([image]))[0]!;
+    pool.injectFault('exit', 0);
+    pool.injectFault('exit', 1);
+    const t0 = Date.now();
+    await assert.rejects(pool.embed([image]), (e: unknown) => e instanceof ModelWorkerError && e.code === 'MODEL_RESTARTED' && /please send that photo again/.test(e.message));
+    assert.ok(Date.now() - t0 < 5000, 'rejected promptly');
+    assert.ok(events.includes('worker-died'));
+    // The next request is answered (by the surviving worker or a replacement), and the pool gets back to full size.
+    await assert.rejects(pool.embed([image]), ModelWorkerError); // the second worker's planted fault
+    const again = (await pool.embed([image]))[0]!;
+    assert.deepEqual(again, want);
+    const end = Date.now() + 30_000;
+    while ((pool.size < 2 || events.filter((e) => e === 'worker-replaced').length < 2) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(pool.size, 2, 'both workers replaced');
+    assert.deepEqual((await pool.embed([image, image]))[1], want);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('a hung worker: the model call times out with a clear error and the worker is replaced', async () => {
+  const image = await prepareImage(await shapeJpeg('2', rng(6)), { size: TINY_INPUT });
+  const events: string[] = [];
+  const pool = await EmbedderPool.start({ arch: backbone, loc: { cacheDir: tmp }, workers: 1, backend: 'wasm', timeoutMs: 800, onEvent: (e) => events.push(e.type) });
+  try {
+    const want = (await pool.embed([image]))[0]!;
+    pool.injectFault('hang');
+    const t0 = Date.now();
+    await assert.rejects(pool.embed([image]), (e: unknown) => e instanceof ModelWorkerError && e.code === 'MODEL_TIMEOUT');
+    assert.ok(Date.now() - t0 < 3000, `timed out after ${Date.now() - t0} ms`);
+    assert.ok(events.includes('timeout'));
+    // With no worker left, the next call waits for the replacement and is answered.
+    assert.deepEqual((await pool.embed([image]))[0], want);
+    assert.equal(pool.size, 1);
+  } finally {
+    await pool.close();
+  }
 });

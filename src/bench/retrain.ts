@@ -12,7 +12,7 @@ import type { BackendName } from '../classifier/backend.ts';
 import { readMeta, resolveCheckpointDir, setCurrent } from '../classifier/checkpoint.ts';
 import { loadConfig } from '../config.ts';
 import { createLogger } from '../log.ts';
-import type { RetrainProgress } from '../services/retrainService.ts';
+import type { RetrainOutcome, RetrainProgress } from '../services/retrainService.ts';
 import { scanDataset, type Sample } from '../training/dataset.ts';
 import { now } from './stats.ts';
 
@@ -56,7 +56,7 @@ export interface RetrainRun {
     /** Saved → outcome: accept check, loading and swapping in the new model. */
     finishS: number;
   };
-  status: 'succeeded' | 'rejected' | 'failed';
+  status: RetrainOutcome['status'];
   message: string;
   /** Photos the run used (the trainer's cap: maxPerClass per class, a quarter of it for valid). */
   trainImages: number;

@@ -21,7 +21,10 @@ export interface WasmThreadInfo {
   threads: number;
 }
 
-export type EmbedRequest = { id: number; images: Uint8Array[]; which?: number[] };
+export type EmbedRequest =
+  | { id: number; images: Uint8Array[]; which?: number[] }
+  /** Test hook (EmbedderPool.injectFault): the next request exits the thread or never returns. */
+  | { testFault: 'exit' | 'hang' };
 export type EmbedReply =
   | { type: 'ready'; specs: import('./backbones.ts').BackboneSpec[]; inputSize: number; backend: string; wasm?: WasmThreadInfo }
   | { type: 'result'; id: number; features: Float32Array[] }
@@ -39,7 +42,11 @@ async function main(): Promise<void> {
   // Warm-up: the first inference compiles kernels; pay it here, not on a user's photo.
   fx.extract([new Uint8Array(fx.inputSize * fx.inputSize * 3)]);
   parentPort!.postMessage({ type: 'ready', specs: fx.specs, inputSize: fx.inputSize, backend: info.name, wasm } satisfies EmbedReply);
+  let fault: 'exit' | 'hang' | undefined;
   parentPort!.on('message', (req: EmbedRequest) => {
+    if ('testFault' in req) return void (fault = req.testFault);
+    if (fault === 'exit') process.exit(70);
+    if (fault === 'hang') for (;;); // a stuck model call: only terminate() ends it
     try {
       const features = fx.extract(req.images, req.which);
       parentPort!.postMessage({ type: 'result', id: req.id, features } satisfies EmbedReply, features.map((f) => f.buffer as ArrayBuffer));

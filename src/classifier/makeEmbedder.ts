@@ -4,7 +4,7 @@
 import type { BackendName } from './backendNames.ts';
 import { findPreset, splitArch, type BackboneSpec } from './backbones.ts';
 import { LazyEmbedder, LocalEmbedder, type Embedder } from './embedder.ts';
-import { EmbedderPool } from './embedderPool.ts';
+import { EmbedderPool, type PoolEvent } from './embedderPool.ts';
 import { loadFeatureExtractor, type BackboneLocations } from './featureExtractor.ts';
 
 export interface EmbedderChoice {
@@ -36,6 +36,10 @@ export interface MakeEmbedderOptions extends EmbedderChoice {
    * without loading them): a retrain on a warm feature cache then never loads one.
    */
   lazy?: boolean;
+  /** A pool's limit per model call (a hung worker is replaced); none when not given. */
+  timeoutMs?: number;
+  /** A pool's worker deaths, timeouts and replacements, for the log. */
+  onEvent?: (e: PoolEvent) => void;
 }
 
 /** Every backbone's spec when all of arch's parts are presets, else undefined. */
@@ -46,7 +50,7 @@ function presetSpecs(arch: string): BackboneSpec[] | undefined {
 
 export async function makeEmbedder(o: MakeEmbedderOptions): Promise<Embedder> {
   const start = async (): Promise<Embedder> => embedderKind(o) === 'pool'
-    ? EmbedderPool.start({ arch: o.arch, loc: o.loc, workers: o.workers, backend: o.backend })
+    ? EmbedderPool.start({ arch: o.arch, loc: o.loc, workers: o.workers, backend: o.backend, timeoutMs: o.timeoutMs, onEvent: o.onEvent })
     : new LocalEmbedder(await loadFeatureExtractor(o.arch, o.loc));
   const specs = o.lazy ? presetSpecs(o.arch) : undefined;
   return specs ? new LazyEmbedder(specs, specs[0]!.inputSize, start) : start();

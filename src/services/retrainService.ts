@@ -21,7 +21,8 @@ export interface RetrainProgress {
 }
 
 export interface RetrainOutcome {
-  status: 'succeeded' | 'rejected' | 'failed';
+  /** 'interrupted': the bot shut down mid-run (stored as a failed run with error 'interrupted'). */
+  status: 'succeeded' | 'rejected' | 'failed' | 'interrupted';
   runId: number | null;
   version?: string;
   validAccuracy?: number;
@@ -41,8 +42,23 @@ export class RetrainBusyError extends UserFacingError<'RETRAIN_BUSY'> {
   }
 }
 
+/** What the admin reads when shutdown cuts a run short. */
+export const INTERRUPTED_MESSAGE = 'Retraining was interrupted because the bot is shutting down; nothing changed — run /retrain again later.';
+const INTERRUPTED_ERROR = 'interrupted: the bot shut down';
+
+class RetrainInterrupted extends Error {
+  constructor() {
+    super(INTERRUPTED_ERROR);
+  }
+}
+
 export class RetrainService {
   private active: Promise<RetrainOutcome> | undefined;
+  /** The run in progress: its row, and how to stop its worker (set while the worker runs). */
+  private current: { runId: number | null; stopWorker?: () => void } | undefined;
+  private shuttingDown = false;
+  /** When the last run that trained a model (succeeded or rejected) ended, in this process. */
+  private lastTrainedAt: number | undefined;
 
   constructor(
     private readonly models: ModelManager,
@@ -58,6 +74,39 @@ export class RetrainService {
     return !!this.active;
   }
 
+  /**
+   * Milliseconds until the cooldown after the last run that trained a model (succeeded or
+   * rejected) is over; 0 when a retrain may start. Counted from that run's end, also across restarts.
+   */
+  cooldownRemainingMs(cooldownMs: number, now = Date.now()): number {
+    let last = this.lastTrainedAt;
+    if (last === undefined) {
+      try {
+        const run = this.store?.latestRuns(50).find((r) => (r.status === 'succeeded' || r.status === 'rejected') && r.finishedAt);
+        if (run) last = Date.parse(run.finishedAt!);
+      } catch {
+        // no history readable: no cooldown rather than no retrain
+      }
+    }
+    return last === undefined || Number.isNaN(last) ? 0 : Math.max(0, last + cooldownMs - now);
+  }
+
+  /**
+   * Shutdown: stops a running retrain at once. Its worker is terminated, its row marked
+   * interrupted right away, and its outcome says so; new retrains are refused from now on.
+   */
+  interrupt(): void {
+    this.shuttingDown = true;
+    const cur = this.current;
+    if (!cur?.stopWorker) return;
+    if (cur.runId !== null) {
+      try {
+        this.store?.finishRun(cur.runId, { status: 'failed', error: INTERRUPTED_ERROR });
+      } catch { /* the store reports its own failures; the startup recovery marks it otherwise */ }
+    }
+    cur.stopWorker();
+  }
+
   /** Waits for a running retrain (shutdown). */
   async drain(): Promise<void> {
     await this.active?.catch(() => undefined);
@@ -65,7 +114,11 @@ export class RetrainService {
 
   start(who: { userId: string; guildId?: string | null }, onProgress: (p: RetrainProgress) => void, overrides: Partial<TrainParams> = {}): Promise<RetrainOutcome> {
     if (this.active) throw new RetrainBusyError();
-    this.active = this.lendingMemory(() => this.run(who, onProgress, overrides)).finally(() => (this.active = undefined));
+    if (this.shuttingDown) throw new RetrainBusyError();
+    this.active = this.lendingMemory(() => this.run(who, onProgress, overrides)).finally(() => {
+      this.active = undefined;
+      this.current = undefined;
+    });
     return this.active;
   }
 
@@ -74,7 +127,8 @@ export class RetrainService {
     try {
       return await fn();
     } finally {
-      await giveBack?.().catch(() => undefined);
+      // Shutting down: the pool is about to close, growing it back would only delay that.
+      if (!this.shuttingDown) await giveBack?.().catch(() => undefined);
     }
   }
 
@@ -84,20 +138,25 @@ export class RetrainService {
     // A retrain repeats the live model's recipe unless the admin overrides a part of it.
     const params: TrainParams = { ...this.s.params, ...(live?.meta.params ?? {}), ...overrides };
     const runId = this.store?.startRun({ requestedBy: who.userId, guildId: who.guildId ?? null, params: { ...params }, previousVersion: live?.version ?? null }) ?? null;
+    this.current = { runId };
     const finish = (o: Omit<RetrainOutcome, 'runId' | 'seconds'>): RetrainOutcome => {
       const out = { ...o, runId, seconds: (Date.now() - t0) / 1000 };
+      if (o.status === 'succeeded' || o.status === 'rejected') this.lastTrainedAt = Date.now();
       if (runId !== null) {
         try {
-          this.store!.finishRun(runId, { status: o.status, validAccuracy: o.validAccuracy, modelVersion: o.version, metrics: { validAccuracy: o.validAccuracy, previousAccuracy: o.previousAccuracy, seconds: out.seconds }, error: o.status === 'succeeded' ? undefined : o.message });
+          if (o.status === 'interrupted') this.store!.finishRun(runId, { status: 'failed', error: INTERRUPTED_ERROR });
+          else this.store!.finishRun(runId, { status: o.status, validAccuracy: o.validAccuracy, modelVersion: o.version, metrics: { validAccuracy: o.validAccuracy, previousAccuracy: o.previousAccuracy, seconds: out.seconds }, error: o.status === 'succeeded' ? undefined : o.message });
         } catch { /* the outcome still reaches the admin; the store reports its own failures */ }
       }
       return out;
     };
+    if (this.shuttingDown) return finish({ status: 'interrupted', message: INTERRUPTED_MESSAGE, previousVersion: live?.version });
     onProgress({ phase: 'starting', percent: 0, detail: 'Starting a training worker…' });
     let done: Extract<WorkerMessage, { type: 'done' }>;
     try {
       done = await this.runWorker({ ...this.s, params }, onProgress);
     } catch (err) {
+      if (err instanceof RetrainInterrupted) return finish({ status: 'interrupted', message: INTERRUPTED_MESSAGE, previousVersion: live?.version });
       return finish({ status: 'failed', message: `Training failed: ${(err as Error).message}. The current model stays in place.`, previousVersion: live?.version });
     }
     const prevAcc = live?.meta.validAccuracy;
@@ -127,6 +186,7 @@ export class RetrainService {
         if (settled) return;
         settled = true;
         // Settle once the thread is gone, so its memory is free before the pool grows back.
+        if (this.current) this.current.stopWorker = undefined;
         void worker.terminate().finally(f);
       };
       worker.on('message', (m: WorkerMessage) => {
@@ -141,6 +201,7 @@ export class RetrainService {
           else onProgress({ phase: 'save', percent: 100, detail: 'Saving the checkpoint' });
         }
       });
+      if (this.current) this.current.stopWorker = () => settle(() => reject(new RetrainInterrupted()));
       worker.on('error', (err) => settle(() => reject(err)));
       worker.on('exit', (code) => settle(() => reject(new Error(`training worker exited with code ${code}`))));
     });

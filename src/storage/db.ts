@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 
@@ -14,9 +14,38 @@ export interface ConnectionOptions {
 
 export const DEFAULT_BUSY_TIMEOUT_MS = 1000;
 
+/** Kernel file systems: no place for a database (and mkdir -p under /proc never returns). */
+const SPECIAL_ROOTS = ['/proc', '/sys'];
+
+/**
+ * Checks where the database's folder would be created, before creating anything:
+ * the nearest existing ancestor must be a folder, and not on a kernel file system.
+ * Throws a one-line error otherwise.
+ */
+export function checkDatabasePath(file: string): void {
+  const dir = path.dirname(path.resolve(file));
+  let existing = dir;
+  for (;;) {
+    const st = statSync(existing, { throwIfNoEntry: false });
+    if (st) {
+      if (!st.isDirectory()) throw new Error(`${existing} is not a folder, so the database folder ${dir} cannot be created there`);
+      break;
+    }
+    const parent = path.dirname(existing);
+    if (parent === existing) break;
+    existing = parent;
+  }
+  const real = realpathSync(existing);
+  const root = SPECIAL_ROOTS.find((r) => real === r || real.startsWith(`${r}/`) || dir === r || dir.startsWith(`${r}/`));
+  if (root) throw new Error(`${dir} is under ${root}, a kernel file system; choose a normal folder for BLOOM_DB_PATH`);
+}
+
 /** Opens (creating the parent folder) and applies the connection pragmas. */
 export function openConnection(file: string, opts: ConnectionOptions = {}): Db {
-  if (file !== ':memory:' && file !== '') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  if (file !== ':memory:' && file !== '') {
+    checkDatabasePath(file);
+    mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  }
   const db = new Database(file);
   try {
     // busy_timeout first, so switching to WAL waits out a briefly locked file.

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { migrate, openConnection, type Db } from './db.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { PendingWrites, type WriteErrorHandler, type WriteFailure } from './pending.ts';
@@ -9,6 +10,12 @@ import { trainingRunQueries, type FinishRunInput, type StartRunInput, type Train
 export interface OpenDatabaseOptions {
   /** Lock wait before a write fails with SQLITE_BUSY; 1000 ms by default (it blocks the event loop). */
   busyTimeoutMs?: number;
+  /**
+   * Lock wait once open (after migrations), when it should differ from busyTimeoutMs.
+   * The bot uses 0: a write on the request path never waits for a lock (better-sqlite3
+   * would block the event loop); a failed prediction row is kept and retried in the background.
+   */
+  writeBusyTimeoutMs?: number;
   /** Told about every failed safe write; defaults to a one-line warning on stderr. */
   onWriteError?: WriteErrorHandler;
   /** Failed prediction writes kept for retry; beyond this the oldest are dropped (and reported). */
@@ -17,6 +24,13 @@ export interface OpenDatabaseOptions {
   recoverInterruptedRuns?: boolean;
   /** Schema steps; tests substitute their own. */
   migrations?: readonly string[];
+  /**
+   * Told when the database file was deleted or replaced while open and the store
+   * reopened it at its path (checked before every prediction write and by checkFile());
+   * `error` is set when reopening failed (the old connection is kept, and retried later).
+   * Defaults to a warning on stderr.
+   */
+  onReopen?: (event: { file: string; reason: string; error?: unknown }) => void;
 }
 
 const warnOnStderr: WriteErrorHandler = (f: WriteFailure) => {
@@ -26,33 +40,87 @@ const warnOnStderr: WriteErrorHandler = (f: WriteFailure) => {
   );
 };
 
+const warnReopenOnStderr = (e: { file: string; reason: string; error?: unknown }) =>
+  console.warn(`[storage] database file ${e.file} ${e.reason}; ${e.error ? `could not reopen it: ${e.error instanceof Error ? e.error.message : String(e.error)}` : 'reopened it at its path'}`);
+
+type FileId = { dev: number; ino: number };
+const fileId = (file: string): FileId | undefined => {
+  const st = statSync(file, { throwIfNoEntry: false });
+  return st && { dev: st.dev, ino: st.ino };
+};
+
 /** The bot's database: one connection, statements prepared once, writes that can wait out a lock. */
 export class Store {
-  /** The raw connection, for maintenance and tests; prefer the methods. */
-  readonly db: Db;
   /** Runs this open marked as interrupted (crash recovery). */
   readonly recoveredRunIds: readonly number[];
 
-  readonly #predictions: ReturnType<typeof predictionQueries>;
-  readonly #runs: ReturnType<typeof trainingRunQueries>;
-  readonly #settings: ReturnType<typeof settingsQueries>;
-  readonly #stats: ReturnType<typeof statsQueries>;
+  #db: Db;
+  #predictions: ReturnType<typeof predictionQueries>;
+  #runs: ReturnType<typeof trainingRunQueries>;
+  #settings: ReturnType<typeof settingsQueries>;
+  #stats: ReturnType<typeof statsQueries>;
   readonly #pending: PendingWrites<PredictionParams>;
+  readonly #opts: OpenDatabaseOptions;
+  /** The database file and its identity when opened (undefined for :memory: or a store made from a bare connection). */
+  readonly #file: string | undefined;
+  #fileId: FileId | undefined;
   #closed = false;
 
-  constructor(db: Db, opts: OpenDatabaseOptions = {}) {
-    this.db = db;
+  constructor(db: Db, opts: OpenDatabaseOptions = {}, file?: string) {
+    this.#db = db;
+    this.#opts = opts;
+    this.#file = file && file !== ':memory:' ? file : undefined;
+    this.#fileId = this.#file ? fileId(this.#file) : undefined;
     this.#predictions = predictionQueries(db);
     this.#runs = trainingRunQueries(db);
     this.#settings = settingsQueries(db);
     this.#stats = statsQueries(db);
     this.#pending = new PendingWrites(
       'insertPrediction',
-      this.#predictions.insert,
+      (params) => this.#predictions.insert(params),
       opts.onWriteError ?? warnOnStderr,
       opts.maxPending ?? 500,
     );
     this.recoveredRunIds = opts.recoverInterruptedRuns === false ? [] : this.#runs.recoverInterrupted();
+  }
+
+  /** The raw connection, for maintenance and tests; prefer the methods. */
+  get db(): Db {
+    return this.#db;
+  }
+
+  /**
+   * Reopens the database when its file was deleted or replaced since it was opened
+   * (writes would otherwise go into an unlinked file and be lost without a word).
+   * Returns true when it reopened. Never throws; both outcomes go to onReopen.
+   */
+  checkFile(): boolean {
+    if (!this.#file || !this.#fileId || this.#closed) return false;
+    const now = fileId(this.#file);
+    if (now && now.dev === this.#fileId.dev && now.ino === this.#fileId.ino) return false;
+    const reason = now ? 'was replaced by another file while open' : 'was deleted while open';
+    const report = this.#opts.onReopen ?? warnReopenOnStderr;
+    let db: Db;
+    try {
+      db = openStoreConnection(this.#file, this.#opts);
+    } catch (error) {
+      try { report({ file: this.#file, reason, error }); } catch { /* reporting must not throw */ }
+      return false;
+    }
+    const old = this.#db;
+    this.#db = db;
+    this.#fileId = fileId(this.#file);
+    this.#predictions = predictionQueries(db);
+    this.#runs = trainingRunQueries(db);
+    this.#settings = settingsQueries(db);
+    this.#stats = statsQueries(db);
+    try {
+      old.close();
+    } catch {
+      // the old file is gone anyway
+    }
+    try { report({ file: this.#file, reason }); } catch { /* reporting must not throw */ }
+    return true;
   }
 
   get closed(): boolean {
@@ -79,6 +147,7 @@ export class Store {
       this.#pending.report({ op: 'insertPrediction', error, retryable: false, pending: this.pendingCount, dropped: 1 });
       return null;
     }
+    this.checkFile();
     return this.#pending.submit(params);
   }
 
@@ -173,20 +242,32 @@ export class Store {
       });
     }
     try {
-      this.db.pragma('optimize'); // cheap, and keeps query plans good for long-lived databases
+      this.#db.pragma('optimize'); // cheap, and keeps query plans good for long-lived databases
     } catch {
       // best effort (e.g. read-only at close)
     }
-    this.db.close();
+    this.#db.close();
+  }
+}
+
+/** Opens, migrates and sets the write lock wait: a connection ready for a Store. */
+function openStoreConnection(path: string, opts: OpenDatabaseOptions): Db {
+  const db = openConnection(path, opts);
+  try {
+    migrate(db, opts.migrations ?? MIGRATIONS);
+    if (opts.writeBusyTimeoutMs !== undefined) db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(opts.writeBusyTimeoutMs))}`);
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
   }
 }
 
 /** Opens (creating folders), sets pragmas, migrates and recovers interrupted runs. */
 export function openDatabase(path: string, opts: OpenDatabaseOptions = {}): Store {
-  const db = openConnection(path, opts);
+  const db = openStoreConnection(path, opts);
   try {
-    migrate(db, opts.migrations ?? MIGRATIONS);
-    return new Store(db, opts);
+    return new Store(db, opts, path);
   } catch (err) {
     db.close();
     throw err;

@@ -1,6 +1,9 @@
 // Small helpers shared by the reliability tests (not a test file itself).
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { APIUser } from 'discord.js';
 import type { InteractionResponse, StoredMessage } from '../../src/dev/emulator/index.ts';
 import type { Harness } from '../helpers/botHarness.ts';
@@ -89,3 +92,28 @@ export async function startServer(handler: (req: IncomingMessage, res: ServerRes
 /** Error-level (50+) log lines parsed, for asserting what was logged. */
 export const logEntries = (h: Harness): Array<Record<string, unknown>> =>
   h.logLines.flatMap((l) => l.split('\n').filter(Boolean)).map((l) => JSON.parse(l) as Record<string, unknown>);
+
+/** Runs test/reliability/appProcess.ts (the bot as its own process) with the given environment. */
+export function startAppProcess(env: Record<string, string>): { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<{ code: number | null; signal: string | null }> } {
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/reliability/appProcess.ts'], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', BLOOM_BACKEND: 'wasm', BLOOM_LOG_LEVEL: 'warn', BLOOM_OFFLINE: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '', err = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (err += d));
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+/** Resolves with `p`, or rejects after `ms` (calling onTimeout first, e.g. to kill a child). */
+export async function within<T>(p: Promise<T>, ms: number, what: string, onTimeout?: () => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => (onTimeout?.(), reject(new Error(`timed out after ${ms} ms: ${what}`))), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -32,6 +32,11 @@ export interface InvokeCommandOptions {
   subcommand?: string;
   subcommandGroup?: string;
   locale?: string;
+  /**
+   * Send the payload even where Discord itself would refuse the interaction (a value
+   * outside the registered min/max): for tests of handlers that must not trust Discord.
+   */
+  forge?: boolean;
 }
 
 const isAttachment = (v: unknown): v is APIAttachment =>
@@ -94,10 +99,17 @@ export function buildCommandInteraction(world: World, opts: InvokeCommandOptions
               ? def.type
               : OptionType.String;
     }
-    if (def && def.type !== type && !(def.type === OptionType.Number && type === OptionType.Integer)) {
+    if (def && !opts.forge && def.type !== type && !(def.type === OptionType.Number && type === OptionType.Integer)) {
       throw new Error(`emulator: ${where} option "${name}" is a ${TYPE_NAMES[def.type]}, got a ${TYPE_NAMES[type]}`);
     }
     if (def?.type === OptionType.Number) type = OptionType.Number;
+    // Discord's client and API refuse values outside the registered limits; only a forged payload gets through.
+    if (def && !opts.forge && typeof v === 'number' && (type === OptionType.Integer || type === OptionType.Number)) {
+      const { min_value: min, max_value: max } = def as { min_value?: number; max_value?: number };
+      if ((min !== undefined && v < min) || (max !== undefined && v > max)) {
+        throw new Error(`emulator: ${where} option "${name}" must be between ${min ?? '-∞'} and ${max ?? '∞'} (got ${v}); Discord would refuse this interaction`);
+      }
+    }
     if (type === OptionType.User || type === OptionType.Mentionable) {
       const u = world.users.get(String(v));
       if (u) {
