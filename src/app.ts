@@ -120,7 +120,10 @@ export async function createApp(o: AppOptions): Promise<App> {
     addressPolicy: o.addressPolicy,
     dataDir: config.dataDir,
     tta: o.tta,
-    ...(config.downloadTimeoutS !== undefined && { downloadTimeouts: { totalMs: config.downloadTimeoutS * 1000 } }),
+    downloadTimeouts: {
+      ...(config.downloadTimeoutS !== undefined && { totalMs: config.downloadTimeoutS * 1000 }),
+      minBytesPerSec: config.minDownloadKbps * 1000,
+    },
   }, () => backend.name);
   const retrain = new RetrainService(models, store, {
     dataDir: config.dataDir,

@@ -33,6 +33,8 @@ export interface Config {
   queueLimit: number;
   /** Overall limit for one image download (redirects and body included); the built-in 30 s when absent. */
   downloadTimeoutS?: number;
+  /** Slowest average download rate accepted after the first 5 s, in KB/s (1000 bytes); 0 turns the floor off. */
+  minDownloadKbps: number;
   /** Feature-extraction worker threads; 0 runs the model on the main thread. */
   workers: number;
   /** Limit on one model call in a worker; past it the call fails ("send it again") and the worker is replaced. */
@@ -109,6 +111,7 @@ const FIELDS = {
   BLOOM_GUILD_COOLDOWN_S: { schema: num(0, 3600, 1), expect: 'a number of seconds between 0 and 3600' },
   BLOOM_QUEUE_LIMIT: { schema: int(1, 1000, 32), expect: 'a whole number between 1 and 1000' },
   BLOOM_DOWNLOAD_TIMEOUT_S: { schema: z.coerce.number().min(1).max(300).optional(), expect: 'a number of seconds between 1 and 300' },
+  BLOOM_MIN_DOWNLOAD_KBPS: { schema: num(0, 100_000, 8), expect: 'a number of KB/s between 0 and 100000 (0 = no floor)' },
   BLOOM_WORKERS: { schema: int(0, 64, Math.min(2, availableParallelism())), expect: 'a whole number of worker threads between 0 and 64' },
   BLOOM_MODEL_TIMEOUT_S: { schema: num(1, 600, 30), expect: 'a number of seconds between 1 and 600' },
   BLOOM_RETRAIN_COOLDOWN_MIN: { schema: num(0, 1440, 10), expect: 'a number of minutes between 0 and 1440' },
@@ -187,6 +190,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfi
     guildCooldownS: v.BLOOM_GUILD_COOLDOWN_S,
     queueLimit: v.BLOOM_QUEUE_LIMIT,
     ...(v.BLOOM_DOWNLOAD_TIMEOUT_S !== undefined && { downloadTimeoutS: v.BLOOM_DOWNLOAD_TIMEOUT_S }),
+    minDownloadKbps: v.BLOOM_MIN_DOWNLOAD_KBPS,
     workers: v.BLOOM_WORKERS,
     modelTimeoutS: v.BLOOM_MODEL_TIMEOUT_S,
     retrainCooldownMin: v.BLOOM_RETRAIN_COOLDOWN_MIN,

@@ -4,18 +4,19 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import sharp from 'sharp';
 import { initBackend } from '../src/classifier/backend.ts';
 import { Classifier } from '../src/classifier/classifier.ts';
 import { loadBackbone, loadFeatureExtractor } from '../src/classifier/featureExtractor.ts';
 import { LocalEmbedder } from '../src/classifier/embedder.ts';
-import { ImageError, prepareImage, probeImage } from '../src/classifier/images.ts';
+import { decodeShortSide, decodeUpright, ImageError, MAX_DECODED_PIXELS, prepareImage, probeImage } from '../src/classifier/images.ts';
 import { topK } from '../src/classifier/ranking.ts';
 import { downloadFile } from '../src/net/index.ts';
 import { scanDataset } from '../src/training/dataset.ts';
 import { evaluate } from '../src/training/evaluate.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
 import { train } from '../src/training/trainer.ts';
-import { badImages, oddImages, orientationPair } from './fixtures/badImages.ts';
+import { badImages, heicHeader, oddImages, orientationPair, thinImages } from './fixtures/badImages.ts';
 import { writeShapesDataset } from '../src/dev/fixtures/shapes.ts';
 import { TINY_INPUT, writeTinyBackbone } from '../src/dev/fixtures/tinyBackbone.ts';
 
@@ -80,6 +81,42 @@ describe('images', () => {
         return true;
       });
     }
+  });
+
+  test('HEIC photos (the iPhone default) are named, with how to send a JPEG instead', async () => {
+    const heics = [heicHeader(), heicHeader('heix', ['mif1', 'heix']), heicHeader('mif1', ['mif1', 'heic']), heicHeader('msf1', ['msf1', 'hevc']), heicHeader('hevc', ['hevc'])];
+    for (const [i, buf] of heics.entries()) {
+      for (const run of [() => probeImage(buf), () => prepareImage(buf, { size: 32 }), () => decodeShortSide(buf, 256)]) {
+        await assert.rejects(run(), (err: unknown) => {
+          assert.ok(err instanceof ImageError && err.code === 'HEIC', `${i}: ${String(err)}`);
+          assert.match(err.message, /HEIC.*iPhone.*JPEG/);
+          return true;
+        });
+      }
+    }
+    // AVIF shares the container (and often the mif1 brand) but is not HEIC.
+    await assert.rejects(probeImage(heicHeader('mif1', ['mif1', 'avif'])), (err: unknown) => err instanceof ImageError && err.code !== 'HEIC');
+  });
+
+  test('extreme aspect ratios are refused, and no decode makes more than MAX_DECODED_PIXELS', async () => {
+    for (const [kind, buf] of Object.entries(await thinImages())) {
+      for (const run of [() => probeImage(buf), () => decodeShortSide(buf, 256), () => decodeUpright(buf), () => prepareImage(buf, { size: 32 })]) {
+        await assert.rejects(run(), (err: unknown) => {
+          assert.ok(err instanceof ImageError && err.code === 'TOO_THIN', `${kind}: ${String(err)}`);
+          assert.match(err.message, /extremely thin \(\d+×\d+ px\).*normal photo/);
+          return true;
+        });
+      }
+    }
+    // 20:1 is still a photo (a panorama), decoded within the budget.
+    const strip = await sharp({ create: { width: 1, height: 20, channels: 3, background: '#c83c3c' } }).png().toBuffer();
+    const d = await decodeShortSide(strip, 256);
+    assert.deepEqual([d.width, d.height], [256, 5120]);
+    // A large photo decoded without a size limit is shrunk (whole) to the budget.
+    const big = await sharp({ create: { width: 3000, height: 2000, channels: 3, background: '#3c8c3c' } }).jpeg().toBuffer();
+    const u = await decodeUpright(big);
+    assert.ok(u.width * u.height <= MAX_DECODED_PIXELS && u.width * u.height > 0.95 * MAX_DECODED_PIXELS, `${u.width}×${u.height}`);
+    assert.ok(Math.abs(u.width / u.height - 1.5) < 0.01);
   });
 
   test('odd but valid photos decode to RGB inputs', async () => {

@@ -35,6 +35,7 @@ test('defaults for an empty environment', () => {
     userCooldownS: 5,
     guildCooldownS: 1,
     queueLimit: 32,
+    minDownloadKbps: 8,
     workers: Math.min(2, availableParallelism()),
     modelTimeoutS: 30,
     retrainCooldownMin: 10,

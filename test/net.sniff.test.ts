@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
+import { bareHostname } from '../src/net/addressPolicy.ts';
 import { blockedRange, formatBytes, sniffImageType, sniffNonImageType } from '../src/net/index.ts';
 
 const base = () => sharp({ create: { width: 4, height: 4, channels: 3, background: '#ff66aa' } });
@@ -88,6 +89,28 @@ describe('blockedRange', () => {
     for (const ip of ['93.184.216.34', '8.8.8.8', '2606:4700::1111', '::ffff:93.184.216.34', '64:ff9b::808:808']) {
       assert.equal(blockedRange(ip), null, ip);
     }
+  });
+
+  it('judges IPv4-compatible (::a.b.c.d) and IPv4-mapped IPv6 addresses by the IPv4 address inside', () => {
+    const blocked = {
+      '::7f00:1': 'loopback', // what URL makes of [::127.0.0.1]
+      '::127.0.0.1': 'loopback',
+      '::ffff:127.0.0.1': 'loopback',
+      '::ffff:7f00:1': 'loopback',
+      '::a00:1': 'private', // ::10.0.0.1
+      '::c0a8:101': 'private', // ::192.168.1.1
+      '::a9fe:a9fe': 'linkLocal', // ::169.254.169.254
+      '::6440:1': 'carrierGradeNat',
+      '::2': 'unspecified', // ::0.0.0.2
+    };
+    for (const [ip, range] of Object.entries(blocked)) assert.equal(blockedRange(ip), range, ip);
+    for (const literal of ['[::127.0.0.1]', '[::ffff:127.0.0.1]', '[::7f00:1]', '[0:0:0:0:0:0:127.0.0.1]', '[::10.0.0.1]']) {
+      const host = bareHostname(new URL(`http://${literal}:8080/photo.jpg`));
+      assert.notEqual(blockedRange(host), null, `${literal} (${host})`);
+    }
+    assert.equal(blockedRange('::7f00:1', { allowLoopback: true }), null, 'loopback like ::ffff:127.0.0.1');
+    assert.equal(blockedRange('::a00:1', { allowLoopback: true }), 'private');
+    assert.equal(blockedRange('::808:808'), null, '::8.8.8.8 is judged as 8.8.8.8, as ipaddr.js parses ::8.8.8.8');
   });
 
   it('opens loopback or private ranges only on request; link-local never', () => {

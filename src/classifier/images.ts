@@ -2,20 +2,24 @@
 // whose message can be shown to a user as it is.
 import sharp, { type Sharp, type Metadata, type OutputInfo } from 'sharp';
 import { UserFacingError } from '../errors.ts';
+import { sniffImageType } from '../net/sniff.ts';
 
-export type ImageErrorCode = 'EMPTY' | 'NOT_AN_IMAGE' | 'UNSUPPORTED' | 'CORRUPT' | 'TOO_MANY_PIXELS';
+export type ImageErrorCode = 'EMPTY' | 'NOT_AN_IMAGE' | 'UNSUPPORTED' | 'CORRUPT' | 'TOO_MANY_PIXELS' | 'TOO_THIN' | 'HEIC';
 
-const MESSAGES: Record<ImageErrorCode, string> = {
+const MESSAGES: Record<ImageErrorCode, string | ((detail?: string) => string)> = {
   EMPTY: 'That file is empty — please attach the photo again.',
   NOT_AN_IMAGE: "That file isn't an image I can read. Please send a photo (JPEG, PNG, WebP, GIF, TIFF or AVIF).",
   UNSUPPORTED: 'That is a drawing or document format, not a photo. Please send a photo (JPEG, PNG, WebP, GIF, TIFF or AVIF).',
   CORRUPT: 'That image looks damaged or cut off. Please send it again, or try another photo.',
   TOO_MANY_PIXELS: 'That image has too many pixels for me to open safely. Please send a smaller photo (under 40 megapixels).',
+  TOO_THIN: (size) => `That image is extremely thin${size ? ` (${size} px)` : ''}. Please send a normal photo of the flower.`,
+  HEIC: "That photo is in HEIC format (the iPhone's default), which I can't open. Please send it as a JPEG or PNG: export or share it as JPEG, take a screenshot of it, or set iPhone Settings → Camera → Formats → Most Compatible.",
 };
 
 export class ImageError extends UserFacingError<ImageErrorCode> {
   constructor(code: ImageErrorCode, detail?: string) {
-    super(code, MESSAGES[code], { detail });
+    const message = MESSAGES[code];
+    super(code, typeof message === 'function' ? message(detail) : message, { detail });
     this.name = 'ImageError';
     if (detail) this.cause = detail;
   }
@@ -24,6 +28,13 @@ export class ImageError extends UserFacingError<ImageErrorCode> {
 /** Formats we accept as photos; sharp reports AVIF/HEIC as 'heif'. */
 const PHOTO_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', 'avif']);
 export const DEFAULT_MAX_PIXELS = 40_000_000;
+/**
+ * Longest side over shortest side beyond which an image is refused (TOO_THIN):
+ * scaling the short side of a 1×4000 strip up to 256 px made a 786 MB buffer.
+ */
+export const MAX_ASPECT_RATIO = 20;
+/** No decode here ever produces more pixels than this (12 MB of RGB), whatever the input. */
+export const MAX_DECODED_PIXELS = 2048 * 2048;
 
 export interface ImageInfo {
   format: string;
@@ -39,8 +50,13 @@ function sharpOf(buf: Buffer, maxPixels: number): Sharp {
   return sharp(buf, { limitInputPixels: maxPixels, failOn: 'truncated', pages: 1 });
 }
 
-function toImageError(err: unknown): ImageError {
+/** HEVC-coded HEIF (iPhone photos): sharp's prebuilt libvips decodes AVIF only. */
+const isHeic = (buf: Buffer) => sniffImageType(buf) === 'heif';
+
+function toImageError(err: unknown, buf?: Buffer): ImageError {
+  if (err instanceof ImageError) return err;
   const msg = (err as Error)?.message ?? String(err);
+  if (buf && isHeic(buf)) return new ImageError('HEIC', msg);
   if (/unsupported image format|bad seek|Input buffer is empty/i.test(msg)) return new ImageError('NOT_AN_IMAGE', msg);
   if (/pixel limit/i.test(msg)) return new ImageError('TOO_MANY_PIXELS', msg);
   return new ImageError('CORRUPT', msg);
@@ -53,9 +69,10 @@ export async function probeImage(buf: Buffer, maxPixels = DEFAULT_MAX_PIXELS): P
   try {
     meta = await sharp(buf, { limitInputPixels: false }).metadata();
   } catch (err) {
-    throw toImageError(err);
+    throw toImageError(err, buf);
   }
   if (!meta.format || !PHOTO_FORMATS.has(meta.format)) {
+    if (isHeic(buf)) throw new ImageError('HEIC', `format ${meta.format}`);
     throw new ImageError(meta.format === 'svg' || meta.format === 'pdf' ? 'UNSUPPORTED' : 'NOT_AN_IMAGE', `format ${meta.format}`);
   }
   const w = meta.width ?? 0;
@@ -63,7 +80,14 @@ export async function probeImage(buf: Buffer, maxPixels = DEFAULT_MAX_PIXELS): P
   if (!w || !h) throw new ImageError('CORRUPT', 'no dimensions');
   if (w * h > maxPixels) throw new ImageError('TOO_MANY_PIXELS', `${w}x${h}`);
   const rotated = (meta.orientation ?? 1) >= 5;
-  return { format: meta.format, width: rotated ? h : w, height: rotated ? w : h, bytes: buf.length };
+  const [width, height] = rotated ? [h, w] : [w, h];
+  if (Math.max(w, h) > MAX_ASPECT_RATIO * Math.min(w, h)) throw new ImageError('TOO_THIN', `${width}×${height}`);
+  return { format: meta.format, width, height, bytes: buf.length };
+}
+
+/** Refuses a decode whose output would exceed MAX_DECODED_PIXELS (a second line behind the aspect rule). */
+function checkBudget(width: number, height: number, info: ImageInfo): void {
+  if (width * height > MAX_DECODED_PIXELS) throw new ImageError('TOO_THIN', `${info.width}×${info.height}`);
 }
 
 export interface RGBImage {
@@ -74,14 +98,18 @@ export interface RGBImage {
 
 /** Decodes to upright 8-bit sRGB without alpha (flattened on white). */
 export async function decodeUpright(buf: Buffer, maxPixels = DEFAULT_MAX_PIXELS, maxSide?: number): Promise<RGBImage> {
-  await probeImage(buf, maxPixels);
+  const probed = await probeImage(buf, maxPixels);
+  // Never more than MAX_DECODED_PIXELS: a larger photo is shrunk (kept whole) to fit.
+  const k = Math.min(1, Math.sqrt(MAX_DECODED_PIXELS / (probed.width * probed.height)));
+  const fitW = Math.min(maxSide ?? Infinity, Math.max(1, Math.floor(probed.width * k)));
+  const fitH = Math.min(maxSide ?? Infinity, Math.max(1, Math.floor(probed.height * k)));
   try {
     let img = sharpOf(buf, maxPixels).rotate().flatten({ background: '#ffffff' }).toColourspace('srgb');
-    if (maxSide) img = img.resize(maxSide, maxSide, { fit: 'inside', withoutEnlargement: true });
+    if (maxSide || k < 1) img = img.resize(fitW, fitH, { fit: 'inside', withoutEnlargement: true });
     const { data, info } = await img.removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     return expectRGB(data, info);
   } catch (err) {
-    throw err instanceof ImageError ? err : toImageError(err);
+    throw toImageError(err, buf);
   }
 }
 
@@ -108,7 +136,9 @@ export const outerSide = (size: number, cropFraction = 0.875) => Math.max(size, 
  * serves both the model's centre view (centreCrop) and the quality check.
  */
 export async function decodeShortSide(buf: Buffer, side: number, maxPixels = DEFAULT_MAX_PIXELS): Promise<RGBImage> {
-  await probeImage(buf, maxPixels);
+  const probed = await probeImage(buf, maxPixels);
+  const short = Math.min(probed.width, probed.height), long = Math.max(probed.width, probed.height);
+  checkBudget(side, Math.ceil((side * long) / short), probed);
   try {
     const { data, info } = await sharpOf(buf, maxPixels)
       .rotate()
@@ -120,7 +150,7 @@ export async function decodeShortSide(buf: Buffer, side: number, maxPixels = DEF
       .toBuffer({ resolveWithObject: true });
     return expectRGB(data, info);
   } catch (err) {
-    throw toImageError(err);
+    throw toImageError(err, buf);
   }
 }
 
@@ -159,7 +189,7 @@ export async function prepareImage(buf: Buffer, opts: PrepareOptions): Promise<U
     const rgb = expectRGB(data, info).data;
     return new Uint8Array(rgb.buffer, rgb.byteOffset, rgb.byteLength);
   } catch (err) {
-    throw toImageError(err);
+    throw toImageError(err, buf);
   }
 }
 

@@ -42,9 +42,13 @@ export function blockedRange(address: string, policy: AddressPolicy = {}): strin
   let ip = ipaddr.parse(address);
   if (ip.kind() === 'ipv6') {
     const v6 = ip as ipaddr.IPv6;
-    // ::ffff:a.b.c.d and NAT64 64:ff9b::a.b.c.d reach IPv4 hosts: judge the embedded address.
+    const bytes = v6.toByteArray();
+    // ::ffff:a.b.c.d, NAT64 64:ff9b::a.b.c.d and the deprecated IPv4-compatible ::a.b.c.d
+    // (URL writes [::127.0.0.1] as ::7f00:1, which ipaddr.js calls unicast) reach IPv4 hosts:
+    // judge the embedded address. :: and ::1 keep their own ranges.
+    const ipv4Compatible = v6.range() === 'unicast' && bytes.slice(0, 12).every((b) => b === 0);
     if (v6.isIPv4MappedAddress()) ip = v6.toIPv4Address();
-    else if (v6.range() === 'rfc6052') ip = ipaddr.fromByteArray(v6.toByteArray().slice(12));
+    else if (v6.range() === 'rfc6052' || ipv4Compatible) ip = ipaddr.fromByteArray(bytes.slice(12));
   }
   const range: string = ip.range();
   if (range === 'unicast') return null;

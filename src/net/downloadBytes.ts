@@ -4,7 +4,8 @@
  *  - SSRF guard: every hop's host is resolved and vetted, and the socket is
  *    pinned to the vetted address (DNS rebinding can't swap it afterwards)
  *  - manual redirects with a small limit and loop detection
- *  - connect / headers / idle-body timeouts plus an overall deadline
+ *  - connect / headers / idle-body timeouts plus an overall deadline, and a
+ *    minimum average transfer rate after a grace period (a trickle is cut off)
  *  - byte cap enforced on Content-Length and again while streaming
  *  - content type sniffed from the bytes; non-images are refused
  */
@@ -57,7 +58,18 @@ export interface Downloaded {
 
 export const DEFAULT_MAX_IMAGE_BYTES = 10 * 1024 * 1024;
 
-const IMAGE_TIMEOUTS: ResolvedTimeouts = { connectMs: 5_000, headersMs: 10_000, bodyIdleMs: 10_000, totalMs: 30_000 };
+/** The rate floor: 8 KB/s on average once the body has had 5 s (a 10 MB photo then still has its 30 s). */
+export const DEFAULT_MIN_BYTES_PER_SEC = 8_000;
+export const DEFAULT_MIN_RATE_GRACE_MS = 5_000;
+
+const IMAGE_TIMEOUTS: ResolvedTimeouts = {
+  connectMs: 5_000,
+  headersMs: 10_000,
+  bodyIdleMs: 10_000,
+  totalMs: 30_000,
+  minBytesPerSec: DEFAULT_MIN_BYTES_PER_SEC,
+  minRateGraceMs: DEFAULT_MIN_RATE_GRACE_MS,
+};
 
 export async function downloadBytes(url: string | URL, opts: DownloadOptions = {}): Promise<Downloaded> {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_IMAGE_BYTES;
@@ -69,6 +81,7 @@ export async function downloadBytes(url: string | URL, opts: DownloadOptions = {
   const pins = new Map<string, ResolvedAddress[]>();
   const agent = pinnedAgent(pins, timeouts);
   const deadline = new Deadline(timeouts.totalMs, opts.signal);
+  let stopRateWatch = () => {};
   try {
     const result = await getFollowingRedirects(start, {
       dispatcher: agent,
@@ -86,14 +99,15 @@ export async function downloadBytes(url: string | URL, opts: DownloadOptions = {
     await expectStatus(result, [200]);
 
     const { body, headers } = result.response;
+    const chunks: Buffer[] = [];
+    let received = 0;
+    stopRateWatch = watchRate(timeouts, () => received, deadline);
     const declared = Number(headers['content-length']);
     if (Number.isFinite(declared) && declared > maxBytes) {
       discardBody(body);
       throw new DownloadError('TOO_LARGE', { limitBytes: maxBytes, detail: `Content-Length ${declared}` });
     }
 
-    const chunks: Buffer[] = [];
-    let received = 0;
     let checkedHead = false;
     for await (const chunk of body as AsyncIterable<Buffer>) {
       received += chunk.length;
@@ -120,10 +134,32 @@ export async function downloadBytes(url: string | URL, opts: DownloadOptions = {
   } catch (err) {
     throw deadline.toDownloadError(err);
   } finally {
+    stopRateWatch();
     deadline.dispose();
     // Per-call agent: tearing it down guarantees no socket outlives the download.
     await agent.destroy().catch(() => undefined);
   }
+}
+
+/**
+ * Fails the download through `deadline` once, after the grace period, the body's
+ * average rate since the headers is below the floor. Returns a stop function.
+ */
+function watchRate(t: ResolvedTimeouts, received: () => number, deadline: Deadline): () => void {
+  const floor = t.minBytesPerSec ?? 0;
+  if (!(floor > 0)) return () => {};
+  const grace = t.minRateGraceMs ?? DEFAULT_MIN_RATE_GRACE_MS;
+  const start = performance.now();
+  const timer = setInterval(() => {
+    const elapsed = performance.now() - start;
+    if (elapsed < grace) return;
+    const rate = received() / (elapsed / 1000);
+    if (rate >= floor) return;
+    clearInterval(timer);
+    deadline.fail(new DownloadError('TOO_SLOW', { minBytesPerSec: floor, detail: `${Math.round(rate)} bytes/s after ${Math.round(elapsed)} ms, floor ${floor}` }));
+  }, Math.max(50, Math.min(250, grace / 4)));
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 function assertImage(head: Buffer): ImageKind {

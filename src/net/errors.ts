@@ -14,6 +14,7 @@ export type DownloadErrorCode =
   | 'HTTP_STATUS'
   | 'TOO_LARGE'
   | 'TIMEOUT'
+  | 'TOO_SLOW'
   | 'NOT_AN_IMAGE'
   | 'BAD_CHECKSUM'
   | 'ABORTED'
@@ -23,6 +24,8 @@ export interface DownloadErrorInit {
   status?: number;
   /** Byte limit that was exceeded (TOO_LARGE). */
   limitBytes?: number;
+  /** The rate floor that was not reached (TOO_SLOW), bytes per second. */
+  minBytesPerSec?: number;
   /** What the content looked like instead of a photo (NOT_AN_IMAGE), e.g. "an SVG drawing". */
   looksLike?: string;
   /** Hosts the caller accepts (HOST_NOT_ALLOWED). */
@@ -82,6 +85,10 @@ function friendlyMessage(code: DownloadErrorCode, init: DownloadErrorInit): stri
         : 'That file is too large — please send a smaller photo.';
     case 'TIMEOUT':
       return 'The download took too long — please try again, or attach the photo directly.';
+    case 'TOO_SLOW':
+      return init.minBytesPerSec !== undefined
+        ? `That download was too slow (under ${formatBytes(init.minBytesPerSec)}/s) — please attach the photo directly, or try another link.`
+        : 'That download was too slow — please attach the photo directly, or try another link.';
     case 'NOT_AN_IMAGE':
       return init.looksLike
         ? `That doesn't look like a photo (it seems to be ${init.looksLike}) — please send a JPEG, PNG or WebP image.`

@@ -15,9 +15,18 @@ export interface Timeouts {
   bodyIdleMs?: number;
   /** Overall deadline for the whole download, redirects included. */
   totalMs?: number;
+  /**
+   * Slowest average body rate accepted (bytes per second), judged from the
+   * response headers on once minRateGraceMs have passed; 0 or absent = no floor.
+   * A trickling link otherwise holds its slot until the overall deadline.
+   */
+  minBytesPerSec?: number;
+  /** Time the body has before the rate floor applies. */
+  minRateGraceMs?: number;
 }
 
-export type ResolvedTimeouts = Required<Omit<Timeouts, 'totalMs'>> & { totalMs: number | undefined };
+export type ResolvedTimeouts = Required<Pick<Timeouts, 'connectMs' | 'headersMs' | 'bodyIdleMs'>> &
+  Pick<Timeouts, 'minBytesPerSec' | 'minRateGraceMs'> & { totalMs: number | undefined };
 
 export function resolveTimeouts(given: Timeouts | undefined, defaults: ResolvedTimeouts): ResolvedTimeouts {
   return {
@@ -25,6 +34,8 @@ export function resolveTimeouts(given: Timeouts | undefined, defaults: ResolvedT
     headersMs: given?.headersMs ?? defaults.headersMs,
     bodyIdleMs: given?.bodyIdleMs ?? defaults.bodyIdleMs,
     totalMs: given?.totalMs ?? defaults.totalMs,
+    ...((given?.minBytesPerSec ?? defaults.minBytesPerSec) !== undefined && { minBytesPerSec: given?.minBytesPerSec ?? defaults.minBytesPerSec }),
+    ...((given?.minRateGraceMs ?? defaults.minRateGraceMs) !== undefined && { minRateGraceMs: given?.minRateGraceMs ?? defaults.minRateGraceMs }),
   };
 }
 
@@ -56,6 +67,7 @@ export class Deadline {
   private readonly controller = new AbortController();
   private timer: NodeJS.Timeout | undefined;
   private expired = false;
+  private failure: DownloadError | undefined;
   private readonly onCallerAbort = () => this.controller.abort(this.callerSignal?.reason);
 
   constructor(
@@ -73,8 +85,15 @@ export class Deadline {
     else callerSignal?.addEventListener('abort', this.onCallerAbort, { once: true });
   }
 
+  /** Abort the download with this verdict (e.g. a transfer below the rate floor). */
+  fail(err: DownloadError): void {
+    this.failure ??= err;
+    this.controller.abort(err);
+  }
+
   /** Translate any failure seen while this deadline was active. */
   toDownloadError(err: unknown): DownloadError {
+    if (this.failure) return this.failure;
     if (err instanceof DownloadError) return err; // our own verdict (the deadline's reason is one too)
     if (this.expired) return new DownloadError('TIMEOUT', { detail: 'overall deadline passed', cause: err });
     if (this.callerSignal?.aborted) return new DownloadError('ABORTED', { cause: err });

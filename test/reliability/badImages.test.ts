@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { badImages, oddImages } from '../fixtures/badImages.ts';
+import { badImages, heicHeader, oddImages, thinImages } from '../fixtures/badImages.ts';
 import { photo, startHarness, type Harness } from '../helpers/botHarness.ts';
 import { bodyText, finalResponse, logEntries, postPhoto, replyTo, textOf } from './helpers.ts';
 
@@ -21,6 +21,7 @@ before(async () => {
   h = await startHarness({ BLOOM_WORKERS: '1' }); // one embedding worker: the CLI runs need the other core
   const bad = await badImages();
   const odd = await oddImages();
+  const thin = await thinImages();
   // A class photo cropped to landscape, and the same pixels stored sideways: with EXIF
   // orientation 6 (must be read upright) and without it (a control the model sees differently).
   const upright = await sharp(photo(h, '3')).extract({ left: 0, top: 16, width: 96, height: 64 }).jpeg({ quality: 100, chromaSubsampling: '4:4:4' }).toBuffer();
@@ -43,6 +44,11 @@ before(async () => {
     exifRotated: jpg(exifRotated, 'rotated.jpg'),
     sidewaysNoExif: jpg(sidewaysNoExif, 'sideways.jpg'),
     svg: { bytes: bad.svg, name: 'drawing.svg', type: 'image/svg+xml' },
+    thin1x4000: png(thin.thin1x4000, 'thin.png'),
+    wide4000x1: png(thin.wide4000x1, 'wide.png'),
+    thin1x40000: png(thin.thin1x40000, 'thinner.png'),
+    strip3x400: jpg(thin.strip3x400, 'strip.jpg'),
+    heic: { bytes: heicHeader(), name: 'IMG_0001.HEIC', type: 'image/heic' },
   };
   // The CLI runs (two processes at a time) start now and are checked by the last test.
   const dir = path.join(h.tmp, 'cli');
@@ -66,7 +72,13 @@ const BAD: Record<string, { says: RegExp; code: string }> = {
   textAsJpg: { says: /doesn't look like a photo|isn't an image I can read/, code: 'NOT_AN_IMAGE' },
   bomb: { says: /too many pixels/, code: 'TOO_MANY_PIXELS' },
   svg: { says: /not a photo|SVG drawing/, code: 'NOT_AN_IMAGE' },
+  thin1x4000: { says: /extremely thin \(1×4000 px\).*send a normal photo/, code: 'TOO_THIN' },
+  wide4000x1: { says: /extremely thin \(4000×1 px\)/, code: 'TOO_THIN' },
+  thin1x40000: { says: /extremely thin \(1×40000 px\)/, code: 'TOO_THIN' },
+  strip3x400: { says: /extremely thin \(3×400 px\)/, code: 'TOO_THIN' },
+  heic: { says: /HEIC format.*send it as a JPEG/, code: 'HEIC' },
 };
+const THIN = ['thin1x4000', 'wide4000x1', 'thin1x40000', 'strip3x400'];
 
 type Probs = Record<string, number>;
 const asProbs = (top: { label: string; probability: number }[]): Probs => Object.fromEntries(top.map((p) => [p.label, p.probability]));
@@ -169,6 +181,32 @@ describe('bot', () => {
         assert.match(bodyText(r), BAD[k]!.says, k);
       }
     }
+  });
+
+  test('thin and tall images are refused in well under a second each, with bounded memory', async () => {
+    const channel = h.emu.channels.flowers.id;
+    const rss0 = process.memoryUsage().rss;
+    let peak = rss0;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 10);
+    try {
+      // One at a time (so each is timed alone), then all four at once.
+      for (const k of THIN) {
+        const t0 = Date.now();
+        const msg = await postPhoto(h, { name: files[k]!.name, bytes: files[k]!.bytes, contentType: files[k]!.type });
+        const reply = await replyTo(h, channel, msg.id, 30_000);
+        const ms = Date.now() - t0;
+        assert.match(textOf(reply), BAD[k]!.says, k);
+        assert.ok(ms < 1_000, `${k}: answered in ${ms} ms`);
+      }
+      const t0 = Date.now();
+      const burst = await Promise.all(THIN.map((k) => postPhoto(h, { name: files[k]!.name, bytes: files[k]!.bytes, contentType: files[k]!.type })));
+      await Promise.all(burst.map((m) => replyTo(h, channel, m.id, 30_000)));
+      assert.ok(Date.now() - t0 < 1_500, `four at once answered in ${Date.now() - t0} ms`);
+    } finally {
+      clearInterval(sampler);
+    }
+    // Before the fix a single 1×4000 PNG grew the process by about 760 MB.
+    assert.ok(peak - rss0 < 150 * 2 ** 20, `memory grew by ${Math.round((peak - rss0) / 2 ** 20)} MB`);
   });
 
   test('/identify refuses an SVG attachment as not a photo, without downloading it', async () => {

@@ -169,6 +169,8 @@ describe('/identify url:', () => {
       `http://localhost:${other.port}/photo.jpg`,
       `http://[::1]:${other.port}/photo.jpg`,
       `http://[::ffff:127.0.0.1]:${other.port}/photo.jpg`,
+      `http://[::127.0.0.1]:${other.port}/photo.jpg`, // IPv4-compatible: URL writes it [::7f00:1]
+      `http://[::10.0.0.1]/photo.jpg`,
       `http://2130706433:${other.port}/photo.jpg`, // 127.0.0.1 written as a number
       `http://0.0.0.0:${other.port}/photo.jpg`,
       'http://169.254.169.254/latest/meta-data/', // cloud metadata

@@ -84,6 +84,22 @@ describe('Discord faults', () => {
     assert.match(textOf(await replyTo(h, flowers(), next.id, 20_000)), /Blue Triangle/);
     assert.ok(rowFor(lost.id), 'the prediction was still logged');
   });
+
+  test('a member deletes their photo before the reply: Discord refuses the reply (400 50035), the bot logs it and carries on', async () => {
+    const from = h.emu.requests.length;
+    const gone = await postPhoto(h, { name: 'gone.jpg', bytes: photo(h, '1', 1), contentType: 'image/jpeg' });
+    h.emu.deleteMessage(flowers(), gone.id); // the bot is still downloading and classifying it
+    await eventually(() => logEntries(h).some((e) => e.msg === 'could not send reply' && e.messageId === gone.id), 20_000, 'the refused reply to be logged');
+    const refused = h.emu.requests.slice(from).find((r) => r.method === 'POST' && r.body?.message_reference?.message_id === gone.id);
+    assert.ok(refused, 'the bot tried to reply');
+    assert.equal(refused.status, 400);
+    assert.equal(refused.response.code, 50035);
+    assert.ok(refused.response.errors.message_reference, 'the error names message_reference');
+    assert.equal(h.emu.messagesIn(flowers(), { includeDeleted: true }).filter((m) => m.message.message_reference?.message_id === gone.id).length, 0, 'no reply was posted');
+    assert.deepEqual(logEntries(h).filter((e) => e.msg === 'identify failed' || e.msg === 'message handler failed'), []);
+    const next = await postPhoto(h, { name: 'next.jpg', bytes: photo(h, '2', 1), contentType: 'image/jpeg' });
+    assert.match(textOf(await replyTo(h, flowers(), next.id, 20_000)), /Green Square/);
+  });
 });
 
 describe('database locked', () => {

@@ -235,6 +235,12 @@ export class Emulator {
     return w.createMessage({ channelId: channel.id, author, body, attachments, allowEmpty: attachments.length > 0 }).message;
   }
 
+  /** A user deletes a message (their own, say a photo the bot is still working on); the bot receives MESSAGE_DELETE. */
+  deleteMessage(channelId: string, messageId: string): void {
+    this.requireSession();
+    this.world.deleteMessage(this.world.message(channelId, messageId));
+  }
+
   /** A user runs a slash command; the bot receives INTERACTION_CREATE. */
   async invokeCommand(opts: InvokeCommandOptions): Promise<{ id: string; token: string; payload: Record<string, unknown> }> {
     this.requireSession();

@@ -430,8 +430,10 @@ export class World {
     let referenced: StoredMessage | undefined;
     if (ref?.message_id) {
       referenced = this.messages.get(ref.message_id);
-      if ((!referenced || referenced.message.channel_id !== channel.id) && ref.fail_if_not_exists !== false) {
-        throw Errors.invalidForm('message_reference', 'Unknown message', 'MESSAGE_REFERENCE_UNKNOWN_MESSAGE');
+      // A deleted message is unknown too: replying to it is a 400 (or a plain message with fail_if_not_exists: false).
+      if (!referenced || referenced.deleted || referenced.message.channel_id !== channel.id) {
+        if (ref.fail_if_not_exists !== false) throw Errors.invalidForm('message_reference', 'Unknown message', 'MESSAGE_REFERENCE_UNKNOWN_MESSAGE');
+        referenced = undefined;
       }
     }
     const guildId = channel.type === ChannelType.GuildText ? channel.guild_id : undefined;
