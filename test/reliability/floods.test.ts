@@ -1,4 +1,4 @@
-// Issue 6, part 3: floods. Cooldowns per user and per guild, a bounded number of photos in
+// Issue 6, part 3: floods. Cooldowns per user and per guild (and one for all DMs, issue 14), a bounded number of photos in
 // flight ("busy" instead of a growing queue), and a 200-photo burst where every message
 // gets exactly one reply while memory stays bounded.
 import assert from 'node:assert/strict';
@@ -18,6 +18,7 @@ after(async () => {
 const flowers = () => h.emu.channels.flowers.id;
 const SLOW = /Slow down a little 🌱 — I can look at your next photo in (\d+) s/;
 const BUSY = /I'm busy with a lot of photos right now — please try again in (\d+) s/;
+const IN_FLIGHT = /You already have \d+ photos? being looked at — wait for those answers first\./;
 const isResult = (t: string) => /🌸|Not sure/.test(t);
 const typingCalls = () => h.emu.requests.filter((r) => r.method === 'POST' && /\/typing$/.test(r.path)).length;
 const predictionCount = () => (h.app.store.db.prepare('SELECT COUNT(*) AS n FROM predictions').get() as { n: number }).n;
@@ -51,6 +52,20 @@ describe('cooldowns', () => {
     assert.ok(slashWait > 20, `alice's own cooldown applies to /identify too (${slashWait} s)`);
     const dm = await postPhoto(h, { name: 'f.jpg', bytes: photo(h, '3'), contentType: 'image/jpeg', author: alice, dm: true });
     assert.match(textOf(await replyTo(h, h.emu.dmChannelFor(alice).id, dm.id)), SLOW);
+  });
+
+  test('direct messages share one bucket (BLOOM_DM_COOLDOWN_S, the guild cooldown by default): accounts in DMs cannot bypass it', async () => {
+    const carol = h.emu.addUser('carol');
+    const dave = h.emu.addUser('dave');
+    await new Promise((r) => setTimeout(r, 600));
+    const first = await postPhoto(h, { name: 'g.jpg', bytes: photo(h, '1'), contentType: 'image/jpeg', author: carol, dm: true });
+    const second = await postPhoto(h, { name: 'h.jpg', bytes: photo(h, '2'), contentType: 'image/jpeg', author: dave, dm: true });
+    assert.ok(isResult(textOf(await replyTo(h, h.emu.dmChannelFor(carol).id, first.id))), 'carol answered');
+    const daveWait = Number(SLOW.exec(textOf(await replyTo(h, h.emu.dmChannelFor(dave).id, second.id)))?.[1]);
+    assert.equal(daveWait, 1, 'dave, another account, waits for the DM bucket');
+    await new Promise((r) => setTimeout(r, 600));
+    const later = await postPhoto(h, { name: 'i.jpg', bytes: photo(h, '2', 1), contentType: 'image/jpeg', author: dave, dm: true });
+    assert.ok(isResult(textOf(await replyTo(h, h.emu.dmChannelFor(dave).id, later.id))), 'dave answered after the DM cooldown');
   });
 });
 
@@ -107,16 +122,18 @@ describe('bounded work', () => {
     const seconds = (Date.now() - t0) / 1000;
     // Give stragglers a moment: a second reply to any message would show up now.
     await new Promise((r) => setTimeout(r, 300));
-    let answered = 0, busy = 0;
+    let answered = 0, busy = 0, waitForYours = 0;
     for (const m of posted) {
       const replies = repliesTo(h, flowers(), m.id);
       assert.equal(replies.length, 1, `message ${m.id} got exactly one reply`);
       const t = textOf(replies[0]!);
       if (isResult(t)) answered++;
       else if (BUSY.test(t)) busy++;
+      // 25 photos per user in a few seconds: BLOOM_USER_IN_FLIGHT refuses some too.
+      else if (IN_FLIGHT.test(t)) waitForYours++;
       else assert.fail(`unexpected reply: ${t}`);
     }
-    assert.equal(answered + busy, 200);
+    assert.equal(answered + busy + waitForYours, 200);
     assert.ok(answered >= 2, `some photos were answered (${answered})`);
     assert.equal(predictionCount() - rowsBefore, answered, 'only admitted photos were downloaded and classified');
     assert.ok(maxInFlight <= 2, `in flight stayed within BLOOM_QUEUE_LIMIT (saw ${maxInFlight})`);
