@@ -175,8 +175,6 @@ describe('slots (issue 14)', () => {
 
   test('a failed download is answered without a model slot', async () => {
     const f = fixture({ queueLimit: 1 });
-    const held = f.admission.tryEnter()!;
-    held(); // (the pipeline checks "full" first; keep the model free, then make the download fail)
     f.ctx.identify.fetchPhoto = (async () => {
       assert.equal(f.admission.inFlight, 0);
       return { kind: 'failed', error: new ImageError('EMPTY'), ms: 1, logId: 9 };
