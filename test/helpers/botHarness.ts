@@ -46,6 +46,8 @@ export async function startHarness(env: Record<string, string> = {}, opts: Harne
     BLOOM_CDN_HOSTS: '127.0.0.1',
     BLOOM_USER_COOLDOWN_S: '0',
     BLOOM_GUILD_COOLDOWN_S: '0',
+    // Like the cooldowns, lifted: tests post many photos as one user (test/reliability/slowLinks sets it).
+    BLOOM_USER_IN_FLIGHT: '100',
     BLOOM_BACKEND: 'wasm',
     BLOOM_LOG_LEVEL: 'info',
     ...env,
