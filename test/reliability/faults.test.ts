@@ -204,7 +204,7 @@ describe('SIGTERM during a burst', () => {
       BLOOM_CHECKPOINT_DIR: h.checkpointDir, BLOOM_DATA_DIR: h.dataDir, BLOOM_DB_PATH: dbPath,
       BLOOM_FEATURE_CACHE: path.join(h.tmp, 'features'), BLOOM_BACKBONE_CACHE: path.join(h.tmp, 'cache'),
       BLOOM_WATCH_CHANNELS: emu.channels.flowers.id, BLOOM_CDN_HOSTS: '127.0.0.1',
-      BLOOM_USER_COOLDOWN_S: '0', BLOOM_GUILD_COOLDOWN_S: '0', BLOOM_WORKERS: '1', BLOOM_LOG_LEVEL: 'info',
+      BLOOM_USER_COOLDOWN_S: '0', BLOOM_GUILD_COOLDOWN_S: '0', BLOOM_USER_IN_FLIGHT: '100', BLOOM_WORKERS: '1', BLOOM_LOG_LEVEL: 'info',
       BLOOM_TEST_ALLOW_ORIGINS: `${new URL(emu.apiBase).origin},${slow.origin}`,
     });
     try {
