@@ -222,7 +222,7 @@ export class EmbedderPool implements Embedder {
     let at = 0;
     backbones.forEach((_, i) => {
       const g = i % groups.length;
-      out.set(parts[g]![0]!.subarray(read[g]!, read[g]! + dims[i]!), at);
+      out.set(parts[g]![0]!.subarray(read[g], read[g]! + dims[i]!), at);
       read[g]! += dims[i]!;
       at += dims[i]!;
     });

@@ -89,7 +89,7 @@ export async function loadBackbone(part: string, loc: BackboneLocations): Promis
   } catch {
     throw new Error(`Backbone ${spec.id} has no layer "${layerName}"`);
   }
-  const cut = tf.model({ inputs: full.inputs, outputs: layer.output as tf.SymbolicTensor });
+  const cut = tf.model({ inputs: full.inputs, outputs: layer.output });
   const outShape = (layer.output as tf.SymbolicTensor).shape;
   const inShape = full.inputs[0]!.shape;
   const resolved: BackboneSpec = {

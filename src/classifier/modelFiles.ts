@@ -33,7 +33,7 @@ export function folderLoader(dir: string): tf.io.IOHandler {
       return {
         modelTopology: json.modelTopology,
         weightSpecs: specs,
-        weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer,
+        weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength),
         format: json.format,
         generatedBy: json.generatedBy,
         convertedBy: json.convertedBy,

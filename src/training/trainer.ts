@@ -70,7 +70,7 @@ export function accuracy(head: tf.LayersModel, x: tf.Tensor2D, y: number[]): { t
   const probs = tf.tidy(() => head.predict(x) as tf.Tensor2D);
   const k = Math.min(5, probs.shape[1]);
   const { indices } = tf.topk(probs, k);
-  const idx = indices.arraySync() as number[][];
+  const idx = indices.arraySync();
   probs.dispose();
   indices.dispose();
   let t1 = 0, t5 = 0;

@@ -61,7 +61,7 @@ export function buildCommandInteraction(world: World, opts: InvokeCommandOptions
     if (!sub || !command) continue;
     const def = defs?.find((o) => o.name === sub && o.type === type);
     if (!def) throw new Error(`emulator: ${where}: "${sub}" is not a registered subcommand (group)`);
-    defs = 'options' in def ? (def.options as APIApplicationCommandOption[] | undefined) : undefined;
+    defs = 'options' in def ? def.options : undefined;
   }
 
   const resolved: Record<string, Record<string, unknown>> = {};

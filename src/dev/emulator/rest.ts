@@ -304,7 +304,7 @@ export class Rest {
         stored = w.createMessage({
           channelId: i.channelId,
           author: w.botUser,
-          body: { flags: (data.flags as number | undefined) ?? 0 },
+          body: { flags: data.flags ?? 0 },
           extraFlags: MessageFlags.Loading,
           allowEmpty: true,
           type: MessageType.ChatInputCommand,

@@ -392,7 +392,7 @@ export class World {
       url: `${this.opts.cdnBase}${path}${sig}`,
       proxy_url: `${this.opts.mediaBase}${path}${sig}`,
       ...(size ? { width: size.width, height: size.height, placeholder_version: 1 } : {}),
-    } as APIAttachment;
+    };
   }
 
   cdnFile(attachmentId: string, filename: string): CdnFile | undefined {
