@@ -14,7 +14,7 @@ async function main() {
     .option('--global', 'register globally (all servers; may take up to an hour to appear)')
     .option('--dry-run', 'print the command definitions as JSON and exit');
   program.parse();
-  const o = program.opts();
+  const o = program.opts<{ guild?: string; global?: boolean; dryRun?: boolean }>();
   if (o.dryRun) {
     process.stdout.write(JSON.stringify(COMMANDS.map((c) => c.data.toJSON()), null, 2) + '\n');
     return;

@@ -23,7 +23,7 @@ const program = new Command('ship-model')
 
 async function main() {
   program.parse(normaliseArgv(process.argv));
-  const o = program.opts();
+  const o = program.opts<{ checkpoint: string; out: string; dataDir: string; workers?: string; json?: boolean }>();
   const backend = await startBackend();
   const config = loadConfig();
   const progress = phaseProgress();
