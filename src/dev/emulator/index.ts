@@ -222,6 +222,7 @@ export class Emulator {
   // ---- acting as users --------------------------------------------------------------
 
   /** A user posts a message; the bot receives MESSAGE_CREATE (subject to its intents). Returns the message. */
+  // eslint-disable-next-line @typescript-eslint/require-await -- async on purpose: a refused post reaches the caller as a rejection (tests assert.rejects it), as a real request would
   async postMessage(opts: PostMessageOptions): Promise<APIMessage> {
     this.requireSession();
     const w = this.world;
@@ -242,6 +243,7 @@ export class Emulator {
   }
 
   /** A user runs a slash command; the bot receives INTERACTION_CREATE. */
+  // eslint-disable-next-line @typescript-eslint/require-await -- async on purpose: a refused invocation reaches the caller as a rejection (tests assert.rejects it)
   async invokeCommand(opts: InvokeCommandOptions): Promise<{ id: string; token: string; payload: Record<string, unknown> }> {
     this.requireSession();
     const state = buildCommandInteraction(this.world, opts, this.uploadLimitBytes);

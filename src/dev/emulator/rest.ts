@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { APIUser } from 'discord.js';
 import { ApiError, Errors, InteractionCallbackType, MessageFlags, MessageType } from './payloads.ts';
-import type { InteractionResponseKind, InteractionState, StoredFile, StoredMessage, World } from './world.ts';
+import type { InteractionResponseKind, InteractionState, RecordedJson, StoredFile, StoredMessage, World } from './world.ts';
 
 export interface RecordedRequest {
   method: string;
@@ -22,10 +22,10 @@ export interface RecordedRequest {
   /** The request carried `Bot <the emulator token>`. */
   authorized: boolean;
   /** Parsed JSON body, or `payload_json` of a multipart body; null when there was none. */
-  body: any;
+  body: RecordedJson;
   files: StoredFile[];
   status: number;
-  response: any;
+  response: RecordedJson;
   unknownRoute: boolean;
   /** Set when the answer came from failNext() rather than the route. */
   injected?: number;
@@ -54,7 +54,8 @@ type Reply = { status: number; json?: unknown };
 interface Ctx {
   params: Record<string, string>;
   query: URLSearchParams;
-  body: any;
+  /** The parsed JSON (an array for a bulk command overwrite); handlers check the fields they read. */
+  body: Record<string, unknown>;
   files: StoredFile[];
 }
 type Handler = (ctx: Ctx) => Reply | Promise<Reply>;
@@ -143,7 +144,7 @@ export class Rest {
     this.opts.record(record);
   }
 
-  private async dispatch(method: string, path: string, query: URLSearchParams, parsed: { body: any; files: StoredFile[] }, record: RecordedRequest): Promise<Reply> {
+  private async dispatch(method: string, path: string, query: URLSearchParams, parsed: ParsedBody, record: RecordedRequest): Promise<Reply> {
     const candidates = this.routes.filter((r) => r.regex.test(path));
     const route = candidates.find((r) => r.method === method);
     if (!route) {
@@ -155,7 +156,7 @@ export class Rest {
     if (route.auth && !record.authorized) throw Errors.unauthorized();
     const values = route.regex.exec(path)!.slice(1);
     const params = Object.fromEntries(route.keys.map((k, i) => [k, safeDecode(values[i]!)]));
-    return route.handler({ params, query, body: parsed.body ?? {}, files: parsed.files });
+    return route.handler({ params, query, body: (parsed.body ?? {}) as Record<string, unknown>, files: parsed.files });
   }
 
   private route(method: string, pattern: string, handler: Handler, auth = true): void {
@@ -420,8 +421,13 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+interface ParsedBody {
+  body: unknown;
+  files: StoredFile[];
+}
+
 /** JSON, or multipart/form-data with `payload_json` plus `files[n]` parts (parsed by the platform's own FormData). */
-async function parseBody(contentType: string | undefined, raw: Buffer): Promise<{ body: any; files: StoredFile[] }> {
+async function parseBody(contentType: string | undefined, raw: Buffer): Promise<ParsedBody> {
   if (!raw.length) return { body: null, files: [] };
   if (contentType?.startsWith('multipart/form-data')) {
     const form = await new Response(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength) as ArrayBuffer, { headers: { 'content-type': contentType } }).formData();
@@ -429,7 +435,7 @@ async function parseBody(contentType: string | undefined, raw: Buffer): Promise<
     const files: StoredFile[] = [];
     for (const [field, value] of form.entries()) {
       if (typeof value === 'string') {
-        if (field === 'payload_json') body = { ...body, ...parseJson(value) };
+        if (field === 'payload_json') body = { ...body, ...(parseJson(value) as Record<string, unknown>) };
         else body[field] = value;
         continue;
       }
@@ -441,7 +447,7 @@ async function parseBody(contentType: string | undefined, raw: Buffer): Promise<
   return { body: parseJson(raw.toString('utf8')), files: [] };
 }
 
-function parseJson(text: string): any {
+function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
