@@ -64,7 +64,7 @@ export async function resolveBackbone(part: string, loc: BackboneLocations): Pro
   const dir = await materialise(part, id, loc);
   const json = readModelJson(dir);
   const sidecarPath = path.join(dir, 'bloom-backbone.json');
-  const sidecar: Sidecar = fs.existsSync(sidecarPath) ? JSON.parse(fs.readFileSync(sidecarPath, 'utf8')) : {};
+  const sidecar: Sidecar = fs.existsSync(sidecarPath) ? (JSON.parse(fs.readFileSync(sidecarPath, 'utf8')) as Sidecar) : {};
   // The id hashes the topology so a changed model never reuses cached features.
   const hash = crypto.createHash('sha256').update(JSON.stringify(json.modelTopology)).update(JSON.stringify(json.weightsManifest)).digest('hex').slice(0, 12);
   const spec: BackboneSpec = {
