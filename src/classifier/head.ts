@@ -39,7 +39,8 @@ export function parseHidden(v: string | number): number[] {
  * the saved head takes raw features and needs no side file.
  */
 export function foldStandardisation(model: tf.LayersModel, mean: Float32Array, std: Float32Array): void {
-  const dense = model.layers.find((l) => l.getClassName() === 'Dense')!;
+  const dense = model.layers.find((l) => l.getClassName() === 'Dense');
+  if (!dense) throw new Error('foldStandardisation: the head has no Dense layer');
   const [kernel, bias] = dense.getWeights() as [tf.Tensor2D, tf.Tensor1D];
   const folded = tf.tidy(() => {
     const inv = tf.reshape(tf.reciprocal(tf.tensor1d(std)), [-1, 1]);

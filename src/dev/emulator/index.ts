@@ -186,7 +186,11 @@ export class Emulator {
   }
 
   get roles(): { everyone: APIRole; admin: APIRole; bot: APIRole } {
-    const role = (id: string) => this.world.guild.roles.find((r) => r.id === id)!;
+    const role = (id: string): APIRole => {
+      const found = this.world.guild.roles.find((r) => r.id === id);
+      if (!found) throw new Error(`emulator: no role ${id}`);
+      return found;
+    };
     return { everyone: role(this.world.guild.id), admin: role(this.world.adminRoleId), bot: role(this.world.botRoleId) };
   }
 
