@@ -54,7 +54,7 @@ export async function resolveBackbone(part: string, loc: BackboneLocations): Pro
     const local = loc.backboneDir ? path.join(loc.backboneDir, preset.id) : undefined;
     const dir = local && fs.existsSync(path.join(local, 'model.json'))
       ? local
-      : await materialise(preset.url!, preset.id, loc);
+      : await materialise(preset.url, preset.id, loc);
     return { spec: { ...preset, source: dir }, dir };
   }
   if (!isUrl(part) && !fs.existsSync(path.join(part, 'model.json'))) {

@@ -698,12 +698,14 @@ function resolveEmbeds(embeds: APIEmbed[], attachments: APIAttachment[]): APIEmb
     const out: APIEmbed = { type: 'rich' as APIEmbed['type'], ...e };
     if (e.image) out.image = resolve(e.image);
     if (e.thumbnail) out.thumbnail = resolve(e.thumbnail);
-    if (e.author?.icon_url?.startsWith('attachment://')) {
-      const att = attachments.find((a) => a.filename === e.author!.icon_url!.slice(13));
+    const authorIcon = e.author?.icon_url;
+    if (e.author && authorIcon?.startsWith('attachment://')) {
+      const att = attachments.find((a) => a.filename === authorIcon.slice(13));
       if (att) out.author = { ...e.author, icon_url: att.url, proxy_icon_url: att.proxy_url };
     }
-    if (e.footer?.icon_url?.startsWith('attachment://')) {
-      const att = attachments.find((a) => a.filename === e.footer!.icon_url!.slice(13));
+    const footerIcon = e.footer?.icon_url;
+    if (e.footer && footerIcon?.startsWith('attachment://')) {
+      const att = attachments.find((a) => a.filename === footerIcon.slice(13));
       if (att) out.footer = { ...e.footer, icon_url: att.url, proxy_icon_url: att.proxy_url };
     }
     return out;
