@@ -224,7 +224,7 @@ export class Rest {
       const before = query.get('before');
       const after = query.get('after');
       const list = [...w.messages.values()]
-        .filter((m) => !m.deleted && m.message.channel_id === channel.id && !(m.message.flags! & MessageFlags.Ephemeral))
+        .filter((m) => !m.deleted && m.message.channel_id === channel.id && !((m.message.flags ?? 0) & MessageFlags.Ephemeral))
         .filter((m) => (!before || BigInt(m.message.id) < BigInt(before)) && (!after || BigInt(m.message.id) > BigInt(after)))
         .reverse()
         .slice(0, limit);
@@ -338,7 +338,7 @@ export class Rest {
           ? {
               response_message_id: stored.message.id,
               response_message_loading: type === InteractionCallbackType.DeferredChannelMessageWithSource,
-              response_message_ephemeral: Boolean(stored.message.flags! & MessageFlags.Ephemeral),
+              response_message_ephemeral: Boolean((stored.message.flags ?? 0) & MessageFlags.Ephemeral),
             }
           : {}),
       },
