@@ -34,9 +34,26 @@ const program = new Command('bench')
   .option('--retrain-subset <n>', 'with --retrain / --retrain-warm-only: at most N photos per class (implies --retrain if neither is given)')
   .option('--retrain-warm-only', 'a warm /retrain on the project feature cache (models/features): the ≤ 60 s target');
 
+interface BenchOptions {
+  quick?: boolean;
+  json?: boolean;
+  synthetic?: boolean;
+  workers: string;
+  backbones: string;
+  wasmThreads: string;
+  extraction: boolean;
+  e2e: boolean;
+  alone?: string;
+  burst?: string;
+  users?: string;
+  retrain?: boolean;
+  retrainSubset?: string;
+  retrainWarmOnly?: boolean;
+}
+
 async function main(): Promise<void> {
   program.parse(normaliseArgv(process.argv));
-  const o = program.opts();
+  const o = program.opts<BenchOptions>();
   const workers = list(o.workers).map(positive('workers'));
   if (workers.some((w) => w < 1)) throw new Error('--workers takes counts ≥ 1');
   const subset = o.retrainSubset !== undefined ? positive('retrain-subset')(o.retrainSubset) : undefined;

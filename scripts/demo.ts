@@ -14,7 +14,7 @@ import { makeEmbedder } from '../src/classifier/makeEmbedder.ts';
 import { registerCommands } from '../src/bot/registerCommands.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import { downloadFlowers } from '../src/data/flowersDownload.ts';
-import { printReply } from '../src/demo/transcript.ts';
+import { printReply, type ReplyBody } from '../src/demo/transcript.ts';
 import { createLogger } from '../src/log.ts';
 import { hasCheckpoint, modelDir, shippedModelDir } from '../src/modelDir.ts';
 import { scanDataset, type Dataset, type Sample } from '../src/training/dataset.ts';
@@ -128,12 +128,12 @@ async function main(): Promise<void> {
   console.log(`👤 ${member} runs /identify image:${path.basename(slash.sample.path)}   ${about(slash)}`);
   const inv = await emu.invokeCommand({ name: 'identify', options: { image: emu.addAttachment(path.basename(slash.sample.path), fs.readFileSync(slash.sample.path), 'image/jpeg') } });
   const edit = await emu.waitForInteractionResponse(inv.id, 'editOriginal', 120_000);
-  console.log(printReply(member, edit.body, edit.files) + '\n');
+  console.log(printReply(member, edit.body as ReplyBody, edit.files) + '\n');
 
   console.log(`👤 ${member} runs /identify image:notes.jpg   (a text file with a photo's name)`);
   const bad = await emu.invokeCommand({ name: 'identify', options: { image: emu.addAttachment('notes.jpg', Buffer.from('just some text'), 'image/jpeg') } });
   const err = await emu.waitForInteractionResponse(bad.id, 'followup', 60_000);
-  console.log(printReply(member, err.body, err.files, err.flags) + '\n');
+  console.log(printReply(member, err.body as ReplyBody, err.files, err.flags) + '\n');
 
   const rows = app.store.recentPredictions(10);
   console.log(`SQLite log ${config.dbPath}: ${rows.length} recent predictions`);

@@ -29,9 +29,22 @@ const program = new Command('evaluate')
   .option('--workers <n>', 'feature-extraction worker threads (default: BLOOM_WORKERS)')
   .option('--json', 'print JSON on stdout');
 
+interface EvaluateOptions {
+  dataDir: string;
+  checkpoint: string;
+  split: string;
+  perturb?: boolean;
+  seed: string;
+  tta?: boolean;
+  worst: string;
+  gpu?: boolean;
+  workers?: string;
+  json?: boolean;
+}
+
 async function main() {
   program.parse(normaliseArgv(process.argv));
-  const o = program.opts();
+  const o = program.opts<EvaluateOptions>();
   const split = o.split as Split;
   if (!['train', 'valid', 'test'].includes(split)) throw new Error(`--split must be train, valid or test (got "${o.split}")`);
   const ds = scanDataset(o.dataDir, { requireValid: false });

@@ -2,12 +2,10 @@
 import { Command } from 'commander';
 import fs from 'node:fs';
 import { Classifier } from '../src/classifier/classifier.ts';
-import { ImageError } from '../src/classifier/images.ts';
 import { normaliseArgv } from '../src/cli/argv.ts';
 import { backboneLocations, startBackend } from '../src/cli/backend.ts';
 import { fail } from '../src/cli/exit.ts';
 import { UserFacingError } from '../src/errors.ts';
-import { defaultPaths } from '../src/paths.ts';
 import { loadConfig } from '../src/config.ts';
 import { modelDir } from '../src/modelDir.ts';
 
@@ -21,16 +19,25 @@ const program = new Command('predict')
   .option('--gpu', 'use the GPU when available')
   .option('--json', 'print JSON on stdout');
 
+interface PredictOptions {
+  checkpoint: string;
+  topK: string;
+  categoryNames?: string;
+  tta?: boolean;
+  gpu?: boolean;
+  json?: boolean;
+}
+
 async function main() {
   program.parse(normaliseArgv(process.argv));
-  const o = program.opts();
+  const o = program.opts<PredictOptions>();
   const [image] = program.args as [string];
   const k = Number(o.topK);
   if (!Number.isInteger(k) || k < 1) throw new Error(`--top-k must be a whole number ≥ 1 (got "${o.topK}")`);
   if (!fs.existsSync(image)) throw new Error(`No such file: ${image}`);
   const backend = await startBackend({ gpu: !!o.gpu });
   const clf = await Classifier.load({ checkpoint: o.checkpoint, ...backboneLocations() });
-  const names: Record<string, string> = o.categoryNames ? JSON.parse(fs.readFileSync(o.categoryNames, 'utf8')) : {};
+  const names = (o.categoryNames ? JSON.parse(fs.readFileSync(o.categoryNames, 'utf8')) : {}) as Record<string, string>;
   let result;
   try {
     result = await clf.classify(fs.readFileSync(image), { topK: k, tta: !!o.tta });

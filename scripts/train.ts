@@ -42,9 +42,30 @@ const program = new Command('train')
   .option('--ship', 'then export the checkpoint as the shipped default model in models/default (default recipe only; npm run train:default)')
   .option('--json', 'print the result as JSON on stdout');
 
+interface TrainOptions {
+  dataDir: string;
+  arch: string;
+  hiddenUnits: string;
+  dropout: string;
+  learningRate: string;
+  epochs: string;
+  batchSize: string;
+  augViews: string;
+  augLevel: string;
+  seed: string;
+  viewsPerEpoch: string;
+  maxPerClass?: string;
+  gpu?: boolean;
+  workers?: string;
+  saveDir: string;
+  setCurrent: boolean;
+  ship?: boolean;
+  json?: boolean;
+}
+
 async function main() {
   program.parse(normaliseArgv(process.argv));
-  const o = program.opts();
+  const o = program.opts<TrainOptions>();
   const num = (name: string, v: string, min: number) => {
     const n = Number(v);
     if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number ≥ ${min} (got "${v}")`);

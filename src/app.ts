@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import { initBackend } from './classifier/backend.ts';
 import { CheckpointError } from './classifier/checkpoint.ts';
+import type { Classifier } from './classifier/classifier.ts';
 import type { Embedder } from './classifier/embedder.ts';
 import { EmbedderPool, type PoolEvent } from './classifier/embedderPool.ts';
 import { makeEmbedder as buildEmbedder } from './classifier/makeEmbedder.ts';
@@ -65,13 +66,14 @@ export async function createApp(o: AppOptions): Promise<App> {
   const models = new ModelManager(loc, makeEmbedder, log);
   // Retrains always save into config.checkpointDir; the first model may come from elsewhere (the shipped one).
   const modelDir = o.modelDir ?? config.checkpointDir;
+  let live: Classifier;
   try {
-    await models.load(modelDir);
+    live = await models.load(modelDir);
   } catch (err) {
     const hint = err instanceof CheckpointError ? '' : ' (is the backbone available? see BLOOM_BACKBONE_DIR)';
     throw new StartupError(`Could not load the model from ${modelDir}: ${(err as Error).message}${hint}`);
   }
-  log.info({ version: models.version, arch: models.current!.meta.params.arch, validAccuracy: models.current!.meta.validAccuracy, backend: backend.name }, 'model loaded');
+  log.info({ version: models.version, arch: live.meta.params.arch, validAccuracy: live.meta.validAccuracy, backend: backend.name }, 'model loaded');
   let store: Store;
   let retrying = false;
   try {

@@ -152,6 +152,8 @@ function describeBad(key: Key, raw: string | undefined): string {
 }
 
 /** Reads and validates the environment; throws one ConfigError listing every problem. */
+export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadConfigOptions & { requireToken: true }): Config & { discordToken: string };
+export function loadConfig(env?: NodeJS.ProcessEnv, opts?: LoadConfigOptions): Config;
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfigOptions = {}): Config {
   const cwd = opts.cwd ?? process.cwd();
   const exists = opts.exists ?? existsSync;

@@ -33,5 +33,6 @@ export class InternalError extends UserFacingError<'INTERNAL'> {
 
 /** A user-facing error as it is; anything else wrapped as an internal error. */
 export function toUserFacing(err: unknown): UserFacingError {
-  return err instanceof UserFacingError ? err : new InternalError(err);
+  // instanceof narrows to UserFacingError<any>; any code is a string.
+  return err instanceof UserFacingError ? (err as UserFacingError) : new InternalError(err);
 }

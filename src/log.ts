@@ -79,7 +79,7 @@ function scrubbingDestination(inner: Flushable, secrets: readonly string[]): Des
   if (inner.flush) wrapper.flush = (cb) => inner.flush!(cb);
   if (inner.flushSync) wrapper.flushSync = () => inner.flushSync!();
   if (inner.end) wrapper.end = () => inner.end!();
-  return wrapper as DestinationStream;
+  return wrapper;
 }
 
 export function createLogger(opts: LoggerOptions = {}): Logger {

@@ -19,7 +19,7 @@ async function main(): Promise<void> {
       '  npm run register-commands\nTo try Bloom without a token: npm run demo\n');
     process.exit(1);
   }
-  const token = config.discordToken!;
+  const token = config.discordToken;
   const log = createLogger({ level: config.logLevel, secrets: [token] });
   const app = await createApp({ config, log, modelDir: modelDir(config).dir, fetchFile: fetchWithProgress }).catch((err: Error) => {
     log.fatal({ err }, 'start-up failed');

@@ -26,7 +26,7 @@ function runBench(args: string[]): Promise<{ code: number | null; stdout: string
 
 function positive(v: unknown, where: string): void {
   assert.equal(typeof v, 'number', `${where} is a number`);
-  assert.ok(Number.isFinite(v as number) && (v as number) > 0, `${where} is finite and positive (got ${v})`);
+  assert.ok(Number.isFinite(v) && (v as number) > 0, `${where} is finite and positive (got ${String(v)})`);
 }
 
 test('percentiles are nearest-rank over the samples', () => {

@@ -50,7 +50,7 @@ const fetchFile = async (url: string, dest: string) => void (await downloadFile(
 describe('backbone loader', () => {
   test('loads the same model from a folder and from an HTTP URL, cut at the feature layer', async () => {
     const local = await loadBackbone(backboneDir, { cacheDir: path.join(tmp, 'cache') });
-    const remote = await loadBackbone(`${baseUrl}/model.json`, { cacheDir: path.join(tmp, 'cache'), fetchFile });
+    await loadBackbone(`${baseUrl}/model.json`, { cacheDir: path.join(tmp, 'cache'), fetchFile });
     assert.ok(served.includes('/model.json') && served.includes('/weights.bin'));
     assert.equal(local.spec.inputSize, TINY_INPUT);
     assert.equal(local.spec.featureLayer, 'conv2');

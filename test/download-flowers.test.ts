@@ -71,8 +71,13 @@ function matFile(vars: MatVar[], { compress = false, bigEndian = false } = {}): 
   header.write('MATLAB 5.0 MAT-file, Platform: bloom-test, Created on: today', 0, 'latin1');
   header.fill(0, 116, 124);
   const tail = Buffer.alloc(4);
-  if (le) tail.writeUInt16LE(0x0100, 0), tail.writeUInt16LE(0x4d49, 2);
-  else tail.writeUInt16BE(0x0100, 0), tail.writeUInt16BE(0x4d49, 2);
+  if (le) {
+    tail.writeUInt16LE(0x0100, 0);
+    tail.writeUInt16LE(0x4d49, 2);
+  } else {
+    tail.writeUInt16BE(0x0100, 0);
+    tail.writeUInt16BE(0x4d49, 2);
+  }
   tail.copy(header, 124);
 
   const body = vars.map((v) => {

@@ -6,11 +6,9 @@ import {
   type ChatInputCommandInteraction,
   Client,
   type ClientEvents,
-  type ClientOptions,
   EmbedBuilder,
   Events,
   GatewayIntentBits,
-  type Message,
   MessageFlags,
   Partials,
   SlashCommandBuilder,
@@ -62,7 +60,7 @@ describe('discord.js against the emulator', () => {
       partials: [Partials.Channel], // DM channels are not cached before their first message
       rest: { api: emu.apiBase, offset: 0 },
       // discord.js spaces IDENTIFYs 5 s apart; lift that so the re-identify test stays fast.
-      ws: { buildIdentifyThrottler: () => ({ waitForIdentify: async () => {} }) } as ClientOptions['ws'],
+      ws: { buildIdentifyThrottler: () => ({ waitForIdentify: async () => {} }) },
     });
     const ready = nextEvent(client, Events.ClientReady);
     await client.login(emu.token);
@@ -128,7 +126,7 @@ describe('discord.js against the emulator', () => {
     assert.equal(sent?.message.type, 19); // reply
     assert.equal(sent?.message.embeds[0]?.title, 'Rose');
     assert.equal(sent?.message.embeds[0]?.image?.url, sent?.message.attachments[0]?.url, 'attachment:// resolved to the CDN url');
-    assert.deepEqual(await download(sent!.message.attachments[0]!.url), answer);
+    assert.deepEqual(await download(sent.message.attachments[0]!.url), answer);
     assert.deepEqual(emu.unknownRequests.slice(unknownBefore), []);
   });
 

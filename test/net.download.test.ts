@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import { downloadBytes, DownloadError, type DownloadErrorCode, type Resolver } from '../src/net/index.ts';
+import { downloadBytes, type Resolver } from '../src/net/index.ts';
 import { rejectsWith } from './helpers/net.ts';
 
 interface TestServer {

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { downloadFile, DownloadError, type DownloadErrorCode } from '../src/net/index.ts';
+import { downloadFile } from '../src/net/index.ts';
 import { rejectsWith } from './helpers/net.ts';
 
 const payload = randomBytes(2 * 1024 * 1024 + 123);

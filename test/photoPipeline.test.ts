@@ -164,7 +164,7 @@ describe('slots (issue 14)', () => {
     f.ctx.identify.fetchPhoto = (async () => {
       held = f.admission.tryEnter();
       return { kind: 'fetched', bytes: Buffer.from('x'), t0: 0 };
-    }) as typeof f.ctx.identify.fetchPhoto;
+    });
     await handlePhotos(f.ctx, request('slash'), f.replier);
     held!();
     assert.equal(f.seen.started, 1);
@@ -178,7 +178,7 @@ describe('slots (issue 14)', () => {
     f.ctx.identify.fetchPhoto = (async () => {
       assert.equal(f.admission.inFlight, 0);
       return { kind: 'failed', error: new ImageError('EMPTY'), ms: 1, logId: 9 };
-    }) as typeof f.ctx.identify.fetchPhoto;
+    });
     await handlePhotos(f.ctx, request('message'), f.replier);
     assert.equal(f.seen.answers.length, 1);
     assert.equal(f.seen.answers[0]!.outcome.kind, 'failed');

@@ -15,7 +15,7 @@ function reference(a: number[][][], b: number[][][]): number[][][] {
   return a.map((am, i) => am.map((row) => b[i]![0]!.map((_, c) => row.reduce((s, v, k) => s + v * b[i]![k]![c]!, 0))));
 }
 
-const rand = (r: () => number, ...shape: number[]): number[] | any =>
+const rand = (r: () => number, ...shape: number[]): any =>
   shape.length === 1 ? Array.from({ length: shape[0]! }, () => r() * 2 - 1) : Array.from({ length: shape[0]! }, () => rand(r, ...shape.slice(1)));
 const T = (m: number[][][]) => m.map((x) => x[0]!.map((_, c) => x.map((row) => row[c]!)));
 
@@ -35,7 +35,7 @@ test('transposed products on wasm equal the plain-JS reference', () => {
 test('a dense layer’s weight gradient matches xᵀ·dy', () => {
   const r = rng(4);
   const x = tf.tensor2d(rand(r, 6, 4)), w = tf.variable(tf.tensor2d(rand(r, 4, 3))), dy = tf.tensor2d(rand(r, 6, 3));
-  const { grads } = tf.variableGrads(() => tf.sum(tf.mul(tf.matMul(x, w), dy)) as tf.Scalar, [w]);
+  const { grads } = tf.variableGrads(() => tf.sum<tf.Scalar>(tf.mul(tf.matMul(x, w), dy)), [w]);
   const want = reference([T([x.arraySync()])[0]!], [dy.arraySync()])[0]!;
   (grads[w.name]!.arraySync() as number[][]).flat().forEach((v, i) => assert.ok(Math.abs(v - want.flat()[i]!) < 1e-4));
 });

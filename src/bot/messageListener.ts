@@ -22,7 +22,7 @@ async function safeReply(ctx: BotContext, msg: Message, payload: ReplyPayload): 
 export async function onMessage(ctx: BotContext, msg: Message): Promise<void> {
   if (msg.author.bot || msg.system) return;
   const inDm = !msg.inGuild();
-  if (!inDm && !isWatched(ctx, msg.guildId!, msg.channelId)) return;
+  if (!inDm && !isWatched(ctx, msg.guildId, msg.channelId)) return;
   const photos = [...msg.attachments.values()].filter(isPhotoAttachment);
   if (photos.length === 0) return;
   await handlePhotos(ctx, {

@@ -1,7 +1,7 @@
 // Pure functions from results to Discord message payloads (embeds + files),
 // so formatting is tested without Discord or a model. The one place a
 // user-facing error becomes a reply (renderFailure).
-import type { APIEmbed } from 'discord.js';
+import type { APIEmbed, APIEmbedField } from 'discord.js';
 import type { Prediction } from '../classifier/ranking.ts';
 import { InternalError, type UserFacingError } from '../errors.ts';
 import type { Identified, IdentifyOutcome } from '../services/identifyService.ts';
@@ -44,7 +44,7 @@ export const PHOTO_TIPS = 'Tips: fill the frame with one flower, shoot in daylig
 export function renderResult(o: Identified, x: ResultExtras = {}): ReplyPayload {
   const best = o.top[0]!;
   const files: RenderedFile[] = [];
-  const embed: APIEmbed = {
+  const embed: APIEmbed & { fields: APIEmbedField[] } = {
     color: o.uncertain ? COLOURS.unsure : COLOURS.sure,
     title: o.uncertain ? 'Not sure — is this a flower?' : `🌸 ${title(best.name)}`,
     description: o.uncertain
@@ -53,8 +53,8 @@ export function renderResult(o: Identified, x: ResultExtras = {}): ReplyPayload 
     fields: [{ name: 'Top candidates', value: topLines(o.top) }],
     footer: { text: `model ${o.modelVersion} · ${o.backend} · ${Math.round(o.ms)} ms` },
   };
-  if (o.uncertain) embed.fields!.push({ name: 'For a better answer', value: PHOTO_TIPS });
-  if (o.qualityNotes.length) embed.fields!.push({ name: '📷 Photo quality', value: o.qualityNotes.join('\n') });
+  if (o.uncertain) embed.fields.push({ name: 'For a better answer', value: PHOTO_TIPS });
+  if (o.qualityNotes.length) embed.fields.push({ name: '📷 Photo quality', value: o.qualityNotes.join('\n') });
   if (x.chart) {
     files.push({ name: 'probabilities.png', data: x.chart });
     embed.image = { url: 'attachment://probabilities.png' };
@@ -62,7 +62,7 @@ export function renderResult(o: Identified, x: ResultExtras = {}): ReplyPayload 
   if (o.typical) {
     files.push({ name: 'typical.jpg', data: o.typical.jpeg });
     embed.thumbnail = { url: 'attachment://typical.jpg' };
-    embed.fields!.push({ name: o.uncertain ? 'Best guess looks like' : 'A typical one', value: `${title(best.name)} from the training set (thumbnail)` , inline: true });
+    embed.fields.push({ name: o.uncertain ? 'Best guess looks like' : 'A typical one', value: `${title(best.name)} from the training set (thumbnail)` , inline: true });
   }
   if (x.imageName) embed.author = { name: x.imageName.slice(0, 256) };
   return { embeds: [embed], files };

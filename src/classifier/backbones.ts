@@ -18,7 +18,10 @@ export interface BackboneSpec {
   url?: string;
 }
 
-export const PRESETS: Record<string, BackboneSpec> = {
+/** A preset always says where to download it. */
+export type PresetSpec = BackboneSpec & { url: string };
+
+export const PRESETS: Record<string, PresetSpec> = {
   mobilenet_v1_0_75_224: {
     id: 'mobilenet_v1_0.75_224',
     inputSize: 224,
@@ -41,7 +44,7 @@ export function presetNames(): string[] {
   return Object.values(PRESETS).map((p) => p.id);
 }
 
-export function findPreset(name: string): BackboneSpec | undefined {
+export function findPreset(name: string): PresetSpec | undefined {
   return Object.values(PRESETS).find((p) => p.id === name);
 }
 

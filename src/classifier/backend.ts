@@ -58,8 +58,9 @@ async function tryCpu(): Promise<string | null> {
 /** Initialises TF.js once per thread; later calls return the same answer. */
 export async function initBackend(opts: BackendOptions = {}): Promise<BackendInfo> {
   if (current) return current;
-  const order: BackendName[] = opts.prefer
-    ? [opts.prefer, ...BACKENDS.filter((b) => b !== opts.prefer && BACKENDS.indexOf(b) > BACKENDS.indexOf(opts.prefer!))]
+  const prefer = opts.prefer;
+  const order: BackendName[] = prefer
+    ? [prefer, ...BACKENDS.filter((b) => b !== prefer && BACKENDS.indexOf(b) > BACKENDS.indexOf(prefer))]
     : [...BACKENDS];
   const skipped: string[] = [];
   let chosen: BackendName = 'cpu';

@@ -30,6 +30,9 @@ export type EmbedReply =
   | { type: 'result'; id: number; features: Float32Array[] }
   | { type: 'error'; id: number; message: string };
 
+if (!parentPort) throw new Error('embedWorker.ts runs only as a worker thread (EmbedderPool starts it)');
+const port = parentPort;
+
 async function main(): Promise<void> {
   const d = workerData as EmbedWorkerData;
   // One thread per worker by default: the pool, not wasm threads, spreads work over the cores.
@@ -41,19 +44,19 @@ async function main(): Promise<void> {
   const fx = await loadFeatureExtractor(d.arch, d.loc);
   // Warm-up: the first inference compiles kernels; pay it here, not on a user's photo.
   fx.extract([new Uint8Array(fx.inputSize * fx.inputSize * 3)]);
-  parentPort!.postMessage({ type: 'ready', specs: fx.specs, inputSize: fx.inputSize, backend: info.name, wasm } satisfies EmbedReply);
+  port.postMessage({ type: 'ready', specs: fx.specs, inputSize: fx.inputSize, backend: info.name, wasm } satisfies EmbedReply);
   let fault: 'exit' | 'hang' | undefined;
-  parentPort!.on('message', (req: EmbedRequest) => {
+  port.on('message', (req: EmbedRequest) => {
     if ('testFault' in req) return void (fault = req.testFault);
     if (fault === 'exit') process.exit(70);
     if (fault === 'hang') for (;;); // a stuck model call: only terminate() ends it
     try {
       const features = fx.extract(req.images, req.which);
-      parentPort!.postMessage({ type: 'result', id: req.id, features } satisfies EmbedReply, features.map((f) => f.buffer as ArrayBuffer));
+      port.postMessage({ type: 'result', id: req.id, features } satisfies EmbedReply, features.map((f) => f.buffer as ArrayBuffer));
     } catch (err) {
-      parentPort!.postMessage({ type: 'error', id: req.id, message: (err as Error).message } satisfies EmbedReply);
+      port.postMessage({ type: 'error', id: req.id, message: (err as Error).message } satisfies EmbedReply);
     }
   });
 }
 
-main().catch((err: unknown) => parentPort!.postMessage({ type: 'error', id: -1, message: (err as Error)?.message ?? String(err) } satisfies EmbedReply));
+main().catch((err: unknown) => port.postMessage({ type: 'error', id: -1, message: (err as Error)?.message ?? String(err) } satisfies EmbedReply));

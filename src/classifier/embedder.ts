@@ -19,11 +19,12 @@ export class LocalEmbedder implements Embedder {
   get inputSize() {
     return this.fx.inputSize;
   }
-  async embed(images: Uint8Array[], backbones?: number[]): Promise<Float32Array[]> {
-    return this.fx.extract(images, backbones);
+  // extract() and dispose() are synchronous: run inside a promise, a throw still reaches the caller as a rejection.
+  embed(images: Uint8Array[], backbones?: number[]): Promise<Float32Array[]> {
+    return new Promise((resolve) => resolve(this.fx.extract(images, backbones)));
   }
-  async close() {
-    this.fx.dispose();
+  close(): Promise<void> {
+    return new Promise((resolve) => resolve(this.fx.dispose()));
   }
 }
 

@@ -110,7 +110,8 @@ export class EmbedderPool implements Embedder {
     const died = (reason: string) => this.lose(slot, reason);
     slot.worker.on('error', (err) => died(`crashed: ${err.message}`));
     slot.worker.on('exit', (code) => died(`exited with code ${code}`));
-    if (slot.ended) queueMicrotask(() => died(slot.ended!));
+    const ended = slot.ended; // set once (??=)
+    if (ended) queueMicrotask(() => died(ended));
   }
 
   /** Takes a dead (or stuck) worker out: its waiting requests fail, a replacement starts. */
@@ -159,14 +160,15 @@ export class EmbedderPool implements Embedder {
     return new Promise<Float32Array[]>((resolve, reject) => {
       slot.waiting.set(id, { resolve, reject });
       // A worker that does not answer in time is stuck: it is replaced, which fails its other requests too.
-      if (this.timeoutMs !== undefined) timer = setTimeout(() => {
+      const timeoutMs = this.timeoutMs;
+      if (timeoutMs !== undefined) timer = setTimeout(() => {
         if (!slot.waiting.has(id)) return;
         slot.waiting.delete(id);
-        reject(new ModelWorkerError('MODEL_TIMEOUT', `no answer from the embedding worker in ${this.timeoutMs} ms`));
-        this.onEvent({ type: 'timeout', ms: this.timeoutMs! });
-        this.lose(slot, `did not answer within ${this.timeoutMs} ms`);
+        reject(new ModelWorkerError('MODEL_TIMEOUT', `no answer from the embedding worker in ${timeoutMs} ms`));
+        this.onEvent({ type: 'timeout', ms: timeoutMs });
+        this.lose(slot, `did not answer within ${timeoutMs} ms`);
         void slot.worker.terminate();
-      }, this.timeoutMs);
+      }, timeoutMs);
       slot.worker.postMessage({ id, images, which } satisfies EmbedRequest);
     }).finally(() => {
       clearTimeout(timer);
@@ -222,7 +224,7 @@ export class EmbedderPool implements Embedder {
     let at = 0;
     backbones.forEach((_, i) => {
       const g = i % groups.length;
-      out.set(parts[g]![0]!.subarray(read[g]!, read[g]! + dims[i]!), at);
+      out.set(parts[g]![0]!.subarray(read[g], read[g]! + dims[i]!), at);
       read[g]! += dims[i]!;
       at += dims[i]!;
     });

@@ -54,7 +54,7 @@ export async function resolveBackbone(part: string, loc: BackboneLocations): Pro
     const local = loc.backboneDir ? path.join(loc.backboneDir, preset.id) : undefined;
     const dir = local && fs.existsSync(path.join(local, 'model.json'))
       ? local
-      : await materialise(preset.url!, preset.id, loc);
+      : await materialise(preset.url, preset.id, loc);
     return { spec: { ...preset, source: dir }, dir };
   }
   if (!isUrl(part) && !fs.existsSync(path.join(part, 'model.json'))) {
@@ -64,7 +64,7 @@ export async function resolveBackbone(part: string, loc: BackboneLocations): Pro
   const dir = await materialise(part, id, loc);
   const json = readModelJson(dir);
   const sidecarPath = path.join(dir, 'bloom-backbone.json');
-  const sidecar: Sidecar = fs.existsSync(sidecarPath) ? JSON.parse(fs.readFileSync(sidecarPath, 'utf8')) : {};
+  const sidecar: Sidecar = fs.existsSync(sidecarPath) ? (JSON.parse(fs.readFileSync(sidecarPath, 'utf8')) as Sidecar) : {};
   // The id hashes the topology so a changed model never reuses cached features.
   const hash = crypto.createHash('sha256').update(JSON.stringify(json.modelTopology)).update(JSON.stringify(json.weightsManifest)).digest('hex').slice(0, 12);
   const spec: BackboneSpec = {
@@ -89,7 +89,7 @@ export async function loadBackbone(part: string, loc: BackboneLocations): Promis
   } catch {
     throw new Error(`Backbone ${spec.id} has no layer "${layerName}"`);
   }
-  const cut = tf.model({ inputs: full.inputs, outputs: layer.output as tf.SymbolicTensor });
+  const cut = tf.model({ inputs: full.inputs, outputs: layer.output });
   const outShape = (layer.output as tf.SymbolicTensor).shape;
   const inShape = full.inputs[0]!.shape;
   const resolved: BackboneSpec = {

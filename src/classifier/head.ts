@@ -39,12 +39,13 @@ export function parseHidden(v: string | number): number[] {
  * the saved head takes raw features and needs no side file.
  */
 export function foldStandardisation(model: tf.LayersModel, mean: Float32Array, std: Float32Array): void {
-  const dense = model.layers.find((l) => l.getClassName() === 'Dense')!;
+  const dense = model.layers.find((l) => l.getClassName() === 'Dense');
+  if (!dense) throw new Error('foldStandardisation: the head has no Dense layer');
   const [kernel, bias] = dense.getWeights() as [tf.Tensor2D, tf.Tensor1D];
   const folded = tf.tidy(() => {
     const inv = tf.reshape(tf.reciprocal(tf.tensor1d(std)), [-1, 1]);
-    const k = tf.mul(kernel, inv) as tf.Tensor2D;
-    const b = tf.sub(bias, tf.reshape(tf.matMul(tf.reshape(tf.tensor1d(mean), [1, -1]), k), [-1])) as tf.Tensor1D;
+    const k = tf.mul<tf.Tensor2D>(kernel, inv);
+    const b = tf.sub<tf.Tensor1D>(bias, tf.reshape(tf.matMul(tf.reshape(tf.tensor1d(mean), [1, -1]), k), [-1]));
     return [k, b];
   });
   dense.setWeights(folded);

@@ -17,6 +17,9 @@ const MESSAGES: Record<ImageErrorCode, string | ((detail?: string) => string)> =
 };
 
 export class ImageError extends UserFacingError<ImageErrorCode> {
+  /** The detail, when there is one. */
+  declare cause?: string;
+
   constructor(code: ImageErrorCode, detail?: string) {
     const message = MESSAGES[code];
     super(code, typeof message === 'function' ? message(detail) : message, { detail });

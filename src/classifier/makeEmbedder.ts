@@ -45,7 +45,7 @@ export interface MakeEmbedderOptions extends EmbedderChoice {
 /** Every backbone's spec when all of arch's parts are presets, else undefined. */
 function presetSpecs(arch: string): BackboneSpec[] | undefined {
   const presets = splitArch(arch).map(findPreset);
-  return presets.every((p) => p !== undefined) ? presets.map((p) => ({ ...p! })) : undefined;
+  return presets.every((p) => p !== undefined) ? presets.map((p) => ({ ...p })) : undefined;
 }
 
 export async function makeEmbedder(o: MakeEmbedderOptions): Promise<Embedder> {

@@ -21,7 +21,8 @@ export function readModelJson(dir: string): ModelJson {
 /** An IOHandler that loads model.json and concatenates its weight files in manifest order. */
 export function folderLoader(dir: string): tf.io.IOHandler {
   return {
-    load: async () => {
+    // tf awaits the handler, so a throw here still rejects loadLayersModel.
+    load: () => {
       const json = readModelJson(dir);
       const specs: tf.io.WeightsManifestEntry[] = [];
       const parts: Buffer[] = [];
@@ -30,14 +31,14 @@ export function folderLoader(dir: string): tf.io.IOHandler {
         for (const p of group.paths) parts.push(fs.readFileSync(path.join(dir, p)));
       }
       const all = Buffer.concat(parts);
-      return {
+      return Promise.resolve({
         modelTopology: json.modelTopology,
         weightSpecs: specs,
-        weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer,
+        weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength),
         format: json.format,
         generatedBy: json.generatedBy,
         convertedBy: json.convertedBy,
-      };
+      });
     },
   };
 }
@@ -45,7 +46,7 @@ export function folderLoader(dir: string): tf.io.IOHandler {
 /** Writes model.json + weights.bin into dir (which must exist). */
 export async function saveModelToFolder(model: tf.LayersModel, dir: string): Promise<void> {
   await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
+    tf.io.withSaveHandler((artifacts) => {
       const data = artifacts.weightData;
       const bytes = data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.concat((data ?? []).map((b) => Buffer.from(b)));
       fs.writeFileSync(path.join(dir, 'weights.bin'), bytes);
@@ -57,7 +58,7 @@ export async function saveModelToFolder(model: tf.LayersModel, dir: string): Pro
         weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs ?? [] }],
       };
       fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(json));
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: bytes.length } };
+      return Promise.resolve({ modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: bytes.length } });
     }),
   );
 }

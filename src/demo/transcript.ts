@@ -14,7 +14,13 @@ export function printEmbed(e: APIEmbed, indent = '   '): string {
   return out.join('\n');
 }
 
-export function printReply(who: string, body: { content?: string | null; embeds?: APIEmbed[] }, files: { filename: string; size: number }[], flags = 0): string {
+/** The parts of a message body (or a bot's reply payload) that printReply shows. */
+export interface ReplyBody {
+  content?: string | null;
+  embeds?: APIEmbed[];
+}
+
+export function printReply(who: string, body: ReplyBody, files: { filename: string; size: number }[], flags = 0): string {
   const lines = [`🤖 Bloom → ${who}${flags & 64 ? ' (only they can see this)' : ''}`];
   if (body.content) lines.push(`   ${body.content}`);
   for (const e of body.embeds ?? []) lines.push(printEmbed(e));

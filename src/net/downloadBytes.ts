@@ -96,7 +96,7 @@ export async function downloadBytes(url: string | URL, opts: DownloadOptions = {
         pins.set(host, await resolveVetted(hop, opts, resolver));
       },
     });
-    await expectStatus(result, [200]);
+    expectStatus(result, [200]);
 
     const { body, headers } = result.response;
     const chunks: Buffer[] = [];

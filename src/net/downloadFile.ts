@@ -107,7 +107,7 @@ export async function downloadFile(url: string | URL, dest: string, opts: Downlo
         offset = 0;
       }
     }
-    await expectStatus(result, offset > 0 ? [206, 416] : [200]);
+    expectStatus(result, offset > 0 ? [206, 416] : [200]);
     if (offset === 0) hash = createHash('sha256');
 
     let size = offset;

@@ -193,7 +193,7 @@ export function discardBody(body: Dispatcher.ResponseData['body']): void {
 }
 
 /** Throw HTTP_STATUS for anything but the accepted statuses, releasing the body first. */
-export async function expectStatus(result: FollowResult, accepted: readonly number[]): Promise<void> {
+export function expectStatus(result: FollowResult, accepted: readonly number[]): void {
   const { statusCode, body } = result.response;
   if (accepted.includes(statusCode)) return;
   discardBody(body);

@@ -140,15 +140,17 @@ export class IdentifyService {
    */
   private sample(clf: Classifier, label: string): Promise<Buffer | undefined> {
     const key = `${clf.version}:${label}`;
-    if (!this.samples.has(key)) {
+    let sample = this.samples.get(key);
+    if (!sample) {
       const thumb = thumbnailPath(clf.dir, label);
       const rel = clf.meta.typicalImages?.[label];
       const roots = [this.s.dataDir, clf.meta.dataRoot].filter((r): r is string => !!r);
       const file = rel && roots.map((r) => path.join(r, rel)).find((f) => fs.existsSync(f));
-      this.samples.set(key, fs.existsSync(thumb) ? fs.promises.readFile(thumb).catch(() => undefined)
-        : file ? sharp(file).rotate().resize(320, 320, { fit: 'inside' }).jpeg({ quality: 82 }).toBuffer().catch(() => undefined) : Promise.resolve(undefined));
+      sample = fs.existsSync(thumb) ? fs.promises.readFile(thumb).catch(() => undefined)
+        : file ? sharp(file).rotate().resize(320, 320, { fit: 'inside' }).jpeg({ quality: 82 }).toBuffer().catch(() => undefined) : Promise.resolve(undefined);
+      this.samples.set(key, sample);
     }
-    return this.samples.get(key)!;
+    return sample;
   }
 
   /**

@@ -160,9 +160,9 @@ export class RetrainService {
       return finish({ status: 'failed', message: `Training failed: ${(err as Error).message}. The current model stays in place.`, previousVersion: live?.version });
     }
     const prevAcc = live?.meta.validAccuracy;
-    if (prevAcc !== undefined && done.validAccuracy < prevAcc) {
+    if (live && prevAcc !== undefined && done.validAccuracy < prevAcc) {
       fs.rmSync(done.dir, { recursive: true, force: true });
-      return finish({ status: 'rejected', version: done.version, validAccuracy: done.validAccuracy, previousVersion: live!.version, previousAccuracy: prevAcc,
+      return finish({ status: 'rejected', version: done.version, validAccuracy: done.validAccuracy, previousVersion: live.version, previousAccuracy: prevAcc,
         message: `The new model scored ${(done.validAccuracy * 100).toFixed(1)}% on the validation photos, below the current ${(prevAcc * 100).toFixed(1)}%, so I kept the current model.` });
     }
     try {

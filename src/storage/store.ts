@@ -33,15 +33,17 @@ export interface OpenDatabaseOptions {
   onReopen?: (event: { file: string; reason: string; error?: unknown }) => void;
 }
 
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
 const warnOnStderr: WriteErrorHandler = (f: WriteFailure) => {
-  const reason = f.error instanceof Error ? f.error.message : String(f.error);
+  const reason = messageOf(f.error);
   console.warn(
     `[storage] ${f.op} failed: ${reason} (${f.retryable ? 'will retry' : 'not retryable'}; pending ${f.pending}, dropped ${f.dropped})`,
   );
 };
 
 const warnReopenOnStderr = (e: { file: string; reason: string; error?: unknown }) =>
-  console.warn(`[storage] database file ${e.file} ${e.reason}; ${e.error ? `could not reopen it: ${e.error instanceof Error ? e.error.message : String(e.error)}` : 'reopened it at its path'}`);
+  console.warn(`[storage] database file ${e.file} ${e.reason}; ${e.error ? `could not reopen it: ${messageOf(e.error)}` : 'reopened it at its path'}`);
 
 type FileId = { dev: number; ino: number };
 const fileId = (file: string): FileId | undefined => {

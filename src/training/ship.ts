@@ -83,7 +83,7 @@ function median<T extends { p: number }>(xs: T[]): T | undefined {
   return s[Math.floor(s.length / 2)];
 }
 
-export async function shipModel(o: ShipOptions): Promise<{ dir: string; meta: CheckpointMeta; demo: DemoPlan; bytes: number }> {
+export async function shipModel(o: ShipOptions): Promise<{ dir: string; meta: CheckpointMeta & { shipped: ShippedInfo }; demo: DemoPlan; bytes: number }> {
   const src = resolveCheckpointDir(o.checkpoint);
   const meta = readMeta(src);
   const roots = [...o.dataRoots, meta.dataRoot].filter((r) => r && fs.existsSync(path.join(r, 'valid')));
@@ -151,7 +151,7 @@ export async function shipModel(o: ShipOptions): Promise<{ dir: string; meta: Ch
       valid,
     };
     const shipped: ShippedInfo = { fromVersion: meta.version, exportedAt: new Date().toISOString(), weights: 'float16', command: o.command, valid };
-    const final: CheckpointMeta = { ...out, validAccuracy: valid.top1, validTop5: valid.top5, validImages: rows.length, shipped };
+    const final: CheckpointMeta & { shipped: ShippedInfo } = { ...out, validAccuracy: valid.top1, validTop5: valid.top5, validImages: rows.length, shipped };
     fs.writeFileSync(path.join(tmp, 'meta.json'), JSON.stringify(final, null, 2));
     fs.writeFileSync(path.join(tmp, 'demo.json'), JSON.stringify(demo, null, 2));
     const bytes = folderBytes(tmp);

@@ -70,7 +70,7 @@ export function accuracy(head: tf.LayersModel, x: tf.Tensor2D, y: number[]): { t
   const probs = tf.tidy(() => head.predict(x) as tf.Tensor2D);
   const k = Math.min(5, probs.shape[1]);
   const { indices } = tf.topk(probs, k);
-  const idx = indices.arraySync() as number[][];
+  const idx = indices.arraySync();
   probs.dispose();
   indices.dispose();
   let t1 = 0, t5 = 0;
@@ -259,10 +259,11 @@ async function fitHead(opts: TrainOptions, d: HeadData): Promise<{ head: tf.Laye
     }
     opts.onEvent?.({ phase: 'train', epoch: m.epoch, epochs: opts.epochs, metrics: m, best: better });
   }
-  head.setWeights(best!.weights);
-  best!.weights.forEach((w) => w.dispose());
+  if (!best) throw new Error(`training ran no epochs (epochs must be ≥ 1, got ${opts.epochs})`);
+  head.setWeights(best.weights);
+  best.weights.forEach((w) => w.dispose());
   xValid.dispose(); yValid.dispose();
-  return { head, epochs, bestEpoch: best!.epoch };
+  return { head, epochs, bestEpoch: best.epoch };
 }
 
 export async function train(opts: TrainOptions): Promise<TrainResult> {

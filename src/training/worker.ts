@@ -26,8 +26,11 @@ export type WorkerMessage =
   | { type: 'done'; dir: string; version: string; validAccuracy: number; validTop5: number; skipped: number; extracted: number; cached: number; seconds: number }
   | { type: 'error'; message: string };
 
+if (!parentPort) throw new Error('training/worker.ts runs only as a worker thread (the retrain service starts it)');
+const port = parentPort;
+
 async function run(job: RetrainJob): Promise<void> {
-  const post = (m: WorkerMessage) => parentPort!.postMessage(m);
+  const post = (m: WorkerMessage) => port.postMessage(m);
   await initBackend({ prefer: job.backend, wasmThreads: 1 });
   // Presets' shapes are known without loading them: start extraction only if the cache misses.
   const embedder = await makeEmbedder({ arch: job.params.arch, loc: job.loc, workers: job.workers ?? 0, backend: job.backend, lazy: true });
@@ -52,4 +55,4 @@ async function run(job: RetrainJob): Promise<void> {
   }
 }
 
-run(workerData as RetrainJob).catch((err: unknown) => parentPort!.postMessage({ type: 'error', message: (err as Error)?.message ?? String(err) } satisfies WorkerMessage));
+run(workerData as RetrainJob).catch((err: unknown) => port.postMessage({ type: 'error', message: (err as Error)?.message ?? String(err) } satisfies WorkerMessage));

@@ -10,7 +10,7 @@ import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
 
 const config = loadConfig(process.env, { requireToken: true });
-const log = createLogger({ level: config.logLevel, secrets: [config.discordToken!] });
+const log = createLogger({ level: config.logLevel, secrets: [config.discordToken] });
 const allowOrigins = (process.env.BLOOM_TEST_ALLOW_ORIGINS ?? '').split(',').filter(Boolean);
 
 try {
@@ -19,7 +19,7 @@ try {
     log.info({ signal: 'SIGTERM' }, 'shutting down: finishing in-flight replies');
     void app.stop().then(() => process.stdout.write('stopped\n'));
   });
-  await app.bot.start(config.discordToken!);
+  await app.bot.start(config.discordToken);
   process.stdout.write('ready\n');
 } catch (err) {
   process.stderr.write(`${(err as Error).name}: ${(err as Error).message}\n`);

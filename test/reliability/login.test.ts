@@ -42,8 +42,8 @@ function runMain(env: Record<string, string>, ms = 90_000): Promise<{ code: numb
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '', stderr = '';
-  child.stdout!.on('data', (d) => (stdout += d));
-  child.stderr!.on('data', (d) => (stderr += d));
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
   const timer = setTimeout(() => child.kill('SIGKILL'), ms);
   return new Promise((resolve) => child.on('close', (code, signal) => {
     clearTimeout(timer);

@@ -22,8 +22,6 @@ afterEach(() => {
   assert.deepEqual(h.emu.unknownRequests.map((r) => `${r.method} ${r.path}`), [], 'no request hit an unknown route');
 });
 
-const isResult = (t: string) => /🌸|Not sure/.test(t);
-
 describe('admin commands', () => {
   test('/retrain, /settings and /stats are refused for a member even when invoked directly', async () => {
     const { member } = h.emu.users;

@@ -167,7 +167,8 @@ export class Gateway {
     if (v && Number(v) !== API_VERSION && Number(v) !== 9) return void ws.close(CloseCode.InvalidApiVersion, 'Invalid API version');
     if ((query.get('encoding') ?? 'json') !== 'json') return void ws.close(CloseCode.DecodeError, 'Only JSON encoding is emulated');
     if (query.get('compress') === 'zlib-stream') conn.deflate = createDeflate();
-    ws.on('message', (data, isBinary) => this.onMessage(conn, data.toString(), isBinary));
+    // ws's default binaryType ('nodebuffer') hands every message over as one Buffer.
+    ws.on('message', (data, isBinary) => this.onMessage(conn, (data as Buffer).toString(), isBinary));
     this.raw(conn, { op: Op.Hello, d: { heartbeat_interval: this.hooks.heartbeatIntervalMs, _trace: ['["bloom-emulator",{}]'] } });
   }
 

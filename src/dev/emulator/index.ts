@@ -186,7 +186,11 @@ export class Emulator {
   }
 
   get roles(): { everyone: APIRole; admin: APIRole; bot: APIRole } {
-    const role = (id: string) => this.world.guild.roles.find((r) => r.id === id)!;
+    const role = (id: string): APIRole => {
+      const found = this.world.guild.roles.find((r) => r.id === id);
+      if (!found) throw new Error(`emulator: no role ${id}`);
+      return found;
+    };
     return { everyone: role(this.world.guild.id), admin: role(this.world.adminRoleId), bot: role(this.world.botRoleId) };
   }
 
@@ -222,6 +226,7 @@ export class Emulator {
   // ---- acting as users --------------------------------------------------------------
 
   /** A user posts a message; the bot receives MESSAGE_CREATE (subject to its intents). Returns the message. */
+  // eslint-disable-next-line @typescript-eslint/require-await -- async on purpose: a refused post reaches the caller as a rejection (tests assert.rejects it), as a real request would
   async postMessage(opts: PostMessageOptions): Promise<APIMessage> {
     this.requireSession();
     const w = this.world;
@@ -242,6 +247,7 @@ export class Emulator {
   }
 
   /** A user runs a slash command; the bot receives INTERACTION_CREATE. */
+  // eslint-disable-next-line @typescript-eslint/require-await -- async on purpose: a refused invocation reaches the caller as a rejection (tests assert.rejects it)
   async invokeCommand(opts: InvokeCommandOptions): Promise<{ id: string; token: string; payload: Record<string, unknown> }> {
     this.requireSession();
     const state = buildCommandInteraction(this.world, opts, this.uploadLimitBytes);

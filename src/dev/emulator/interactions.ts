@@ -59,9 +59,9 @@ export function buildCommandInteraction(world: World, opts: InvokeCommandOptions
   let defs: APIApplicationCommandOption[] | undefined = command?.options;
   for (const [sub, type] of [[opts.subcommandGroup, OptionType.SubcommandGroup], [opts.subcommand, OptionType.Subcommand]] as const) {
     if (!sub || !command) continue;
-    const def = defs?.find((o) => o.name === sub && o.type === type);
+    const def = defs?.find((o) => o.name === sub && (o.type as number) === type); // discord.js's enum against our wire number
     if (!def) throw new Error(`emulator: ${where}: "${sub}" is not a registered subcommand (group)`);
-    defs = 'options' in def ? (def.options as APIApplicationCommandOption[] | undefined) : undefined;
+    defs = 'options' in def ? def.options : undefined;
   }
 
   const resolved: Record<string, Record<string, unknown>> = {};
@@ -78,6 +78,7 @@ export function buildCommandInteraction(world: World, opts: InvokeCommandOptions
 
   const leaf = Object.entries(given).map(([name, value]) => {
     const def = defs?.find((d) => d.name === name);
+    const defType: number | undefined = def?.type; // the wire number, compared with OptionType's
     let type: number;
     let v: string | number | boolean;
     if (isUpload(value) || isAttachment(value)) {
@@ -94,15 +95,15 @@ export function buildCommandInteraction(world: World, opts: InvokeCommandOptions
         typeof value === 'boolean'
           ? OptionType.Boolean
           : typeof value === 'number'
-            ? def?.type === OptionType.Number || !Number.isInteger(value) ? OptionType.Number : OptionType.Integer
+            ? defType === OptionType.Number || !Number.isInteger(value) ? OptionType.Number : OptionType.Integer
             : def && [OptionType.User, OptionType.Channel, OptionType.Role, OptionType.Mentionable].includes(def.type as 6)
               ? def.type
               : OptionType.String;
     }
-    if (def && !opts.forge && def.type !== type && !(def.type === OptionType.Number && type === OptionType.Integer)) {
+    if (def && !opts.forge && defType !== type && !(defType === OptionType.Number && type === OptionType.Integer)) {
       throw new Error(`emulator: ${where} option "${name}" is a ${TYPE_NAMES[def.type]}, got a ${TYPE_NAMES[type]}`);
     }
-    if (def?.type === OptionType.Number) type = OptionType.Number;
+    if (defType === OptionType.Number) type = OptionType.Number;
     // Discord's client and API refuse values outside the registered limits; only a forged payload gets through.
     if (def && !opts.forge && typeof v === 'number' && (type === OptionType.Integer || type === OptionType.Number)) {
       const { min_value: min, max_value: max } = def as { min_value?: number; max_value?: number };

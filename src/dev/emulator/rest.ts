@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { APIUser } from 'discord.js';
 import { ApiError, Errors, InteractionCallbackType, MessageFlags, MessageType } from './payloads.ts';
-import type { InteractionResponseKind, InteractionState, StoredFile, StoredMessage, World } from './world.ts';
+import type { InteractionResponseKind, InteractionState, RecordedJson, StoredFile, StoredMessage, World } from './world.ts';
 
 export interface RecordedRequest {
   method: string;
@@ -22,10 +22,10 @@ export interface RecordedRequest {
   /** The request carried `Bot <the emulator token>`. */
   authorized: boolean;
   /** Parsed JSON body, or `payload_json` of a multipart body; null when there was none. */
-  body: any;
+  body: RecordedJson;
   files: StoredFile[];
   status: number;
-  response: any;
+  response: RecordedJson;
   unknownRoute: boolean;
   /** Set when the answer came from failNext() rather than the route. */
   injected?: number;
@@ -51,13 +51,18 @@ export interface RestOptions {
 }
 
 type Reply = { status: number; json?: unknown };
-interface Ctx {
-  params: Record<string, string>;
+/** The `:name` segments of a route pattern: `'/users/:userId'` → `'userId'`. */
+type ParamNames<P extends string> = P extends `${string}:${infer Name}/${infer Rest}` ? Name | ParamNames<`/${Rest}`> : P extends `${string}:${infer Name}` ? Name : never;
+/** A matched route's parameters: its own are there (distributed over a union of patterns), any other name may not be. */
+type Params<P extends string> = P extends string ? Record<ParamNames<P>, string> & Record<string, string | undefined> : never;
+interface Ctx<P extends string = string> {
+  params: Params<P>;
   query: URLSearchParams;
-  body: any;
+  /** The parsed JSON (an array for a bulk command overwrite); handlers check the fields they read. */
+  body: Record<string, unknown>;
   files: StoredFile[];
 }
-type Handler = (ctx: Ctx) => Reply | Promise<Reply>;
+type Handler<P extends string = string> = (ctx: Ctx<P>) => Reply | Promise<Reply>;
 interface Route {
   method: string;
   pattern: string;
@@ -143,7 +148,7 @@ export class Rest {
     this.opts.record(record);
   }
 
-  private async dispatch(method: string, path: string, query: URLSearchParams, parsed: { body: any; files: StoredFile[] }, record: RecordedRequest): Promise<Reply> {
+  private async dispatch(method: string, path: string, query: URLSearchParams, parsed: ParsedBody, record: RecordedRequest): Promise<Reply> {
     const candidates = this.routes.filter((r) => r.regex.test(path));
     const route = candidates.find((r) => r.method === method);
     if (!route) {
@@ -155,15 +160,16 @@ export class Rest {
     if (route.auth && !record.authorized) throw Errors.unauthorized();
     const values = route.regex.exec(path)!.slice(1);
     const params = Object.fromEntries(route.keys.map((k, i) => [k, safeDecode(values[i]!)]));
-    return route.handler({ params, query, body: parsed.body ?? {}, files: parsed.files });
+    return route.handler({ params, query, body: (parsed.body ?? {}) as Record<string, unknown>, files: parsed.files });
   }
 
-  private route(method: string, pattern: string, handler: Handler, auth = true): void {
+  private route<P extends string>(method: string, pattern: P, handler: Handler<P>, auth = true): void {
     const keys: string[] = [];
     const source = pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:(\w+)/g, (_, k: string) => {
       keys.push(k);
       return '([^/]+)';
     });
+    // The regex has a group for each of P's names, so dispatch fills every one of them.
     this.routes.push({ method, pattern, regex: new RegExp(`^${source}/?$`), keys, auth, handler });
   }
 
@@ -183,7 +189,7 @@ export class Rest {
 
     // ---- users, applications
     r('GET', '/users/@me', () => ok({ ...bot, flags: 0, mfa_enabled: false, verified: true, locale: 'en-US' }));
-    r('GET', '/users/:userId', ({ params }) => ok(userOr404(w.users.get(params.userId!))));
+    r('GET', '/users/:userId', ({ params }) => ok(userOr404(w.users.get(params.userId))));
     r('POST', '/users/@me/channels', ({ body }) => {
       const u = w.users.get(String(body.recipient_id));
       if (!u) throw Errors.invalidForm('recipient_id', 'Value "' + String(body.recipient_id) + '" is not snowflake.', 'NUMBER_TYPE_COERCE');
@@ -211,38 +217,38 @@ export class Rest {
     );
 
     // ---- channels and messages
-    r('GET', '/channels/:channelId', ({ params }) => ok(w.channelPayload(w.requireChannel(params.channelId!))));
+    r('GET', '/channels/:channelId', ({ params }) => ok(w.channelPayload(w.requireChannel(params.channelId))));
     r('GET', '/channels/:channelId/messages', ({ params, query }) => {
-      const channel = w.requireChannel(params.channelId!);
+      const channel = w.requireChannel(params.channelId);
       const limit = Math.min(Number(query.get('limit') ?? 50) || 50, 100);
       const before = query.get('before');
       const after = query.get('after');
       const list = [...w.messages.values()]
-        .filter((m) => !m.deleted && m.message.channel_id === channel.id && !(m.message.flags! & MessageFlags.Ephemeral))
+        .filter((m) => !m.deleted && m.message.channel_id === channel.id && !((m.message.flags ?? 0) & MessageFlags.Ephemeral))
         .filter((m) => (!before || BigInt(m.message.id) < BigInt(before)) && (!after || BigInt(m.message.id) > BigInt(after)))
         .reverse()
         .slice(0, limit);
       return ok(list.map((m) => m.message));
     });
-    r('GET', '/channels/:channelId/messages/:messageId', ({ params }) => ok(w.message(params.channelId!, params.messageId!).message));
+    r('GET', '/channels/:channelId/messages/:messageId', ({ params }) => ok(w.message(params.channelId, params.messageId).message));
     r('POST', '/channels/:channelId/messages', ({ params, body, files }) => {
-      const stored = w.createMessage({ channelId: w.requireChannel(params.channelId!).id, author: bot, body, files });
+      const stored = w.createMessage({ channelId: w.requireChannel(params.channelId).id, author: bot, body, files });
       return ok(stored.message);
     });
     r('PATCH', '/channels/:channelId/messages/:messageId', ({ params, body, files }) =>
-      ok(w.editMessage(w.message(params.channelId!, params.messageId!), body, files).message),
+      ok(w.editMessage(w.message(params.channelId, params.messageId), body, files).message),
     );
     r('DELETE', '/channels/:channelId/messages/:messageId', ({ params }) => {
-      w.deleteMessage(w.message(params.channelId!, params.messageId!));
+      w.deleteMessage(w.message(params.channelId, params.messageId));
       return noContent();
     });
     r('POST', '/channels/:channelId/typing', ({ params }) => {
-      w.requireChannel(params.channelId!);
+      w.requireChannel(params.channelId);
       return noContent();
     });
     for (const method of ['PUT', 'DELETE'] as const) {
       r(method, '/channels/:channelId/messages/:messageId/reactions/:emoji/@me', ({ params }) => {
-        w.react(w.message(params.channelId!, params.messageId!), params.emoji!, method === 'PUT');
+        w.react(w.message(params.channelId, params.messageId), params.emoji, method === 'PUT');
         return noContent();
       });
     }
@@ -252,11 +258,11 @@ export class Rest {
       if (id !== w.guild.id) throw Errors.unknownGuild();
       return w.guild;
     };
-    r('GET', '/guilds/:guildId', ({ params }) => (guild(params.guildId!), ok(w.guildPayload())));
-    r('GET', '/guilds/:guildId/channels', ({ params }) => ok(guild(params.guildId!).channels.map((c) => w.channelPayload(c))));
-    r('GET', '/guilds/:guildId/roles', ({ params }) => ok(guild(params.guildId!).roles));
+    r('GET', '/guilds/:guildId', ({ params }) => (guild(params.guildId), ok(w.guildPayload())));
+    r('GET', '/guilds/:guildId/channels', ({ params }) => ok(guild(params.guildId).channels.map((c) => w.channelPayload(c))));
+    r('GET', '/guilds/:guildId/roles', ({ params }) => ok(guild(params.guildId).roles));
     r('GET', '/guilds/:guildId/members/:userId', ({ params }) => {
-      const m = guild(params.guildId!).members.get(params.userId!);
+      const m = guild(params.guildId).members.get(params.userId);
       if (!m) throw Errors.unknownMember();
       return ok(w.memberPayload(m));
     });
@@ -265,17 +271,17 @@ export class Rest {
     const app = (id: string) => {
       if (id !== w.applicationId) throw new ApiError(403, 50001, 'Missing Access');
     };
-    for (const base of ['/applications/:appId/commands', '/applications/:appId/guilds/:guildId/commands']) {
-      r('GET', base, ({ params }) => (app(params.appId!), ok(w.commandsFor(params.guildId))));
-      r('PUT', base, ({ params, body }) => (app(params.appId!), ok(w.overwriteCommands(body, params.guildId))));
-      r('POST', base, ({ params, body }) => (app(params.appId!), { status: 201, json: w.upsertCommand(body, params.guildId) }));
+    for (const base of ['/applications/:appId/commands', '/applications/:appId/guilds/:guildId/commands'] as const) {
+      r('GET', base, ({ params }) => (app(params.appId), ok(w.commandsFor(params.guildId))));
+      r('PUT', base, ({ params, body }) => (app(params.appId), ok(w.overwriteCommands(body, params.guildId))));
+      r('POST', base, ({ params, body }) => (app(params.appId), { status: 201, json: w.upsertCommand(body, params.guildId) }));
       r('GET', `${base}/:commandId`, ({ params }) => {
-        app(params.appId!);
+        app(params.appId);
         const cmd = w.commandsFor(params.guildId).find((c) => c.id === params.commandId);
         if (!cmd) throw Errors.unknownCommand();
         return ok(cmd);
       });
-      r('DELETE', `${base}/:commandId`, ({ params }) => (app(params.appId!), w.deleteCommand(params.commandId!, params.guildId), noContent()));
+      r('DELETE', `${base}/:commandId`, ({ params }) => (app(params.appId), w.deleteCommand(params.commandId, params.guildId), noContent()));
     }
 
     // ---- interactions: the callback and the interaction webhook, authorised by token rather than bot auth
@@ -286,9 +292,9 @@ export class Rest {
     }
   }
 
-  private callback({ params, query, body, files }: Ctx): Reply {
+  private callback({ params, query, body, files }: Ctx<'/interactions/:interactionId/:token/callback'>): Reply {
     const w = this.world;
-    const i = w.interactions.get(params.interactionId!);
+    const i = w.interactions.get(params.interactionId);
     if (!i || i.token !== params.token) throw Errors.unknownInteraction();
     w.checkDeadline(i);
     if (i.acknowledged !== null) throw Errors.alreadyAcknowledged();
@@ -304,7 +310,7 @@ export class Rest {
         stored = w.createMessage({
           channelId: i.channelId,
           author: w.botUser,
-          body: { flags: (data.flags as number | undefined) ?? 0 },
+          body: { flags: data.flags ?? 0 },
           extraFlags: MessageFlags.Loading,
           allowEmpty: true,
           type: MessageType.ChatInputCommand,
@@ -332,7 +338,7 @@ export class Rest {
           ? {
               response_message_id: stored.message.id,
               response_message_loading: type === InteractionCallbackType.DeferredChannelMessageWithSource,
-              response_message_ephemeral: Boolean(stored.message.flags! & MessageFlags.Ephemeral),
+              response_message_ephemeral: Boolean((stored.message.flags ?? 0) & MessageFlags.Ephemeral),
             }
           : {}),
       },
@@ -340,20 +346,20 @@ export class Rest {
     });
   }
 
-  private followup({ params, query, body, files }: Ctx): Reply {
+  private followup({ params, query, body, files }: Ctx<'/webhooks/:appId/:token'>): Reply {
     const w = this.world;
-    const i = w.interactionByToken(params.appId!, params.token!);
+    const i = w.interactionByToken(params.appId, params.token);
     if (i.acknowledged === null) throw Errors.unknownWebhook(); // follow-ups need an initial response first
     const stored = w.createMessage({ channelId: i.channelId, author: w.botUser, body, files, type: MessageType.Default, interaction: i });
     this.respond(i, 'followup', body, files, stored, { flags: (body.flags as number | undefined) ?? 0 });
     return query.get('wait') === 'true' ? ok(stored.message) : noContent();
   }
 
-  private webhookMessage(method: 'GET' | 'PATCH' | 'DELETE', { params, body, files }: Ctx): Reply {
+  private webhookMessage(method: 'GET' | 'PATCH' | 'DELETE', { params, body, files }: Ctx<'/webhooks/:appId/:token/messages/:messageId'>): Reply {
     const w = this.world;
-    const i = w.interactionByToken(params.appId!, params.token!);
+    const i = w.interactionByToken(params.appId, params.token);
     const original = params.messageId === '@original';
-    const id = original ? i.originalId : params.messageId!;
+    const id = original ? i.originalId : params.messageId;
     const stored = id ? w.messages.get(id) : undefined;
     if (!stored || stored.deleted || stored.interactionId !== i.id) throw Errors.unknownMessage();
     if (method === 'GET') return ok(stored.message);
@@ -420,8 +426,13 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+interface ParsedBody {
+  body: unknown;
+  files: StoredFile[];
+}
+
 /** JSON, or multipart/form-data with `payload_json` plus `files[n]` parts (parsed by the platform's own FormData). */
-async function parseBody(contentType: string | undefined, raw: Buffer): Promise<{ body: any; files: StoredFile[] }> {
+async function parseBody(contentType: string | undefined, raw: Buffer): Promise<ParsedBody> {
   if (!raw.length) return { body: null, files: [] };
   if (contentType?.startsWith('multipart/form-data')) {
     const form = await new Response(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength) as ArrayBuffer, { headers: { 'content-type': contentType } }).formData();
@@ -429,7 +440,7 @@ async function parseBody(contentType: string | undefined, raw: Buffer): Promise<
     const files: StoredFile[] = [];
     for (const [field, value] of form.entries()) {
       if (typeof value === 'string') {
-        if (field === 'payload_json') body = { ...body, ...parseJson(value) };
+        if (field === 'payload_json') body = { ...body, ...(parseJson(value) as Record<string, unknown>) };
         else body[field] = value;
         continue;
       }
@@ -441,7 +452,7 @@ async function parseBody(contentType: string | undefined, raw: Buffer): Promise<
   return { body: parseJson(raw.toString('utf8')), files: [] };
 }
 
-function parseJson(text: string): any {
+function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {

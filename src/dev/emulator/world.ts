@@ -99,6 +99,14 @@ export type InteractionResponseKind =
   | 'editFollowup'
   | 'deleteFollowup';
 
+/**
+ * A JSON payload as the bot sent it (or as the emulator answered), kept for tests
+ * to reach into (`r.body.embeds[0].title`): its shape is what they assert, so it is
+ * left unchecked here. The emulator's own code reads bodies as Record<string, unknown>.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- test-facing recorded JSON; see the comment above
+export type RecordedJson = any;
+
 /** One successful response a bot made to an interaction, in order. */
 export interface InteractionResponse {
   kind: InteractionResponseKind;
@@ -106,8 +114,8 @@ export interface InteractionResponse {
   callbackType?: number;
   /** Message flags the bot asked for (64 = ephemeral); for deferrals, the flags of the deferral. */
   flags: number;
-  /** JSON body (or `payload_json` of a multipart body); `any` so tests can reach into it. */
-  body: any;
+  /** JSON body (or `payload_json` of a multipart body). */
+  body: RecordedJson;
   files: StoredFile[];
   /** Snapshot of the affected message after this step, when there is one. */
   message?: APIMessage;
@@ -392,7 +400,7 @@ export class World {
       url: `${this.opts.cdnBase}${path}${sig}`,
       proxy_url: `${this.opts.mediaBase}${path}${sig}`,
       ...(size ? { width: size.width, height: size.height, placeholder_version: 1 } : {}),
-    } as APIAttachment;
+    };
   }
 
   cdnFile(attachmentId: string, filename: string): CdnFile | undefined {
@@ -602,7 +610,7 @@ export class World {
       const key = `${type}:${def.name as string}`;
       if (seen.has(key)) throw Errors.invalidForm(`${i}.name`, 'Application command names must be unique', 'APPLICATION_COMMANDS_DUPLICATE_NAME');
       seen.add(key);
-      const old = previous.find((c) => c.name === def.name && c.type === type);
+      const old = previous.find((c) => c.name === def.name && (c.type as number) === type); // discord.js's enum against the wire number
       return this.commandPayload(def, old?.id, guildId);
     });
     if (guildId) this.guildCommands.set(guildId, next);
@@ -614,7 +622,7 @@ export class World {
     validateCommand(def, '');
     const list = this.commandsFor(guildId);
     const type = (def.type as number | undefined) ?? 1;
-    const old = list.find((c) => c.name === def.name && c.type === type);
+    const old = list.find((c) => c.name === def.name && (c.type as number) === type);
     const cmd = this.commandPayload(def, old?.id, guildId);
     const next = [...list.filter((c) => c !== old), cmd];
     if (guildId) this.guildCommands.set(guildId, next);
@@ -644,8 +652,9 @@ export class World {
   }
 
   findCommand(name: string, guildId: string | null): APIApplicationCommand | undefined {
-    const inGuild = guildId ? this.guildCommands.get(guildId)?.find((c) => c.name === name && c.type === 1) : undefined;
-    return inGuild ?? this.globalCommands.find((c) => c.name === name && c.type === 1);
+    const isChatInput = (c: APIApplicationCommand) => c.name === name && (c.type as number) === 1; // 1: a slash command
+    const inGuild = guildId ? this.guildCommands.get(guildId)?.find(isChatInput) : undefined;
+    return inGuild ?? this.globalCommands.find(isChatInput);
   }
 
   // ---- interactions -----------------------------------------------------------------
@@ -689,12 +698,14 @@ function resolveEmbeds(embeds: APIEmbed[], attachments: APIAttachment[]): APIEmb
     const out: APIEmbed = { type: 'rich' as APIEmbed['type'], ...e };
     if (e.image) out.image = resolve(e.image);
     if (e.thumbnail) out.thumbnail = resolve(e.thumbnail);
-    if (e.author?.icon_url?.startsWith('attachment://')) {
-      const att = attachments.find((a) => a.filename === e.author!.icon_url!.slice(13));
+    const authorIcon = e.author?.icon_url;
+    if (e.author && authorIcon?.startsWith('attachment://')) {
+      const att = attachments.find((a) => a.filename === authorIcon.slice(13));
       if (att) out.author = { ...e.author, icon_url: att.url, proxy_icon_url: att.proxy_url };
     }
-    if (e.footer?.icon_url?.startsWith('attachment://')) {
-      const att = attachments.find((a) => a.filename === e.footer!.icon_url!.slice(13));
+    const footerIcon = e.footer?.icon_url;
+    if (e.footer && footerIcon?.startsWith('attachment://')) {
+      const att = attachments.find((a) => a.filename === footerIcon.slice(13));
       if (att) out.footer = { ...e.footer, icon_url: att.url, proxy_icon_url: att.proxy_url };
     }
     return out;
