@@ -31,6 +31,8 @@ export interface IdentifySettings {
   dataDir?: string;
   tta?: boolean;
   batchWindowMs?: number;
+  /** Told the bytes of every identified photo that got a log row (feedback keeps recent ones to store on a vote). */
+  keepPhoto?: (logId: number, bytes: Buffer) => void;
 }
 
 export interface IdentifyRequest {
@@ -163,7 +165,8 @@ export class IdentifyService {
       const best = top[0]!;
       const sample = await this.sample(clf, best.label);
       const ms = performance.now() - t0;
-      const logId = this.log(ctx, { bytes, info, top, ms, modelVersion: clf.version, qualityNote: quality.notes.join(' ') || null });
+      const logId = this.log(ctx, { bytes, info, top, ms, modelVersion: clf.version, qualityNote: quality.notes.join(' ') || null, imageUrl: req.fromAttachment ? req.url : undefined });
+      if (logId !== null) this.s.keepPhoto?.(logId, bytes);
       return {
         kind: 'identified', top, uncertain, ms, logId,
         modelVersion: clf.version,
@@ -180,7 +183,7 @@ export class IdentifyService {
     }
   }
 
-  private log(ctx: IdentifyContext, r: { bytes?: Buffer; info?: { width: number; height: number }; top?: Prediction[]; ms: number; modelVersion?: string; errorCode?: string; errorMessage?: string; qualityNote?: string | null }): number | null {
+  private log(ctx: IdentifyContext, r: { bytes?: Buffer; info?: { width: number; height: number }; top?: Prediction[]; ms: number; modelVersion?: string; errorCode?: string; errorMessage?: string; qualityNote?: string | null; imageUrl?: string }): number | null {
     if (!this.store) return null;
     return this.store.safeInsertPrediction({
       source: ctx.source,
@@ -199,6 +202,7 @@ export class IdentifyService {
       errorCode: r.errorCode ?? null,
       errorMessage: r.errorMessage ?? null,
       qualityNote: r.qualityNote ?? null,
+      imageUrl: r.imageUrl ?? null,
     });
   }
 }
