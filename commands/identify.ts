@@ -24,8 +24,14 @@ export const identify: Command = {
       who: { source: image ? 'slash' : 'url', sourceId: i.id, guildId: i.guildId, channelId: i.channelId, userId: i.user.id },
       logFields: { interactionId: i.id },
     }, {
-      refuse: (text) => replyEphemeral(i, text),
-      accepted: async () => void (await i.deferReply()),
+      refuse: async (text) => {
+        // Refused after the deferral (busy once the bytes were in): drop the public "thinking…".
+        if (i.deferred) await i.deleteReply().catch(() => undefined);
+        await replyEphemeral(i, text);
+      },
+      // Deferred before the download: Discord's 3 s would run out on a slow link.
+      started: async () => void (i.deferred || (await i.deferReply())),
+      accepted: async () => void (i.deferred || (await i.deferReply())),
       answer: async ({ outcome, payload }) => {
         if (outcome.kind === 'identified') return void (await i.editReply(toMessage(payload)));
         // Failures are private: drop the public "thinking…" and answer ephemerally.

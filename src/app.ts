@@ -11,7 +11,7 @@ import { BloomBot } from './bot/bot.ts';
 import { createClient } from './bot/client.ts';
 import type { Config } from './config.ts';
 import { downloadBytes, type AddressPolicy } from './net/index.ts';
-import { Admission, Cooldowns } from './services/admission.ts';
+import { Admission, Cooldowns, UserInFlight } from './services/admission.ts';
 import { FeedbackService } from './services/feedbackService.ts';
 import { IdentifyService } from './services/identifyService.ts';
 import { ModelManager } from './services/modelManager.ts';
@@ -158,8 +158,10 @@ export async function createApp(o: AppOptions): Promise<App> {
   const client = createClient({ apiUrl: config.discordApiUrl });
   const bot = new BloomBot(client, {
     config, log, store, models, identify, retrain, feedback,
-    cooldowns: new Cooldowns(config.userCooldownS, config.guildCooldownS),
+    cooldowns: new Cooldowns(config.userCooldownS, config.guildCooldownS, config.dmCooldownS),
     admission: new Admission(config.queueLimit),
+    downloads: { url: new Admission(config.downloadSlots), attachment: new Admission(config.downloadSlots) },
+    userInFlight: new UserInFlight(config.userInFlight),
     backend: backend.name,
     retrainEditMs: o.retrainEditMs ?? 1500,
   });

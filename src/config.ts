@@ -30,6 +30,13 @@ export interface Config {
   minImageSide: number;
   userCooldownS: number;
   guildCooldownS: number;
+  /** Cooldown of the one bucket all direct messages share (the guild cooldown when unset). */
+  dmCooldownS: number;
+  /** Photos one user may have in flight at once (downloading, classifying or being answered). */
+  userInFlight: number;
+  /** Concurrent downloads per pool (user `url:` links and Discord attachments each have one). */
+  downloadSlots: number;
+  /** Photos with their bytes in hand being classified at once; "busy" beyond it. */
   queueLimit: number;
   /** Overall limit for one image download (redirects and body included); the built-in 30 s when absent. */
   downloadTimeoutS?: number;
@@ -113,6 +120,9 @@ const FIELDS = {
   BLOOM_MIN_IMAGE_SIDE: { schema: int(16, 4096, 224), expect: 'a whole number of pixels between 16 and 4096' },
   BLOOM_USER_COOLDOWN_S: { schema: num(0, 3600, 5), expect: 'a number of seconds between 0 and 3600' },
   BLOOM_GUILD_COOLDOWN_S: { schema: num(0, 3600, 1), expect: 'a number of seconds between 0 and 3600' },
+  BLOOM_DM_COOLDOWN_S: { schema: z.coerce.number().min(0).max(3600).optional(), expect: 'a number of seconds between 0 and 3600' },
+  BLOOM_USER_IN_FLIGHT: { schema: int(1, 100, 2), expect: 'a whole number between 1 and 100' },
+  BLOOM_DOWNLOAD_SLOTS: { schema: int(1, 1000, 16), expect: 'a whole number between 1 and 1000' },
   BLOOM_QUEUE_LIMIT: { schema: int(1, 1000, 32), expect: 'a whole number between 1 and 1000' },
   BLOOM_DOWNLOAD_TIMEOUT_S: { schema: z.coerce.number().min(1).max(300).optional(), expect: 'a number of seconds between 1 and 300' },
   BLOOM_MIN_DOWNLOAD_KBPS: { schema: num(0, 100_000, 8), expect: 'a number of KB/s between 0 and 100000 (0 = no floor)' },
@@ -194,6 +204,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfi
     minImageSide: v.BLOOM_MIN_IMAGE_SIDE,
     userCooldownS: v.BLOOM_USER_COOLDOWN_S,
     guildCooldownS: v.BLOOM_GUILD_COOLDOWN_S,
+    dmCooldownS: v.BLOOM_DM_COOLDOWN_S ?? v.BLOOM_GUILD_COOLDOWN_S,
+    userInFlight: v.BLOOM_USER_IN_FLIGHT,
+    downloadSlots: v.BLOOM_DOWNLOAD_SLOTS,
     queueLimit: v.BLOOM_QUEUE_LIMIT,
     ...(v.BLOOM_DOWNLOAD_TIMEOUT_S !== undefined && { downloadTimeoutS: v.BLOOM_DOWNLOAD_TIMEOUT_S }),
     minDownloadKbps: v.BLOOM_MIN_DOWNLOAD_KBPS,

@@ -34,6 +34,9 @@ test('defaults for an empty environment', () => {
     minImageSide: 224,
     userCooldownS: 5,
     guildCooldownS: 1,
+    dmCooldownS: 1,
+    userInFlight: 2,
+    downloadSlots: 16,
     queueLimit: 32,
     minDownloadKbps: 8,
     workers: Math.min(2, availableParallelism()),
@@ -72,6 +75,8 @@ test('explicit values are parsed, trimmed and normalised', () => {
       BLOOM_MIN_IMAGE_SIDE: '128',
       BLOOM_USER_COOLDOWN_S: '0',
       BLOOM_GUILD_COOLDOWN_S: '2.5',
+      BLOOM_USER_IN_FLIGHT: '3',
+      BLOOM_DOWNLOAD_SLOTS: '8',
       BLOOM_QUEUE_LIMIT: '4',
       BLOOM_BACKEND: 'WASM',
       BLOOM_LOG_LEVEL: 'Debug',
@@ -94,7 +99,11 @@ test('explicit values are parsed, trimmed and normalised', () => {
   assert.equal(config.minImageSide, 128);
   assert.equal(config.userCooldownS, 0);
   assert.equal(config.guildCooldownS, 2.5);
+  assert.equal(config.dmCooldownS, 2.5, 'the DM bucket defaults to the guild cooldown');
+  assert.equal(config.userInFlight, 3);
+  assert.equal(config.downloadSlots, 8);
   assert.equal(config.queueLimit, 4);
+  assert.equal(loadConfig({ BLOOM_DM_COOLDOWN_S: '4' }, { cwd, exists: nothingExists }).dmCooldownS, 4);
   assert.equal(config.backend, 'wasm');
   assert.equal(config.logLevel, 'debug');
   assert.deepEqual(config.cdnHosts, ['cdn.example.com', 'img.example.org']);
@@ -122,6 +131,9 @@ test('every bad value is reported together, one line each, in a stable order', (
         BLOOM_MIN_IMAGE_SIDE: '8',
         BLOOM_USER_COOLDOWN_S: '-1',
         BLOOM_GUILD_COOLDOWN_S: 'soon',
+        BLOOM_DM_COOLDOWN_S: 'never',
+        BLOOM_USER_IN_FLIGHT: '0',
+        BLOOM_DOWNLOAD_SLOTS: '1.5',
         BLOOM_QUEUE_LIMIT: '0',
         BLOOM_BACKEND: 'webgpu',
         BLOOM_LOG_LEVEL: 'loud',
@@ -143,6 +155,9 @@ test('every bad value is reported together, one line each, in a stable order', (
     "BLOOM_MIN_IMAGE_SIDE must be a whole number of pixels between 16 and 4096 (got '8')",
     "BLOOM_USER_COOLDOWN_S must be a number of seconds between 0 and 3600 (got '-1')",
     "BLOOM_GUILD_COOLDOWN_S must be a number of seconds between 0 and 3600 (got 'soon')",
+    "BLOOM_DM_COOLDOWN_S must be a number of seconds between 0 and 3600 (got 'never')",
+    "BLOOM_USER_IN_FLIGHT must be a whole number between 1 and 100 (got '0')",
+    "BLOOM_DOWNLOAD_SLOTS must be a whole number between 1 and 1000 (got '1.5')",
     "BLOOM_QUEUE_LIMIT must be a whole number between 1 and 1000 (got '0')",
     "BLOOM_BACKEND must be one of tensorflow-gpu, tensorflow, wasm, cpu (got 'webgpu')",
     "BLOOM_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got 'loud')",

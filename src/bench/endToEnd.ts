@@ -101,6 +101,9 @@ export async function measureEndToEnd(o: EndToEndOptions): Promise<EndToEndRun> 
       BLOOM_USER_COOLDOWN_S: '0',
       BLOOM_GUILD_COOLDOWN_S: '0',
       BLOOM_QUEUE_LIMIT: String(Math.max(64, o.burst)),
+      // A throughput figure: no per-user or download limit turns burst photos away.
+      BLOOM_USER_IN_FLIGHT: '100',
+      BLOOM_DOWNLOAD_SLOTS: String(Math.max(64, o.burst)),
       BLOOM_WORKERS: String(o.workers),
       ...(o.backend && { BLOOM_BACKEND: o.backend }),
       BLOOM_LOG_LEVEL: 'warn',

@@ -1,7 +1,7 @@
 // What commands and listeners get: services, never TF.js or SQL directly.
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
-import type { Admission, Cooldowns } from '../services/admission.ts';
+import type { Admission, Cooldowns, UserInFlight } from '../services/admission.ts';
 import type { FeedbackService } from '../services/feedbackService.ts';
 import type { IdentifyService } from '../services/identifyService.ts';
 import type { ModelManager } from '../services/modelManager.ts';
@@ -18,7 +18,12 @@ export interface BotContext {
   /** Votes on answers and the photos kept because of them. */
   feedback: FeedbackService;
   cooldowns: Cooldowns;
+  /** Model slots: photos with their bytes in hand being classified (BLOOM_QUEUE_LIMIT). */
   admission: Admission;
+  /** Download slots, one pool for user `url:` links and one for Discord attachments (photoPipeline.ts says why). */
+  downloads: { url: Admission; attachment: Admission };
+  /** Photos in flight per user (BLOOM_USER_IN_FLIGHT). */
+  userInFlight: UserInFlight;
   backend: string;
   /** Minimum gap between /retrain progress edits (Discord rate-limits edits). */
   retrainEditMs: number;

@@ -84,6 +84,16 @@ export interface IdentifyFailed {
 
 export type IdentifyOutcome = Identified | IdentifyFailed;
 
+/** A photo's bytes in hand, from IdentifyService.fetchPhoto. */
+export interface Fetched {
+  kind: 'fetched';
+  bytes: Buffer;
+  /** performance.now() when the download began, so the logged latency covers it. */
+  t0: number;
+  /** The attachment URL it came from (logged, so feedback can fetch it again after a restart). */
+  url?: string;
+}
+
 type Job = { clf: Classifier; views: Uint8Array[] };
 
 export class IdentifyService {
@@ -145,19 +155,31 @@ export class IdentifyService {
     return this.samples.get(key)!;
   }
 
-  /** Never throws: every failure is an outcome (an unexpected one as an InternalError, logged by the caller). */
-  async identify(req: IdentifyRequest, ctx: IdentifyContext): Promise<IdentifyOutcome> {
+  /**
+   * The download phase alone, so the bot can hold a download slot for it and a
+   * model slot only once the bytes are in hand. Never throws: a failure is an
+   * outcome, logged as a prediction row with its error code like any other.
+   */
+  async fetchPhoto(req: IdentifyRequest, ctx: IdentifyContext): Promise<Fetched | IdentifyFailed> {
     const t0 = performance.now();
-    let bytes: Buffer | undefined;
+    try {
+      return { kind: 'fetched', bytes: await this.fetch(req), t0, ...(req.fromAttachment && req.url && { url: req.url }) };
+    } catch (err) {
+      return this.failed(ctx, err, t0);
+    }
+  }
+
+  /** Decode → classify → log for bytes from fetchPhoto; the latency counts from the download's start. Never throws. */
+  async identifyFetched(f: Fetched, ctx: IdentifyContext): Promise<IdentifyOutcome> {
+    const { bytes, t0 } = f;
     let info: { width: number; height: number } | undefined;
     try {
-      bytes = await this.fetch(req);
       info = await probeImage(bytes);
       // One decode at 256 px serves the quality check and the model's 224 px centre view.
       const decoded = await decodeShortSide(bytes, QUALITY_SIDE);
       const quality = await assessQuality(bytes, { minSide: this.s.minImageSide }, { info, decoded });
       const { probs, clf } = await this.models.use(async (clf) => {
-        const views = await clf.views(bytes!, { tta: this.s.tta, decoded });
+        const views = await clf.views(bytes, { tta: this.s.tta, decoded });
         return { probs: await this.batcher.submit({ clf, views }), clf };
       });
       const top = clf.rank(probs, this.s.topK);
@@ -165,7 +187,7 @@ export class IdentifyService {
       const best = top[0]!;
       const sample = await this.sample(clf, best.label);
       const ms = performance.now() - t0;
-      const logId = this.log(ctx, { bytes, info, top, ms, modelVersion: clf.version, qualityNote: quality.notes.join(' ') || null, imageUrl: req.fromAttachment ? req.url : undefined });
+      const logId = this.log(ctx, { bytes, info, top, ms, modelVersion: clf.version, qualityNote: quality.notes.join(' ') || null, imageUrl: f.url });
       if (logId !== null) this.s.keepPhoto?.(logId, bytes);
       return {
         kind: 'identified', top, uncertain, ms, logId,
@@ -175,12 +197,22 @@ export class IdentifyService {
         ...(sample && { typical: { label: best.label, name: best.name, jpeg: sample } }),
       };
     } catch (err) {
-      const error = toUserFacing(err);
-      const ms = performance.now() - t0;
-      // Expected failures log their user message; an internal one its technical detail.
-      const logId = this.log(ctx, { bytes, info, ms, errorCode: error.code, errorMessage: error.code === 'INTERNAL' ? error.detail : error.message });
-      return { kind: 'failed', error, ms, logId };
+      return this.failed(ctx, err, t0, bytes, info);
     }
+  }
+
+  /** Never throws: every failure is an outcome (an unexpected one as an InternalError, logged by the caller). */
+  async identify(req: IdentifyRequest, ctx: IdentifyContext): Promise<IdentifyOutcome> {
+    const f = await this.fetchPhoto(req, ctx);
+    return f.kind === 'fetched' ? this.identifyFetched(f, ctx) : f;
+  }
+
+  private failed(ctx: IdentifyContext, err: unknown, t0: number, bytes?: Buffer, info?: { width: number; height: number }): IdentifyFailed {
+    const error = toUserFacing(err);
+    const ms = performance.now() - t0;
+    // Expected failures log their user message; an internal one its technical detail.
+    const logId = this.log(ctx, { bytes, info, ms, errorCode: error.code, errorMessage: error.code === 'INTERNAL' ? error.detail : error.message });
+    return { kind: 'failed', error, ms, logId };
   }
 
   private log(ctx: IdentifyContext, r: { bytes?: Buffer; info?: { width: number; height: number }; top?: Prediction[]; ms: number; modelVersion?: string; errorCode?: string; errorMessage?: string; qualityNote?: string | null; imageUrl?: string }): number | null {

@@ -48,6 +48,10 @@ export async function startHarness(env: Record<string, string> = {}, opts: Harne
     BLOOM_CDN_HOSTS: '127.0.0.1',
     BLOOM_USER_COOLDOWN_S: '0',
     BLOOM_GUILD_COOLDOWN_S: '0',
+    // Tests that exercise the retrain cooldown set it themselves.
+    BLOOM_RETRAIN_COOLDOWN_MIN: '0',
+    // Like the cooldowns, lifted: tests post many photos as one user (test/reliability/slowLinkSlots sets it).
+    BLOOM_USER_IN_FLIGHT: '100',
     BLOOM_BACKEND: 'wasm',
     BLOOM_LOG_LEVEL: 'info',
     ...env,

@@ -1,20 +1,17 @@
 // Issue 6, part 4: faults around the bot. Gateway drops, REST rate limits, a locked
 // database, corrupt checkpoints, a failing /retrain, and SIGTERM during a burst.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { createApp, StartupError } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
 import { startEmulator } from '../../src/dev/emulator/index.ts';
 import { photo, startHarness, type Harness } from '../helpers/botHarness.ts';
-import { eventually, logEntries, postPhoto, repliesTo, replyTo, startServer, textOf } from './helpers.ts';
+import { eventually, logEntries, postPhoto, repliesTo, replyTo, startAppProcess, startServer, textOf, within } from './helpers.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 let h: Harness;
 /** A bot process started on a checkpoint with truncated weights (runs alongside the first tests). */
@@ -131,29 +128,6 @@ describe('database locked', () => {
   });
 });
 
-/** Runs test/reliability/appProcess.ts with the given environment. */
-function startAppProcess(env: Record<string, string>): { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<{ code: number | null; signal: string | null }> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/reliability/appProcess.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', BLOOM_BACKEND: 'wasm', BLOOM_LOG_LEVEL: 'warn', BLOOM_OFFLINE: '1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '', err = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (err += d));
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
-  return { child, stdout: () => out, stderr: () => err, exited };
-}
-
-async function within<T>(p: Promise<T>, ms: number, what: string, onTimeout?: () => void): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => (onTimeout?.(), reject(new Error(`timed out after ${ms} ms: ${what}`))), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 describe('start-up failures', () => {
   const copyCheckpoint = (name: string) => {
     const dir = path.join(h.tmp, name);
@@ -230,7 +204,7 @@ describe('SIGTERM during a burst', () => {
       BLOOM_CHECKPOINT_DIR: h.checkpointDir, BLOOM_DATA_DIR: h.dataDir, BLOOM_DB_PATH: dbPath,
       BLOOM_FEATURE_CACHE: path.join(h.tmp, 'features'), BLOOM_BACKBONE_CACHE: path.join(h.tmp, 'cache'),
       BLOOM_WATCH_CHANNELS: emu.channels.flowers.id, BLOOM_CDN_HOSTS: '127.0.0.1',
-      BLOOM_USER_COOLDOWN_S: '0', BLOOM_GUILD_COOLDOWN_S: '0', BLOOM_WORKERS: '1', BLOOM_LOG_LEVEL: 'info',
+      BLOOM_USER_COOLDOWN_S: '0', BLOOM_GUILD_COOLDOWN_S: '0', BLOOM_USER_IN_FLIGHT: '100', BLOOM_WORKERS: '1', BLOOM_LOG_LEVEL: 'info',
       BLOOM_TEST_ALLOW_ORIGINS: `${new URL(emu.apiBase).origin},${slow.origin}`,
     });
     try {

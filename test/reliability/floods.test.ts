@@ -1,4 +1,4 @@
-// Issue 6, part 3: floods. Cooldowns per user and per guild, a bounded number of photos in
+// Issue 6, part 3: floods. Cooldowns per user and per guild (and one for all DMs, issue 14), a bounded number of photos in
 // flight ("busy" instead of a growing queue), and a 200-photo burst where every message
 // gets exactly one reply while memory stays bounded.
 import assert from 'node:assert/strict';
@@ -51,6 +51,20 @@ describe('cooldowns', () => {
     assert.ok(slashWait > 20, `alice's own cooldown applies to /identify too (${slashWait} s)`);
     const dm = await postPhoto(h, { name: 'f.jpg', bytes: photo(h, '3'), contentType: 'image/jpeg', author: alice, dm: true });
     assert.match(textOf(await replyTo(h, h.emu.dmChannelFor(alice).id, dm.id)), SLOW);
+  });
+
+  test('direct messages share one bucket (BLOOM_DM_COOLDOWN_S, the guild cooldown by default): accounts in DMs cannot bypass it', async () => {
+    const carol = h.emu.addUser('carol');
+    const dave = h.emu.addUser('dave');
+    await new Promise((r) => setTimeout(r, 600));
+    const first = await postPhoto(h, { name: 'g.jpg', bytes: photo(h, '1'), contentType: 'image/jpeg', author: carol, dm: true });
+    const second = await postPhoto(h, { name: 'h.jpg', bytes: photo(h, '2'), contentType: 'image/jpeg', author: dave, dm: true });
+    assert.ok(isResult(textOf(await replyTo(h, h.emu.dmChannelFor(carol).id, first.id))), 'carol answered');
+    const daveWait = Number(SLOW.exec(textOf(await replyTo(h, h.emu.dmChannelFor(dave).id, second.id)))?.[1]);
+    assert.equal(daveWait, 1, 'dave, another account, waits for the DM bucket');
+    await new Promise((r) => setTimeout(r, 600));
+    const later = await postPhoto(h, { name: 'i.jpg', bytes: photo(h, '2', 1), contentType: 'image/jpeg', author: dave, dm: true });
+    assert.ok(isResult(textOf(await replyTo(h, h.emu.dmChannelFor(dave).id, later.id))), 'dave answered after the DM cooldown');
   });
 });
 
