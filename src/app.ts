@@ -11,8 +11,9 @@ import type { FetchFile } from './classifier/modelFiles.ts';
 import { BloomBot } from './bot/bot.ts';
 import { createClient } from './bot/client.ts';
 import type { Config } from './config.ts';
-import type { AddressPolicy } from './net/index.ts';
+import { downloadBytes, type AddressPolicy } from './net/index.ts';
 import { Admission, Cooldowns, UserInFlight } from './services/admission.ts';
+import { FeedbackService } from './services/feedbackService.ts';
 import { IdentifyService } from './services/identifyService.ts';
 import { ModelManager } from './services/modelManager.ts';
 import { RetrainService } from './services/retrainService.ts';
@@ -113,6 +114,17 @@ export async function createApp(o: AppOptions): Promise<App> {
     }
   }, o.pendingRetryMs ?? 5000);
   retryTimer.unref();
+  const downloadTimeouts = {
+    ...(config.downloadTimeoutS !== undefined && { totalMs: config.downloadTimeoutS * 1000 }),
+    minBytesPerSec: config.minDownloadKbps * 1000,
+  };
+  // Feedback keeps a photo only once someone votes on it: recent photos wait in memory, older
+  // ones (or after a restart) are fetched again from their attachment URL under the same rules.
+  const feedback = new FeedbackService(store, () => models.current?.meta.names ?? {}, {
+    contribDir: config.contribDir,
+    dailyCap: config.contribDailyCap,
+    download: async (url) => (await downloadBytes(url, { maxBytes: config.maxImageMb * 1024 * 1024, allowHosts: config.cdnHosts, ...o.addressPolicy, timeouts: downloadTimeouts })).bytes,
+  });
   const identify = new IdentifyService(models, store, {
     maxBytes: config.maxImageMb * 1024 * 1024,
     confidenceThreshold: config.confidenceThreshold,
@@ -122,10 +134,8 @@ export async function createApp(o: AppOptions): Promise<App> {
     addressPolicy: o.addressPolicy,
     dataDir: config.dataDir,
     tta: o.tta,
-    downloadTimeouts: {
-      ...(config.downloadTimeoutS !== undefined && { totalMs: config.downloadTimeoutS * 1000 }),
-      minBytesPerSec: config.minDownloadKbps * 1000,
-    },
+    downloadTimeouts,
+    keepPhoto: (logId, bytes) => feedback.remember(logId, bytes),
   }, () => backend.name);
   const retrain = new RetrainService(models, store, {
     dataDir: config.dataDir,
@@ -149,7 +159,7 @@ export async function createApp(o: AppOptions): Promise<App> {
   });
   const client = createClient({ apiUrl: config.discordApiUrl });
   const bot = new BloomBot(client, {
-    config, log, store, models, identify, retrain,
+    config, log, store, models, identify, retrain, feedback,
     cooldowns: new Cooldowns(config.userCooldownS, config.guildCooldownS, config.dmCooldownS),
     admission: new Admission(config.queueLimit),
     downloads: { url: new Admission(config.downloadSlots), attachment: new Admission(config.downloadSlots) },

@@ -51,6 +51,10 @@ export interface Config {
   backend?: Backend;
   logLevel: ConfigLogLevel;
   cdnHosts: string[];
+  /** Where photos kept because of member feedback go (content-addressed); beside the database by default. */
+  contribDir: string;
+  /** Pending contributions (kept photos) one member may add in 24 hours. */
+  contribDailyCap: number;
 }
 
 export interface LoadConfigOptions {
@@ -127,6 +131,8 @@ const FIELDS = {
   BLOOM_RETRAIN_COOLDOWN_MIN: { schema: num(0, 1440, 10), expect: 'a number of minutes between 0 and 1440' },
   BLOOM_BACKEND: { schema: lowerEnum(BACKENDS).optional(), expect: `one of ${BACKENDS.join(', ')}` },
   BLOOM_LOG_LEVEL: { schema: lowerEnum(LOG_LEVELS).default('info'), expect: `one of ${LOG_LEVELS.join(', ')}` },
+  BLOOM_CONTRIB_DIR: { schema: z.string().optional(), expect: 'a folder path' },
+  BLOOM_CONTRIB_DAILY_CAP: { schema: int(0, 10_000, 20), expect: 'a whole number between 0 and 10000' },
   BLOOM_CDN_HOSTS: {
     schema: list(z.string().toLowerCase().regex(HOSTNAME)).pipe(z.array(z.string()).min(1)).default([
       'cdn.discordapp.com',
@@ -212,5 +218,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfi
     ...(v.BLOOM_BACKEND !== undefined && { backend: v.BLOOM_BACKEND }),
     logLevel: v.BLOOM_LOG_LEVEL,
     cdnHosts: v.BLOOM_CDN_HOSTS,
+    contribDir: resolve(v.BLOOM_CONTRIB_DIR ?? path.join(path.dirname(v.BLOOM_DB_PATH ?? 'data/bloom.sqlite'), 'contributions')),
+    contribDailyCap: v.BLOOM_CONTRIB_DAILY_CAP,
   };
 }

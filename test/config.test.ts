@@ -44,6 +44,8 @@ test('defaults for an empty environment', () => {
     retrainCooldownMin: 10,
     logLevel: 'info',
     cdnHosts: ['cdn.discordapp.com', 'media.discordapp.net'],
+    contribDir: '/srv/bloom/main/data/contributions',
+    contribDailyCap: 20,
   });
 });
 

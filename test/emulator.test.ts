@@ -254,6 +254,65 @@ describe('discord.js against the emulator', () => {
     assert.equal(posted.channel_id, dm.id);
     assert.equal(emu.messagesIn(dm.id).at(-1)?.message.content, 'hi!');
   });
+
+  test('components: a button click updates its message (7), a select opens a modal (9), a modal submit is answered; refusals and "interaction failed"', async () => {
+    const channel = client.channels.cache.get(emu.channels.general.id);
+    assert.ok(channel?.isSendable());
+    const sent = await channel.send({
+      content: 'pick one',
+      components: [
+        { type: 1, components: [{ type: 2, style: 1, custom_id: 'press', label: 'Press' }, { type: 2, style: 2, custom_id: 'ignored', label: 'Nobody answers' }] },
+        { type: 1, components: [{ type: 3, custom_id: 'menu', options: [{ label: 'A', value: 'a' }, { label: 'B', value: 'b' }] }] },
+      ],
+    });
+    const stored = emu.world.messages.get(sent.id)!;
+    assert.equal(stored.message.components!.length, 2);
+    const pressed = nextEvent(client, Events.InteractionCreate, (i) => i.isButton() && i.customId === 'press');
+    const click = await emu.clickComponent({ message: sent.id, customId: 'press' });
+    const [button] = await pressed;
+    assert.ok(button.isButton());
+    assert.equal(button.message.id, sent.id);
+    assert.equal(button.user.id, emu.users.member.id);
+    await button.update({ content: 'pressed', components: [] });
+    assert.equal((await emu.waitForInteractionResponse(click.id, 'callback')).callbackType, 7);
+    assert.equal(emu.world.messages.get(sent.id)!.message.content, 'pressed');
+    assert.deepEqual(emu.world.messages.get(sent.id)!.message.components, []);
+    assert.equal(emu.interactionStatus(click.id), 'answered');
+
+    // What the client would not let a member do is refused; `forge` delivers it anyway.
+    await assert.rejects(emu.clickComponent({ message: sent.id, customId: 'press' }), /has no component "press"/);
+    const menuMsg = await channel.send({ content: 'menu', components: [{ type: 1, components: [{ type: 3, custom_id: 'menu', options: [{ label: 'A', value: 'a' }] }] }] });
+    await assert.rejects(emu.clickComponent({ message: menuMsg.id, customId: 'menu', values: ['z'] }), /offers no option "z"/);
+
+    const chosen = nextEvent(client, Events.InteractionCreate, (i) => i.isStringSelectMenu());
+    const pick = await emu.clickComponent({ message: menuMsg.id, customId: 'menu', values: ['a'] });
+    const [select] = await chosen;
+    assert.ok(select.isStringSelectMenu());
+    assert.deepEqual(select.values, ['a']);
+    await select.showModal({ custom_id: 'ask', title: 'Name it', components: [{ type: 1, components: [{ type: 4, custom_id: 'name', style: 1, label: 'Name', required: true }] }] });
+    assert.equal((await emu.waitForInteractionResponse(pick.id, 'callback')).callbackType, 9);
+    await assert.rejects(emu.submitModal({ interactionId: pick.id, fields: { other: 'x' } }), /no text input "other"/);
+    const submitted = nextEvent(client, Events.InteractionCreate, (i) => i.isModalSubmit());
+    const submit = await emu.submitModal({ interactionId: pick.id, fields: { name: 'Lenten Rose' } });
+    const [modal] = await submitted;
+    assert.ok(modal.isModalSubmit());
+    assert.equal(modal.customId, 'ask');
+    assert.equal(modal.fields.getTextInputValue('name'), 'Lenten Rose');
+    assert.ok(modal.isFromMessage(), 'a modal opened from a component carries its message');
+    // A modal cannot answer a modal (discord.js has no showModal here; the API refuses it too).
+    await assert.rejects(client.rest.post(`/interactions/${modal.id}/${modal.token}/callback`, { auth: false, body: { type: 9, data: { custom_id: 'again', title: 'Again', components: [] } } }), /not valid for this interaction/);
+    await modal.deferUpdate();
+    await modal.editReply({ content: 'named', components: [] });
+    assert.equal(emu.world.messages.get(menuMsg.id)!.message.content, 'named');
+    assert.equal(emu.interactionStatus(submit.id), 'answered');
+
+    // Nobody answers: after the deadline the member sees "This interaction failed".
+    const other = await channel.send({ content: 'x', components: [{ type: 1, components: [{ type: 2, style: 2, custom_id: 'silent', label: 'Silent' }] }] });
+    const silent = await emu.clickComponent({ message: other.id, customId: 'silent' });
+    assert.equal(emu.interactionStatus(silent.id), 'pending');
+    emu.world.interactions.get(silent.id)!.createdAt -= 3001;
+    assert.equal(emu.interactionStatus(silent.id), 'failed');
+  });
 });
 
 describe('emulator protocol details', () => {

@@ -4,6 +4,7 @@ import { Events, type Client, type Interaction } from 'discord.js';
 import { commandByName } from '../../commands/index.ts';
 import { UserFacingError } from '../errors.ts';
 import type { BotContext } from './context.ts';
+import { handleFeedback } from './feedback.ts';
 import { onMessage } from './messageListener.ts';
 import { EPHEMERAL } from './replies.ts';
 
@@ -32,6 +33,7 @@ export class BloomBot {
   }
 
   private async onInteraction(i: Interaction): Promise<void> {
+    if (i.isMessageComponent() || i.isModalSubmit()) return handleFeedback(i, this.ctx);
     if (!i.isChatInputCommand()) return;
     const cmd = commandByName.get(i.commandName);
     if (!cmd) return;

@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { Admission, Cooldowns, UserInFlight } from '../services/admission.ts';
+import type { FeedbackService } from '../services/feedbackService.ts';
 import type { IdentifyService } from '../services/identifyService.ts';
 import type { ModelManager } from '../services/modelManager.ts';
 import type { RetrainService } from '../services/retrainService.ts';
@@ -14,6 +15,8 @@ export interface BotContext {
   models: ModelManager;
   identify: IdentifyService;
   retrain: RetrainService;
+  /** Votes on answers and the photos kept because of them. */
+  feedback: FeedbackService;
   cooldowns: Cooldowns;
   /** Model slots: photos with their bytes in hand being classified (BLOOM_QUEUE_LIMIT). */
   admission: Admission;

@@ -6,6 +6,7 @@ import type { Prediction } from '../classifier/ranking.ts';
 import { InternalError, type UserFacingError } from '../errors.ts';
 import type { Identified, IdentifyOutcome } from '../services/identifyService.ts';
 import { chartPng } from './chart.ts';
+import { feedbackButtons, type MessageRow } from './feedbackRender.ts';
 
 export interface RenderedFile {
   name: string;
@@ -16,6 +17,8 @@ export interface ReplyPayload {
   content?: string;
   embeds: APIEmbed[];
   files: RenderedFile[];
+  /** Buttons under an answer (feedback); failures have none. */
+  components?: MessageRow[];
 }
 
 /** What the reply adds to the service's result: the chart PNG and the photo's name. */
@@ -65,7 +68,8 @@ export function renderResult(o: Identified, x: ResultExtras = {}): ReplyPayload 
     embed.fields.push({ name: o.uncertain ? 'Best guess looks like' : 'A typical one', value: `${title(best.name)} from the training set (thumbnail)` , inline: true });
   }
   if (x.imageName) embed.author = { name: x.imageName.slice(0, 256) };
-  return { embeds: [embed], files };
+  // Feedback needs the logged row: an answer whose row could not be written has no buttons.
+  return { embeds: [embed], files, ...(o.logId !== null && { components: feedbackButtons(o.logId) }) };
 }
 
 export function renderError(message: string, hint?: string): ReplyPayload {

@@ -7,6 +7,7 @@ export function toMessage(p: ReplyPayload): BaseMessageOptions {
     content: p.content,
     embeds: p.embeds,
     files: p.files.map((f) => new AttachmentBuilder(f.data, { name: f.name })),
+    ...(p.components && { components: p.components }),
     allowedMentions: { parse: [], repliedUser: false },
   };
 }

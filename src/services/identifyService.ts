@@ -31,6 +31,8 @@ export interface IdentifySettings {
   dataDir?: string;
   tta?: boolean;
   batchWindowMs?: number;
+  /** Told the bytes of every identified photo that got a log row (feedback keeps recent ones to store on a vote). */
+  keepPhoto?: (logId: number, bytes: Buffer) => void;
 }
 
 export interface IdentifyRequest {
@@ -88,6 +90,8 @@ export interface Fetched {
   bytes: Buffer;
   /** performance.now() when the download began, so the logged latency covers it. */
   t0: number;
+  /** The attachment URL it came from (logged, so feedback can fetch it again after a restart). */
+  url?: string;
 }
 
 type Job = { clf: Classifier; views: Uint8Array[] };
@@ -161,7 +165,7 @@ export class IdentifyService {
   async fetchPhoto(req: IdentifyRequest, ctx: IdentifyContext): Promise<Fetched | IdentifyFailed> {
     const t0 = performance.now();
     try {
-      return { kind: 'fetched', bytes: await this.fetch(req), t0 };
+      return { kind: 'fetched', bytes: await this.fetch(req), t0, ...(req.fromAttachment && req.url && { url: req.url }) };
     } catch (err) {
       return this.failed(ctx, err, t0);
     }
@@ -185,7 +189,8 @@ export class IdentifyService {
       const best = top[0]!;
       const sample = await this.sample(clf, best.label);
       const ms = performance.now() - t0;
-      const logId = this.log(ctx, { bytes, info, top, ms, modelVersion: clf.version, qualityNote: quality.notes.join(' ') || null });
+      const logId = this.log(ctx, { bytes, info, top, ms, modelVersion: clf.version, qualityNote: quality.notes.join(' ') || null, imageUrl: f.url });
+      if (logId !== null) this.s.keepPhoto?.(logId, bytes);
       return {
         kind: 'identified', top, uncertain, ms, logId,
         modelVersion: clf.version,
@@ -212,7 +217,7 @@ export class IdentifyService {
     return { kind: 'failed', error, ms, logId };
   }
 
-  private log(ctx: IdentifyContext, r: { bytes?: Buffer; info?: { width: number; height: number }; top?: Prediction[]; ms: number; modelVersion?: string; errorCode?: string; errorMessage?: string; qualityNote?: string | null }): number | null {
+  private log(ctx: IdentifyContext, r: { bytes?: Buffer; info?: { width: number; height: number }; top?: Prediction[]; ms: number; modelVersion?: string; errorCode?: string; errorMessage?: string; qualityNote?: string | null; imageUrl?: string }): number | null {
     if (!this.store) return null;
     return this.store.safeInsertPrediction({
       source: ctx.source,
@@ -231,6 +236,7 @@ export class IdentifyService {
       errorCode: r.errorCode ?? null,
       errorMessage: r.errorMessage ?? null,
       qualityNote: r.qualityNote ?? null,
+      imageUrl: r.imageUrl ?? null,
     });
   }
 }

@@ -5,3 +5,4 @@ export { isTransientError, type WriteFailure, type WriteErrorHandler } from './p
 export type { Prediction, PredictionRow, PredictionSource, TopKEntry } from './predictions.ts';
 export type { FinishRunInput, FinishedStatus, RunStatus, StartRunInput, TrainingRun } from './trainingRuns.ts';
 export type { PredictionStats, SpeciesCount, StatsFilter } from './stats.ts';
+export type { Contribution, ContributionInput, FeedbackQueries, TallyEntry, Vote, VoteAnswer, VoteResult } from './feedback.ts';

@@ -66,4 +66,40 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (guild_id, key)
   ) WITHOUT ROWID;
   `,
+  // 2: feedback on answers (votes) and the photos kept because of it (contributions)
+  `
+  -- Where the photo came from (a Discord attachment), so feedback after a restart can fetch it again.
+  ALTER TABLE predictions ADD COLUMN image_url TEXT;
+
+  CREATE TABLE votes (
+    id            INTEGER PRIMARY KEY,
+    prediction_id INTEGER NOT NULL REFERENCES predictions (id) ON DELETE CASCADE,
+    user_id       TEXT    NOT NULL,
+    -- Exactly one answer: a known label, a species Bloom does not know yet, or "not a flower".
+    label         TEXT,
+    new_name      TEXT,
+    not_flower    INTEGER NOT NULL DEFAULT 0 CHECK (not_flower IN (0, 1)),
+    created_at    TEXT    NOT NULL,
+    updated_at    TEXT    NOT NULL,
+    CHECK ((label IS NOT NULL) + (new_name IS NOT NULL) + not_flower = 1),
+    UNIQUE (prediction_id, user_id)
+  );
+
+  CREATE TABLE contributions (
+    id            INTEGER PRIMARY KEY,
+    sha256        TEXT    NOT NULL,
+    path          TEXT    NOT NULL,
+    bytes         INTEGER NOT NULL,
+    prediction_id INTEGER NOT NULL REFERENCES predictions (id) ON DELETE CASCADE,
+    label         TEXT,
+    new_name      TEXT,
+    not_flower    INTEGER NOT NULL DEFAULT 0 CHECK (not_flower IN (0, 1)),
+    status        TEXT    NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'approved', 'rejected')),
+    created_by    TEXT    NOT NULL,
+    created_at    TEXT    NOT NULL,
+    UNIQUE (prediction_id, created_by)
+  );
+  CREATE INDEX contributions_created_by ON contributions (created_by, created_at);
+  CREATE INDEX contributions_status ON contributions (status);
+  `,
 ];

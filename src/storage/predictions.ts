@@ -29,6 +29,8 @@ export interface PredictionRow {
   errorCode?: string | null;
   errorMessage?: string | null;
   qualityNote?: string | null;
+  /** Where the photo was downloaded from (an attachment URL), so feedback can fetch it again. */
+  imageUrl?: string | null;
 }
 
 /** A stored prediction; top1 fields are derived from `topK` on insert. */
@@ -54,6 +56,7 @@ export interface Prediction {
   errorCode: string | null;
   errorMessage: string | null;
   qualityNote: string | null;
+  imageUrl: string | null;
 }
 
 /** A row with its timestamp fixed, ready to bind; what the pending queue holds. */
@@ -84,6 +87,7 @@ export function toParams(row: PredictionRow, now: () => string = () => new Date(
     errorCode: row.errorCode ?? null,
     errorMessage: row.errorMessage ?? null,
     qualityNote: row.qualityNote ?? null,
+    imageUrl: row.imageUrl ?? null,
   };
 }
 
@@ -93,7 +97,7 @@ const SELECT = `
          image_bytes AS imageBytes, width, height, top_k AS topK, top1_label AS top1Label,
          top1_name AS top1Name, top1_probability AS top1Probability, model_version AS modelVersion,
          backend, latency_ms AS latencyMs, error_code AS errorCode, error_message AS errorMessage,
-         quality_note AS qualityNote
+         quality_note AS qualityNote, image_url AS imageUrl
   FROM predictions`;
 
 type StoredPrediction = Omit<Prediction, 'topK'> & { topK: string };
@@ -104,11 +108,11 @@ export function predictionQueries(db: Db) {
     INSERT INTO predictions (
       created_at, source, source_id, guild_id, channel_id, user_id, image_sha256, image_bytes,
       width, height, top_k, top1_label, top1_name, top1_probability, model_version, backend,
-      latency_ms, error_code, error_message, quality_note
+      latency_ms, error_code, error_message, quality_note, image_url
     ) VALUES (
       @createdAt, @source, @sourceId, @guildId, @channelId, @userId, @imageSha256, @imageBytes,
       @width, @height, @topK, @top1Label, @top1Name, @top1Probability, @modelVersion, @backend,
-      @latencyMs, @errorCode, @errorMessage, @qualityNote
+      @latencyMs, @errorCode, @errorMessage, @qualityNote, @imageUrl
     )`);
   const byId = db.prepare<[number], StoredPrediction>(`${SELECT} WHERE id = ?`);
   const recent = db.prepare<{ guildId: string | null; limit: number }, StoredPrediction>(`

@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import { migrate, openConnection, type Db } from './db.ts';
+import { feedbackQueries, type FeedbackQueries } from './feedback.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { PendingWrites, type WriteErrorHandler, type WriteFailure } from './pending.ts';
 import { predictionQueries, toParams, type Prediction, type PredictionParams, type PredictionRow } from './predictions.ts';
@@ -61,6 +62,7 @@ export class Store {
   #runs: ReturnType<typeof trainingRunQueries>;
   #settings: ReturnType<typeof settingsQueries>;
   #stats: ReturnType<typeof statsQueries>;
+  #feedback: FeedbackQueries;
   readonly #pending: PendingWrites<PredictionParams>;
   readonly #opts: OpenDatabaseOptions;
   /** The database file and its identity when opened (undefined for :memory: or a store made from a bare connection). */
@@ -77,6 +79,7 @@ export class Store {
     this.#runs = trainingRunQueries(db);
     this.#settings = settingsQueries(db);
     this.#stats = statsQueries(db);
+    this.#feedback = feedbackQueries(db);
     this.#pending = new PendingWrites(
       'insertPrediction',
       (params) => this.#predictions.insert(params),
@@ -116,6 +119,7 @@ export class Store {
     this.#runs = trainingRunQueries(db);
     this.#settings = settingsQueries(db);
     this.#stats = statsQueries(db);
+    this.#feedback = feedbackQueries(db);
     try {
       old.close();
     } catch {
@@ -173,6 +177,12 @@ export class Store {
 
   predictionStats(filter: StatsFilter = {}): PredictionStats {
     return this.#stats.predictionStats(filter);
+  }
+
+  // --- feedback: votes and contributions (src/storage/feedback.ts)
+
+  get feedback(): FeedbackQueries {
+    return this.#feedback;
   }
 
   // --- training runs

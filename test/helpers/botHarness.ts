@@ -18,6 +18,8 @@ export interface Harness {
   emu: Emulator;
   app: App;
   logLines: string[];
+  /** Stops the app and starts a fresh one (same config, database and emulator): a bot restart. */
+  restartApp(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -56,16 +58,24 @@ export async function startHarness(env: Record<string, string> = {}, opts: Harne
   });
   const logLines: string[] = [];
   const log = createLogger({ level: 'info', secrets: [emu.token], destination: new Writable({ write(chunk, _enc, cb) { logLines.push(String(chunk)); cb(); } }) });
-  const app = await createApp({ config, log, addressPolicy: { allowOrigins: [origin, ...(opts.allowOrigins ?? [])] }, retrainEditMs: 50, ...opts.app });
-  await app.bot.start(emu.token);
-  return {
-    tmp, dataDir: m.dataDir, checkpointDir: m.checkpointDir, emu, app, logLines,
+  const make = async () => {
+    const app = await createApp({ config, log, addressPolicy: { allowOrigins: [origin, ...(opts.allowOrigins ?? [])] }, retrainEditMs: 50, ...opts.app });
+    await app.bot.start(emu.token);
+    return app;
+  };
+  const h: Harness = {
+    tmp, dataDir: m.dataDir, checkpointDir: m.checkpointDir, emu, app: await make(), logLines,
+    async restartApp() {
+      await h.app.stop();
+      h.app = await make();
+    },
     async stop() {
-      await app.stop();
+      await h.app.stop();
       await emu.close();
       fs.rmSync(tmp, { recursive: true, force: true });
     },
   };
+  return h;
 }
 
 export const photo = (h: Harness, label: '1' | '2' | '3', i = 0) => fs.readFileSync(path.join(h.dataDir, 'valid', label, `img_${i}.jpg`));

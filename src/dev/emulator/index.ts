@@ -11,6 +11,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIApplicationCommand, APIAttachment, APIMessage, APIRole, APIUser } from 'discord.js';
 import { handleCdn } from './cdn.ts';
+import { buildComponentInteraction, buildModalSubmit, type ComponentClick, type ModalSubmission } from './components.ts';
 import { Gateway, type GatewayLogEntry, type GatewayLogKind } from './gateway.ts';
 import { buildCommandInteraction, type InvokeCommandOptions, type UploadSpec } from './interactions.ts';
 import { makeToken, Permissions } from './payloads.ts';
@@ -28,6 +29,7 @@ import {
 export type { RecordedRequest } from './rest.ts';
 export type { GatewayLogEntry, GatewayLogKind } from './gateway.ts';
 export type { CommandOptionValue, InvokeCommandOptions, UploadSpec } from './interactions.ts';
+export type { ComponentClick, ModalSubmission } from './components.ts';
 export type { DMChannel, EmuGuild, GuildTextChannel, InteractionResponse, InteractionResponseKind, StoredFile, StoredMessage } from './world.ts';
 export { samplePng, imageSize } from './images.ts';
 
@@ -89,6 +91,7 @@ export class Emulator {
   private readonly faults: Fault[] = [];
   private readonly waiters = new Set<Waiter>();
   private readonly uploadLimitBytes: number;
+  private readonly interactionDeadlineMs: number;
 
   /** @internal use startEmulator() */
   constructor(
@@ -101,11 +104,12 @@ export class Emulator {
     this.mediaBase = `${origin}/media`;
     this.gatewayUrl = `${origin.replace(/^http/, 'ws')}/gateway`;
     this.uploadLimitBytes = opts.uploadLimitBytes ?? 10 * 1024 * 1024;
+    this.interactionDeadlineMs = opts.interactionDeadlineMs ?? 3000;
     this.world = new World({
       cdnBase: this.cdnBase,
       mediaBase: this.mediaBase,
       uploadLimitBytes: this.uploadLimitBytes,
-      interactionDeadlineMs: opts.interactionDeadlineMs ?? 3000,
+      interactionDeadlineMs: this.interactionDeadlineMs,
       dispatch: (t, d) => {
         this.gateway.dispatch(t, d);
         this.notify();
@@ -253,6 +257,43 @@ export class Emulator {
     const state = buildCommandInteraction(this.world, opts, this.uploadLimitBytes);
     this.gateway.dispatch('INTERACTION_CREATE', state.payload);
     return { id: state.id, token: state.token, payload: state.payload };
+  }
+
+  /**
+   * A member clicks a button or picks from a select menu (`values`) on a message; the bot
+   * receives INTERACTION_CREATE of type 3. Throws for what the client would not allow
+   * (no such component, an option not offered, someone else's ephemeral message) unless `forge`.
+   */
+  clickComponent(opts: ComponentClick): Promise<{ id: string; token: string; payload: Record<string, unknown> }> {
+    // Refusals arrive as a rejected promise, like the other user actions.
+    return Promise.resolve().then(() => {
+      this.requireSession();
+      const state = buildComponentInteraction(this.world, opts, this.uploadLimitBytes);
+      this.gateway.dispatch('INTERACTION_CREATE', state.payload);
+      return { id: state.id, token: state.token, payload: state.payload };
+    });
+  }
+
+  /** The member submits the modal the bot opened in answer to `interactionId` (INTERACTION_CREATE of type 5). */
+  submitModal(opts: ModalSubmission): Promise<{ id: string; token: string; payload: Record<string, unknown> }> {
+    // Refusals arrive as a rejected promise, like the other user actions.
+    return Promise.resolve().then(() => {
+      this.requireSession();
+      const state = buildModalSubmit(this.world, opts, this.uploadLimitBytes);
+      this.gateway.dispatch('INTERACTION_CREATE', state.payload);
+      return { id: state.id, token: state.token, payload: state.payload };
+    });
+  }
+
+  /**
+   * `answered` once the bot's initial response arrived; `failed` when it did not within the
+   * deadline (the member sees "This interaction failed"); `pending` meanwhile.
+   */
+  interactionStatus(interactionId: string): 'answered' | 'pending' | 'failed' {
+    const i = this.world.interactions.get(interactionId);
+    if (!i) throw new Error(`emulator: no interaction ${interactionId}`);
+    if (i.acknowledged !== null) return 'answered';
+    return this.interactionDeadlineMs > 0 && Date.now() - i.createdAt > this.interactionDeadlineMs ? 'failed' : 'pending';
   }
 
   // ---- observing the bot ------------------------------------------------------------

@@ -301,6 +301,11 @@ export class Rest {
     const type = body.type as number;
     const data = (body.data ?? {}) as Record<string, unknown>;
     let stored: StoredMessage | undefined;
+    // Component clicks (3) and modal submits from a component (5 with a message) may update that message.
+    const kind = i.payload.type as number;
+    const source = (i.payload.message as { id: string } | undefined)?.id;
+    const updatable = (kind === 3 || kind === 5) && source !== undefined;
+    let original: string | null = null;
     switch (type) {
       case InteractionCallbackType.ChannelMessageWithSource:
         stored = w.createMessage({ channelId: i.channelId, author: w.botUser, body: data, files, type: MessageType.ChatInputCommand, interaction: i });
@@ -317,7 +322,19 @@ export class Rest {
           interaction: i,
         });
         break;
+      case InteractionCallbackType.DeferredUpdateMessage:
+      case InteractionCallbackType.UpdateMessage: {
+        if (!updatable) throw Errors.invalidForm('type', 'Interaction callback type is not valid for this interaction', 'INTERACTION_CALLBACK_TYPE_INVALID');
+        const target = w.messages.get(source);
+        if (!target || target.deleted) throw Errors.unknownMessage();
+        if (type === InteractionCallbackType.UpdateMessage) w.editMessage(target, data, files);
+        stored = target;
+        original = target.message.id;
+        break;
+      }
       case InteractionCallbackType.Modal:
+        // A modal cannot answer a modal.
+        if (kind === 5) throw Errors.invalidForm('type', 'Interaction callback type is not valid for this interaction', 'INTERACTION_CALLBACK_TYPE_INVALID');
         if (typeof data.custom_id !== 'string' || typeof data.title !== 'string' || !Array.isArray(data.components)) {
           throw Errors.invalidForm('data', 'Modal requires custom_id, title and components', 'BASE_TYPE_REQUIRED');
         }
@@ -327,13 +344,13 @@ export class Rest {
         throw Errors.invalidForm('type', 'Interaction callback type is not valid for this interaction', 'INTERACTION_CALLBACK_TYPE_INVALID');
     }
     i.acknowledged = type;
-    i.originalId = stored?.message.id ?? null;
+    i.originalId = original ?? stored?.message.id ?? null;
     this.respond(i, 'callback', body, files, stored, { callbackType: type, flags: (data.flags as number | undefined) ?? 0 });
     if (query.get('with_response') !== 'true') return noContent();
     return ok({
       interaction: {
         id: i.id,
-        type: 2,
+        type: kind,
         ...(stored
           ? {
               response_message_id: stored.message.id,
@@ -361,7 +378,8 @@ export class Rest {
     const original = params.messageId === '@original';
     const id = original ? i.originalId : params.messageId;
     const stored = id ? w.messages.get(id) : undefined;
-    if (!stored || stored.deleted || stored.interactionId !== i.id) throw Errors.unknownMessage();
+    // @original of a component update (6/7) is the message the component was on.
+    if (!stored || stored.deleted || (stored.interactionId !== i.id && !(original && id === i.originalId))) throw Errors.unknownMessage();
     if (method === 'GET') return ok(stored.message);
     if (method === 'DELETE') {
       w.deleteMessage(stored);

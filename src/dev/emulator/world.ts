@@ -478,7 +478,7 @@ export class World {
             application_id: this.applicationId,
             interaction_metadata: {
               id: interaction.id,
-              type: 2,
+              type: (interaction.payload.type as number | undefined) ?? 2,
               user: (interaction.payload.member as { user: APIUser } | undefined)?.user ?? interaction.payload.user,
               authorizing_integration_owners: interaction.payload.authorizing_integration_owners,
             },
