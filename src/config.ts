@@ -122,7 +122,7 @@ const FIELDS = {
   BLOOM_GUILD_COOLDOWN_S: { schema: num(0, 3600, 1), expect: 'a number of seconds between 0 and 3600' },
   BLOOM_DM_COOLDOWN_S: { schema: z.coerce.number().min(0).max(3600).optional(), expect: 'a number of seconds between 0 and 3600' },
   BLOOM_USER_IN_FLIGHT: { schema: int(1, 100, 2), expect: 'a whole number between 1 and 100' },
-  BLOOM_DOWNLOAD_SLOTS: { schema: int(1, 1000, 16), expect: 'a whole number between 1 and 1000' },
+  BLOOM_DOWNLOAD_SLOTS: { schema: int(1, 1000, 32), expect: 'a whole number between 1 and 1000' },
   BLOOM_QUEUE_LIMIT: { schema: int(1, 1000, 32), expect: 'a whole number between 1 and 1000' },
   BLOOM_DOWNLOAD_TIMEOUT_S: { schema: z.coerce.number().min(1).max(300).optional(), expect: 'a number of seconds between 1 and 300' },
   BLOOM_MIN_DOWNLOAD_KBPS: { schema: num(0, 100_000, 8), expect: 'a number of KB/s between 0 and 100000 (0 = no floor)' },

@@ -36,7 +36,7 @@ test('defaults for an empty environment', () => {
     guildCooldownS: 1,
     dmCooldownS: 1,
     userInFlight: 2,
-    downloadSlots: 16,
+    downloadSlots: 32,
     queueLimit: 32,
     minDownloadKbps: 8,
     workers: Math.min(2, availableParallelism()),
