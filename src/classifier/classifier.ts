@@ -1,9 +1,12 @@
 // The loaded model: backbone(s) + head, with a small API in the spirit of
 // tfjs-models: classify(bytes) → top-k, plus batch and feature helpers.
 import * as tf from './tf.ts';
+import { applyTemperature, decideAnswer, featureOffsets, flowerLikeness, type Answer } from './answers.ts';
+import { splitArch } from './backbones.ts';
 import { checkBackbones, loadCheckpoint, type CheckpointMeta } from './checkpoint.ts';
 import type { Embedder } from './embedder.ts';
 import type { BackboneLocations } from './featureExtractor.ts';
+import { loadImagenetHeads, type ImagenetHead } from './imagenetHead.ts';
 import { centreCrop, cropBox, decodeUpright, DEFAULT_MAX_PIXELS, outerSide, prepareImage, type RGBImage } from './images.ts';
 import { makeEmbedder } from './makeEmbedder.ts';
 import { meanProbs, topK, type Prediction } from './ranking.ts';
@@ -42,6 +45,8 @@ export class Classifier {
     private readonly head: tf.LayersModel,
     readonly embedder: Embedder,
     private readonly ownsEmbedder: boolean,
+    /** The backbones' ImageNet heads (only read when the checkpoint has flower classes). */
+    readonly imagenet: (ImagenetHead | undefined)[] = [],
   ) {}
 
   static async load(opts: LoadClassifierOptions): Promise<Classifier> {
@@ -56,7 +61,8 @@ export class Classifier {
       if (own) await embedder?.close();
       throw err;
     }
-    return new Classifier(meta, dir, head, embedder, own);
+    const imagenet = meta.answers?.flowerClasses ? await loadImagenetHeads(splitArch(archOf(meta)), meta.backbones, opts) : [];
+    return new Classifier(meta, dir, head, embedder, own, imagenet);
   }
 
   get version(): string {
@@ -77,6 +83,24 @@ export class Classifier {
     p.dispose();
     const n = this.meta.labels.length;
     return features.map((_, i) => data.slice(i * n, (i + 1) * n));
+  }
+
+  /** The head's probabilities with the checkpoint's temperature scaling (unchanged without one). */
+  calibrate(probs: Float32Array): Float32Array {
+    const t = this.meta.answers?.temperature;
+    return t && t !== 1 ? applyTemperature(probs, t) : probs;
+  }
+
+  /** Flower-likeness of one view's features (ImageNet mass on the training photos' classes), when the checkpoint has it. */
+  flowerLikeness(features: Float32Array): number | undefined {
+    return flowerLikeness(features, this.imagenet, featureOffsets(this.meta.backbones.map((b) => b.featureSize)), this.meta.answers?.flowerClasses);
+  }
+
+  /** The kind of answer for a photo's calibrated probabilities and flower-likeness. */
+  answer(calibrated: Float32Array, likeness: number | undefined, fallbackThreshold: number): Answer {
+    let top1 = 0;
+    for (const p of calibrated) top1 = Math.max(top1, p);
+    return decideAnswer({ top1, flowerLikeness: likeness }, this.meta.answers, fallbackThreshold);
   }
 
   /** The inputs for one photo: the centre crop, or the TTA set. */
