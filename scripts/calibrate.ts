@@ -53,17 +53,18 @@ async function main() {
     onProgress: phaseProgress(),
   });
   await clf.dispose();
-  if (!o.dryRun) saveAnswerSettings(dir, r.settings);
+  if (!o.dryRun) saveAnswerSettings(dir, r.settings, r.centroids);
   const { flowerClasses, ...shown } = r.settings;
-  const summary = { checkpoint: dir, saved: !o.dryRun, ...shown, eceBefore: r.eceBefore, eceAfter: r.eceAfter, validImages: r.validImages, flowerClasses: flowerClasses?.map((c) => c.length), flowerLikeness: r.flowerLikeness };
+  const summary = { checkpoint: dir, saved: !o.dryRun, ...shown, eceBefore: r.eceBefore, eceAfter: r.eceAfter, validImages: r.validImages, flowerClasses: flowerClasses?.map((c) => c.length), flowerLikeness: r.flowerLikeness, similarity: r.similarity };
   if (o.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
   else {
     console.log(`${o.dryRun ? 'Fitted (not saved)' : 'Saved in'} ${dir}/meta.json`);
     console.log(`temperature ${r.temperature.toFixed(3)}: expected calibration error ${(r.eceBefore * 100).toFixed(2)}% → ${(r.eceAfter * 100).toFixed(2)}% on ${r.validImages} valid photos`);
-    console.log(`flower classes per backbone: ${flowerClasses?.map((c) => c.length).join(', ')}; not a flower below ${r.settings.notFlowerBelow?.toFixed(4)}`);
+    console.log(`flower classes per backbone: ${flowerClasses?.map((c) => c.length).join(', ')}; not a flower below ${r.settings.notFlowerBelow?.toFixed(4)} flower-likeness or ${r.settings.notFlowerSimilarityBelow?.toFixed(4)} similarity to the nearest species`);
     console.log(`species threshold: ${r.settings.speciesThreshold?.toFixed(4) ?? 'none (BLOOM_CONFIDENCE_THRESHOLD)'}`);
   }
   log('flower-likeness quantiles (0, 0.1%, 1%, 5%, 25%, 50%): ' + JSON.stringify(r.flowerLikeness));
+  log('similarity quantiles: ' + JSON.stringify(r.similarity));
 }
 
 main().catch(fail);

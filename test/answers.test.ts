@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as tf from '../src/classifier/tf.ts';
-import { applyTemperature, decideAnswer, expectedCalibrationError, featureOffsets, fitTemperature, flowerLikeness, pickFlowerClasses, quantile } from '../src/classifier/answers.ts';
+import { applyTemperature, decideAnswer, expectedCalibrationError, featureOffsets, fitTemperature, flowerLikeness, nearestSimilarity, normaliseFeatures, pickFlowerClasses, quantile, speciesCentroids } from '../src/classifier/answers.ts';
 import { initBackend } from '../src/classifier/backend.ts';
 import { normalizePixels } from '../src/classifier/backbones.ts';
 import { loadFeatureExtractor } from '../src/classifier/featureExtractor.ts';
@@ -69,6 +69,20 @@ describe('decideAnswer', () => {
     assert.equal(decideAnswer({ top1: 0.5, flowerLikeness: 0.5 }, s, 0.35).kind, 'notSure');
     assert.equal(decideAnswer({ top1: 0.99, flowerLikeness: 0.01 }, s, 0.35).kind, 'notFlower');
     assert.equal(decideAnswer({ top1: 0.99 }, s, 0.35).kind, 'species', 'no likeness (no ImageNet head): never "not a flower"');
+    const near = { ...s, notFlowerSimilarityBelow: 0.5 };
+    assert.equal(decideAnswer({ top1: 0.99, flowerLikeness: 0.5, similarity: 0.4 }, near, 0.35).kind, 'notFlower', 'far from every species');
+    assert.equal(decideAnswer({ top1: 0.99, flowerLikeness: 0.5, similarity: 0.6 }, near, 0.35).kind, 'species');
+    assert.equal(decideAnswer({ top1: 0.99, flowerLikeness: 0.5 }, near, 0.35).kind, 'species', 'no centroids: the similarity rule is off');
+  });
+
+  test('species centroids: each backbone weighs the same, and the nearest one is found', () => {
+    const sizes = [2, 2];
+    const n = normaliseFeatures(Float32Array.from([3, 4, 0, 10]), sizes);
+    assert.deepEqual(Array.from(n, (x) => Math.round(x * 1000) / 1000), [0.424, 0.566, 0, 0.707]);
+    const feats = [Float32Array.from([1, 0, 1, 0]), Float32Array.from([2, 0, 3, 0]), Float32Array.from([0, 1, 0, 1])];
+    const c = speciesCentroids(feats, [0, 0, 1], 2, sizes);
+    assert.ok(Math.abs(nearestSimilarity(Float32Array.from([5, 0, 5, 0]), c, sizes) - 1) < 1e-6);
+    assert.ok(Math.abs(nearestSimilarity(Float32Array.from([1, 0, 0, 1]), c, sizes) - 0.5) < 1e-6, 'half like each species');
   });
 });
 

@@ -20,6 +20,10 @@ export interface AnswerSettings {
   speciesThreshold?: number;
   /** A flower-likeness below this answers "that doesn't look like a flower". */
   notFlowerBelow?: number;
+  /** File in the checkpoint folder with the species centroids (float32, meta.labels order, see speciesCentroids). */
+  centroids?: string;
+  /** A cosine similarity to the nearest species centroid below this answers "that doesn't look like a flower" too. */
+  notFlowerSimilarityBelow?: number;
   /** How the settings were chosen (for people reading meta.json). */
   fitted?: Record<string, unknown>;
 }
@@ -29,6 +33,8 @@ export interface AnswerSignals {
   top1: number;
   /** ImageNet mass on the flower classes, when the model can tell. */
   flowerLikeness?: number;
+  /** Cosine similarity of the features to the nearest species centroid, when the checkpoint has centroids. */
+  similarity?: number;
 }
 
 export interface Answer {
@@ -43,6 +49,8 @@ export interface Answer {
 export function decideAnswer(s: AnswerSignals, settings: AnswerSettings | undefined, fallbackThreshold: number): Answer {
   const below = settings?.notFlowerBelow;
   if (below !== undefined && s.flowerLikeness !== undefined && s.flowerLikeness < below) return { kind: 'notFlower' };
+  const simBelow = settings?.notFlowerSimilarityBelow;
+  if (simBelow !== undefined && s.similarity !== undefined && s.similarity < simBelow) return { kind: 'notFlower' };
   const threshold = settings?.speciesThreshold ?? fallbackThreshold;
   return { kind: s.top1 >= threshold ? 'species' : 'notSure' };
 }
@@ -104,6 +112,51 @@ export function expectedCalibrationError(rows: ArrayLike<number>[], targets: num
 export function featureOffsets(sizes: number[]): number[] {
   let at = 0;
   return sizes.map((s) => (at += s) - s);
+}
+
+/** Each backbone's part scaled to unit length, the whole to unit length (so backbones weigh the same). */
+export function normaliseFeatures(f: Float32Array, sizes: number[]): Float32Array {
+  const out = new Float32Array(f.length);
+  const offsets = featureOffsets(sizes);
+  sizes.forEach((n, b) => {
+    const at = offsets[b]!;
+    let s = 0;
+    for (let k = at; k < at + n; k++) s += f[k]! * f[k]!;
+    const scale = 1 / ((Math.sqrt(s) || 1) * Math.sqrt(sizes.length));
+    for (let k = at; k < at + n; k++) out[k] = f[k]! * scale;
+  });
+  return out;
+}
+
+/** Unit-length mean of each species' normalised features, rows in label order (a species without photos stays zero). */
+export function speciesCentroids(features: Float32Array[], labelIndex: number[], labels: number, sizes: number[]): Float32Array {
+  const dim = sizes.reduce((a, b) => a + b, 0);
+  const out = new Float32Array(labels * dim);
+  features.forEach((f, i) => {
+    const n = normaliseFeatures(f, sizes);
+    const row = labelIndex[i]! * dim;
+    for (let k = 0; k < dim; k++) out[row + k]! += n[k]!;
+  });
+  for (let l = 0; l < labels; l++) {
+    let s = 0;
+    for (let k = l * dim; k < (l + 1) * dim; k++) s += out[k]! * out[k]!;
+    const scale = 1 / (Math.sqrt(s) || 1);
+    for (let k = l * dim; k < (l + 1) * dim; k++) out[k]! *= scale;
+  }
+  return out;
+}
+
+/** Cosine similarity of a photo's features to the nearest species centroid. */
+export function nearestSimilarity(features: Float32Array, centroids: Float32Array, sizes: number[]): number {
+  const n = normaliseFeatures(features, sizes);
+  const dim = n.length;
+  let best = -1;
+  for (let at = 0; at + dim <= centroids.length; at += dim) {
+    let d = 0;
+    for (let k = 0; k < dim; k++) d += n[k]! * centroids[at + k]!;
+    best = Math.max(best, d);
+  }
+  return best;
 }
 
 /** ImageNet mass on the flower classes, averaged over backbones with a head and classes; undefined when none. */

@@ -1,7 +1,9 @@
 // The loaded model: backbone(s) + head, with a small API in the spirit of
 // tfjs-models: classify(bytes) → top-k, plus batch and feature helpers.
 import * as tf from './tf.ts';
-import { applyTemperature, decideAnswer, featureOffsets, flowerLikeness, type Answer } from './answers.ts';
+import fs from 'node:fs';
+import path from 'node:path';
+import { applyTemperature, decideAnswer, featureOffsets, flowerLikeness, nearestSimilarity, type Answer } from './answers.ts';
 import { splitArch } from './backbones.ts';
 import { checkBackbones, loadCheckpoint, type CheckpointMeta } from './checkpoint.ts';
 import type { Embedder } from './embedder.ts';
@@ -47,6 +49,8 @@ export class Classifier {
     private readonly ownsEmbedder: boolean,
     /** The backbones' ImageNet heads (only read when the checkpoint has flower classes). */
     readonly imagenet: (ImagenetHead | undefined)[] = [],
+    /** Species centroids (meta.answers.centroids), when the checkpoint has them. */
+    private readonly centroids?: Float32Array,
   ) {}
 
   static async load(opts: LoadClassifierOptions): Promise<Classifier> {
@@ -62,7 +66,10 @@ export class Classifier {
       throw err;
     }
     const imagenet = meta.answers?.flowerClasses ? await loadImagenetHeads(splitArch(archOf(meta)), meta.backbones, opts) : [];
-    return new Classifier(meta, dir, head, embedder, own, imagenet);
+    const file = meta.answers?.centroids && path.join(dir, path.basename(meta.answers.centroids));
+    const buf = file && fs.existsSync(file) ? fs.readFileSync(file) : undefined;
+    const centroids = buf ? new Float32Array(new Uint8Array(buf).buffer) : undefined;
+    return new Classifier(meta, dir, head, embedder, own, imagenet, centroids);
   }
 
   get version(): string {
@@ -96,11 +103,16 @@ export class Classifier {
     return flowerLikeness(features, this.imagenet, featureOffsets(this.meta.backbones.map((b) => b.featureSize)), this.meta.answers?.flowerClasses);
   }
 
-  /** The kind of answer for a photo's calibrated probabilities and flower-likeness. */
-  answer(calibrated: Float32Array, likeness: number | undefined, fallbackThreshold: number): Answer {
+  /** Cosine similarity of one view's features to the nearest species centroid, when the checkpoint has them. */
+  similarity(features: Float32Array): number | undefined {
+    return this.centroids ? nearestSimilarity(features, this.centroids, this.meta.backbones.map((b) => b.featureSize)) : undefined;
+  }
+
+  /** The kind of answer for a photo's calibrated probabilities, flower-likeness and similarity to the species. */
+  answer(calibrated: Float32Array, likeness: number | undefined, fallbackThreshold: number, similarity?: number): Answer {
     let top1 = 0;
     for (const p of calibrated) top1 = Math.max(top1, p);
-    return decideAnswer({ top1, flowerLikeness: likeness }, this.meta.answers, fallbackThreshold);
+    return decideAnswer({ top1, flowerLikeness: likeness, similarity }, this.meta.answers, fallbackThreshold);
   }
 
   /** The inputs for one photo: the centre crop, or the TTA set. */

@@ -87,7 +87,8 @@ export type IdentifyOutcome = Identified | IdentifyFailed;
 
 type Job = { clf: Classifier; views: Uint8Array[] };
 /** Calibrated probabilities and the flower-likeness (when the model has it), averaged over the photo's views. */
-type Scored = { probs: Float32Array; likeness?: number };
+type Scored = { probs: Float32Array; likeness?: number; similarity?: number };
+const mean = (xs: (number | undefined)[]) => (xs.length && xs.every((x) => x !== undefined) ? (xs as number[]).reduce((a, b) => a + b, 0) / xs.length : undefined);
 
 export class IdentifyService {
   private readonly batcher: MicroBatcher<Job, Scored>;
@@ -107,10 +108,11 @@ export class IdentifyService {
       let at = 0;
       for (const j of mine) {
         const from = at;
-        const likeness = feats.slice(from, (at += j.views.length)).map((f) => clf.flowerLikeness(f));
+        const mine = feats.slice(from, (at += j.views.length));
         out[jobs.indexOf(j)] = {
           probs: clf.calibrate(meanProbs(probs.slice(from, at))),
-          ...(likeness.every((l) => l !== undefined) && { likeness: likeness.reduce((a, b) => a + b, 0) / likeness.length }),
+          likeness: mean(mine.map((f) => clf.flowerLikeness(f))),
+          similarity: mean(mine.map((f) => clf.similarity(f))),
         };
       }
     }
@@ -170,7 +172,7 @@ export class IdentifyService {
         return { scored: await this.batcher.submit({ clf, views }), clf };
       });
       const top = clf.rank(scored.probs, this.s.topK);
-      const answer = clf.answer(scored.probs, scored.likeness, this.s.confidenceThreshold).kind;
+      const answer = clf.answer(scored.probs, scored.likeness, this.s.confidenceThreshold, scored.similarity).kind;
       const uncertain = answer !== 'species';
       const best = top[0]!;
       const sample = await this.sample(clf, best.label);

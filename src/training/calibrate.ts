@@ -5,7 +5,7 @@
 // species the head never saw (a leave-species-out run), when given.
 import fs from 'node:fs';
 import path from 'node:path';
-import { expectedCalibrationError, fitTemperature, flowerLikeness, quantile, applyTemperature, pickFlowerClasses, featureOffsets, type AnswerSettings } from '../classifier/answers.ts';
+import { expectedCalibrationError, fitTemperature, flowerLikeness, nearestSimilarity, quantile, applyTemperature, pickFlowerClasses, featureOffsets, speciesCentroids, type AnswerSettings } from '../classifier/answers.ts';
 import type { Classifier } from '../classifier/classifier.ts';
 import { imagenetProbs, type ImagenetHead } from '../classifier/imagenetHead.ts';
 import type { Sample } from './dataset.ts';
@@ -28,6 +28,9 @@ export interface CalibrateOptions {
   /** Share of the flower photos' least flower-like tail, and the margin below it, that set the "not a flower" threshold. */
   flowerTail?: number;
   flowerMargin?: number;
+  /** How far below the valid photos' least similar 0.2% (and below the least similar unknown-species photo) "not a flower" starts (defaults 0.12, 0.05). */
+  similarityMargin?: number;
+  unknownSimilarityMargin?: number;
   /** At most this many training photos (an even sample) for the flower classes (default 2000). */
   maxTrain?: number;
   onProgress?: (label: string, done: number, total: number) => void;
@@ -35,11 +38,14 @@ export interface CalibrateOptions {
 
 export interface CalibrateReport {
   settings: AnswerSettings;
+  /** Species centroids to save beside the checkpoint (settings.centroids names the file). */
+  centroids: Float32Array;
   temperature: number;
   eceBefore: number;
   eceAfter: number;
   validImages: number;
   flowerLikeness: { train: number[]; valid: number[]; unknown?: number[] };
+  similarity: { valid: number[]; unknown?: number[] };
 }
 
 /** Centre-view features of samples (cached), in order, with the ones that failed left out. */
@@ -75,12 +81,23 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
   const tail = quantile([...flowerTrain, ...flowerValid], o.flowerTail ?? 0.002);
   settings.notFlowerBelow = tail * (o.flowerMargin ?? 0.5);
 
+  // Similarity to the nearest species centroid: far from every species is not a flower either.
+  const sizes = meta.backbones.map((b) => b.featureSize);
+  const centroids = speciesCentroids(train.features, train.samples.map((s) => meta.labels.indexOf(s.label)), meta.labels.length, sizes);
+  const similar = (rows: Float32Array[]) => rows.map((f) => nearestSimilarity(f, centroids, sizes));
+  const simValid = similar(valid.features);
+  settings.centroids = 'centroids.bin';
+  settings.notFlowerSimilarityBelow = quantile(simValid, 0.002) - (o.similarityMargin ?? 0.12);
+
   let unknownLikeness: number[] | undefined;
+  let unknownSim: number[] | undefined;
   let unknownTop1: number[] = [];
   if (o.unknown?.length) {
     const u = await centreFeatures(clf, o.unknown, o.cache, (d, t) => o.onProgress?.('Features (unknown species)', d, t));
     unknownLikeness = likeness(u.features);
+    unknownSim = similar(u.features);
     unknownTop1 = clf.probsOfFeatures(u.features).map((r) => Math.max(...applyTemperature(r, temperature)));
+    settings.notFlowerSimilarityBelow = Math.min(settings.notFlowerSimilarityBelow, Math.min(...unknownSim) - (o.unknownSimilarityMargin ?? 0.05));
   }
   if (o.speciesThreshold !== undefined) settings.speciesThreshold = o.speciesThreshold;
   else if (unknownTop1.length) {
@@ -92,17 +109,20 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
     temperatureOn: `valid (${valid.samples.length} photos)`,
     flowerClassesOn: `train (${train.samples.length} photos), ImageNet classes covering 90% of their mass`,
     notFlowerBelow: `${o.flowerMargin ?? 0.5} × the ${(o.flowerTail ?? 0.002) * 100}% quantile of train + valid flower-likeness (${tail.toFixed(4)})`,
+    notFlowerSimilarityBelow: `the 0.2% quantile of valid similarity to the nearest species centroid − ${o.similarityMargin ?? 0.12}${unknownSim ? `, and at most the least similar unknown-species photo − ${o.unknownSimilarityMargin ?? 0.05}` : ''}`,
     speciesThreshold: o.speciesThreshold !== undefined ? 'given' : unknownTop1.length ? `at most ${(o.unknownSpeciesRate ?? 0.15) * 100}% of ${unknownTop1.length} unknown-species photos answered with a species` : 'not fitted (BLOOM_CONFIDENCE_THRESHOLD)',
     eceBefore, eceAfter,
   };
   return {
-    settings, temperature, eceBefore, eceAfter, validImages: valid.samples.length,
+    settings, centroids, temperature, eceBefore, eceAfter, validImages: valid.samples.length,
     flowerLikeness: { train: quartiles(flowerTrain), valid: quartiles(flowerValid), ...(unknownLikeness && { unknown: quartiles(unknownLikeness) }) },
+    similarity: { valid: quartiles(simValid), ...(unknownSim && { unknown: quartiles(unknownSim) }) },
   };
 }
 
 /** Writes the settings into the checkpoint's meta.json (write-then-rename). */
-export function saveAnswerSettings(dir: string, settings: AnswerSettings): void {
+export function saveAnswerSettings(dir: string, settings: AnswerSettings, centroids?: Float32Array): void {
+  if (centroids && settings.centroids) fs.writeFileSync(path.join(dir, path.basename(settings.centroids)), new Uint8Array(centroids.buffer, centroids.byteOffset, centroids.byteLength));
   const file = path.join(dir, 'meta.json');
   const meta = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
   meta.answers = settings;

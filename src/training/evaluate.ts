@@ -58,7 +58,7 @@ export async function answerPhotos(clf: Classifier, samples: Sample[], fallbackT
   const probs = feats.length ? clf.probsOfFeatures(feats) : [];
   const rows = r.items.map((it, i) => {
     const p = clf.calibrate(probs[i]!);
-    const kind: AnswerKind = clf.answer(p, clf.flowerLikeness(feats[i]!), fallbackThreshold).kind;
+    const kind: AnswerKind = clf.answer(p, clf.flowerLikeness(feats[i]!), fallbackThreshold, clf.similarity(feats[i]!)).kind;
     return { sample: it.sample, kind, best: clf.rank(p, 1)[0]!.label };
   });
   return { rows, skipped: r.skipped };
