@@ -49,6 +49,8 @@ export async function startHarness(env: Record<string, string> = {}, opts: Harne
     BLOOM_CDN_HOSTS: '127.0.0.1',
     BLOOM_USER_COOLDOWN_S: '0',
     BLOOM_GUILD_COOLDOWN_S: '0',
+    // Tests run several retrains in a row; test/reliability/retrain.test.ts sets its own cooldown.
+    BLOOM_RETRAIN_COOLDOWN_MIN: '0',
     BLOOM_BACKEND: 'wasm',
     BLOOM_LOG_LEVEL: 'info',
     ...env,
