@@ -88,7 +88,7 @@ export type IdentifyOutcome = Identified | IdentifyFailed;
 type Job = { clf: Classifier; views: Uint8Array[] };
 /** Calibrated probabilities and the flower-likeness (when the model has it), averaged over the photo's views. */
 type Scored = { probs: Float32Array; likeness?: number; similarity?: number };
-const mean = (xs: (number | undefined)[]) => (xs.length && xs.every((x) => x !== undefined) ? (xs as number[]).reduce((a, b) => a + b, 0) / xs.length : undefined);
+const mean = (xs: (number | undefined)[]) => (xs.length && xs.every((x) => x !== undefined) ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined);
 
 export class IdentifyService {
   private readonly batcher: MicroBatcher<Job, Scored>;
