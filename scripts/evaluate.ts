@@ -1,4 +1,4 @@
-// npm run evaluate -- --data-dir D --checkpoint D [--split valid|test] [--perturb] [--tta] [--json]
+// npm run evaluate -- --data-dir D --checkpoint D [--split valid|test] [--unknown DIR] [--not-flowers DIR] [--perturb] [--tta] [--json]
 import { Command } from 'commander';
 import { archOf, Classifier } from '../src/classifier/classifier.ts';
 import { readMeta, resolveCheckpointDir } from '../src/classifier/checkpoint.ts';
@@ -11,7 +11,7 @@ import { phaseProgress } from '../src/cli/progress.ts';
 import { makeEmbedder } from '../src/classifier/makeEmbedder.ts';
 import { modelDir } from '../src/modelDir.ts';
 import { defaultPaths } from '../src/paths.ts';
-import { scanDataset, type Split } from '../src/training/dataset.ts';
+import { listImages, scanDataset, type Split } from '../src/training/dataset.ts';
 import { evaluate } from '../src/training/evaluate.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
 
@@ -24,6 +24,8 @@ const program = new Command('evaluate')
   .option('--perturb', 'also score seeded phone-like perturbations (crop, tilt, light, blur, low resolution, JPEG)')
   .option('--seed <n>', 'perturbation seed', '1')
   .option('--tta', 'test-time augmentation')
+  .option('--unknown <dir>', 'photos of flower species the model was not trained on (any depth): how they are answered')
+  .option('--not-flowers <dir>', 'photos that are not flowers (any depth): how they are answered')
   .option('--worst <n>', 'how many of the worst classes to list', '10')
   .option('--gpu', 'use the GPU when available')
   .option('--workers <n>', 'feature-extraction worker threads (default: BLOOM_WORKERS)')
@@ -36,6 +38,8 @@ interface EvaluateOptions {
   perturb?: boolean;
   seed: string;
   tta?: boolean;
+  unknown?: string;
+  notFlowers?: string;
   worst: string;
   gpu?: boolean;
   workers?: string;
@@ -47,7 +51,9 @@ async function main() {
   const o = program.opts<EvaluateOptions>();
   const split = o.split as Split;
   if (!['train', 'valid', 'test'].includes(split)) throw new Error(`--split must be train, valid or test (got "${o.split}")`);
-  const ds = scanDataset(o.dataDir, { requireValid: false });
+  const ds = scanDataset(o.dataDir, { only: split });
+  const unknown = o.unknown ? listImages(o.unknown) : undefined;
+  const notFlowers = o.notFlowers ? listImages(o.notFlowers) : undefined;
   const samples = ds.splits[split];
   if (!samples?.length) throw new Error(`${o.dataDir} has no ${split}/ images${split === 'test' ? ' (try --split valid)' : ''}`);
   const backend = await startBackend({ gpu: !!o.gpu });
@@ -55,7 +61,8 @@ async function main() {
   const embedder = await makeEmbedder({ arch: archOf(meta), workers: o.workers ? Number(o.workers) : loadConfig().workers, loc: backboneLocations(), backend: backend.name });
   const clf = await Classifier.load({ checkpoint: o.checkpoint, ...backboneLocations(), embedder, ownsEmbedder: true });
   const progress = phaseProgress();
-  const r = await evaluate({ classifier: clf, samples, cache: new FeatureCache(paths.featureCacheDir), perturb: !!o.perturb, tta: !!o.tta, seed: Number(o.seed), onProgress: progress });
+  const r = await evaluate({ classifier: clf, samples, cache: new FeatureCache(paths.featureCacheDir), perturb: !!o.perturb, tta: !!o.tta, seed: Number(o.seed), onProgress: progress,
+    fallbackThreshold: loadConfig().confidenceThreshold, unknown, notFlowers });
   const worst = r.perClass.slice(0, Number(o.worst));
   if (o.json) {
     process.stdout.write(JSON.stringify({ split, checkpoint: clf.version, arch: clf.meta.params.arch, backend: backend.name, ...r, perClass: undefined, worst }, null, 2) + '\n');
@@ -64,6 +71,13 @@ async function main() {
     console.log(`${split}: ${r.clean.images} images, model ${clf.version} (${clf.meta.params.arch}), backend ${backend.name}${r.tta ? ', TTA' : ''}`);
     console.log(`clean      top-1 ${pct(r.clean.top1)}  top-5 ${pct(r.clean.top5)}`);
     if (r.perturbed) console.log(`perturbed  top-1 ${pct(r.perturbed.top1)}  top-5 ${pct(r.perturbed.top5)}`);
+    const a = r.answers;
+    const shares = (name: string, x?: { images: number; species: number; speciesCorrect?: number; notSure: number; notFlower: number }) => {
+      if (x) console.log(`${name.padEnd(11)}${String(x.images).padStart(5)} photos: species ${pct(x.species)}${x.speciesCorrect !== undefined ? ` (right ${pct(x.speciesCorrect)})` : ''}  not sure ${pct(x.notSure)}  not a flower ${pct(x.notFlower)}`);
+    };
+    shares('answers', a?.known);
+    shares('unknown', a?.unknown);
+    shares('not flowers', a?.notFlowers);
     console.log(`speed      ${r.msPerImage.toFixed(1)} ms per image (decode + model, one at a time)`);
     console.log('worst classes:');
     for (const c of worst) console.log(`  ${pct(c.accuracy).padStart(7)}  ${c.name} (${c.label}, ${c.images} images)`);

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { loginFailureMessage } from '../src/bot/loginFailure.ts';
-import { PHOTO_TIPS, renderFailure, renderIdentify, renderResult } from '../src/bot/render.ts';
+import { NAME_PROMPT, PHOTO_TIPS, renderFailure, renderIdentify, renderResult } from '../src/bot/render.ts';
 import { ImageError } from '../src/classifier/images.ts';
 import { InternalError, INTERNAL_MESSAGE, toUserFacing, UserFacingError } from '../src/errors.ts';
 import { DownloadError } from '../src/net/errors.ts';
@@ -52,6 +52,28 @@ describe('renderResult', () => {
     assert.deepEqual(p.files.map((f) => [f.name, f.data]), [['probabilities.png', chart], ['typical.jpg', jpeg]]);
     assert.equal(e.image!.url, 'attachment://probabilities.png');
     assert.equal(e.thumbnail!.url, 'attachment://typical.jpg');
+  });
+});
+
+describe('the kinds of answer', () => {
+  test('"not sure": the candidates, the tips and a prompt to tell the name', () => {
+    const e = renderResult(identified({ uncertain: true, answer: 'notSure' })).embeds[0]!;
+    assert.equal(e.title, 'Not sure which flower this is');
+    assert.match(e.description!, /best guess is \*\*Pink Primrose\*\*/);
+    assert.deepEqual(e.fields!.map((f) => f.name), ['Top candidates', 'For a better answer', 'Know what it is?']);
+    assert.equal(e.fields![2]!.value, NAME_PROMPT);
+  });
+
+  test('"not a flower": no species name anywhere, no chart, no typical photo', async () => {
+    const jpeg = Buffer.from('jpeg');
+    const o = identified({ uncertain: true, answer: 'notFlower', typical: { label: '1', name: 'pink primrose', jpeg } });
+    for (const p of [renderResult(o, { chart: Buffer.from('png') }), await renderIdentify(o)]) {
+      const e = p.embeds[0]!;
+      assert.equal(e.title, "That doesn't look like a flower");
+      assert.doesNotMatch(JSON.stringify(p), /primrose|thistle|blanket/i);
+      assert.deepEqual(p.files, []);
+      assert.equal(e.footer!.text, 'model 20260101-120000-abcdef · wasm · 123 ms');
+    }
   });
 });
 

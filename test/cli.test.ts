@@ -34,7 +34,7 @@ test('--help lists the familiar options', () => {
   const p = run('predict', ['--help']);
   for (const o of ['--checkpoint', '--top-k', '--category-names', '--json']) assert.ok(p.out.includes(o), o);
   const e = run('evaluate', ['--help']);
-  for (const o of ['--split', '--perturb', '--tta', '--json']) assert.ok(e.out.includes(o), o);
+  for (const o of ['--split', '--perturb', '--tta', '--unknown', '--not-flowers', '--json']) assert.ok(e.out.includes(o), o);
 });
 
 test('train (underscore aliases), predict and evaluate agree', () => {
@@ -65,6 +65,41 @@ test('train (underscore aliases), predict and evaluate agree', () => {
   assert.ok(ev.perturbed.images > 0 && ev.perturbed.top1 >= 0 && ev.perturbed.top1 <= 1);
   assert.ok(ev.msPerImage > 0);
   assert.ok(Array.isArray(ev.worst));
+});
+
+test('calibrate saves the answer settings; evaluate answers a test split alone, --unknown and --not-flowers as the bot would', async () => {
+  const c = run('calibrate', ['--checkpoint', ckpt, '--data-dir', data, '--species-threshold', '0.5', '--json']);
+  assert.equal(c.code, 0, c.err);
+  const cal = JSON.parse(c.out);
+  assert.equal(cal.saved, true);
+  assert.ok(cal.temperature > 0 && cal.eceAfter >= 0 && cal.eceBefore >= 0, c.out);
+  assert.equal(cal.speciesThreshold, 0.5);
+  assert.ok(cal.notFlowerBelow > 0, c.out);
+  const meta = JSON.parse(fs.readFileSync(path.join(ckpt, fs.readFileSync(path.join(ckpt, 'CURRENT'), 'utf8').trim(), 'meta.json'), 'utf8'));
+  assert.equal(meta.answers.flowerClasses.length, 1);
+  assert.equal(meta.answers.temperature, cal.temperature);
+
+  // Only test/ (no train/), and folders of photos at any depth.
+  const testOnly = path.join(tmp, 'test-only');
+  for (const l of ['1', '2', '3']) fs.cpSync(path.join(data, 'valid', l), path.join(testOnly, 'test', l), { recursive: true });
+  const unknown = path.join(tmp, 'unknown', 'deeper');
+  fs.cpSync(path.join(data, 'train', '2'), unknown, { recursive: true });
+  const others = path.join(tmp, 'others');
+  fs.mkdirSync(others);
+  const sharp = (await import('sharp')).default;
+  for (let i = 0; i < 3; i++) fs.writeFileSync(path.join(others, `grey${i}.jpg`), await sharp({ create: { width: 96, height: 96, channels: 3, background: { r: 60 * i, g: 60 * i, b: 60 * i } } }).jpeg().toBuffer());
+  const e = run('evaluate', ['--data-dir', testOnly, '--checkpoint', ckpt, '--split', 'test', '--unknown', path.join(tmp, 'unknown'), '--not-flowers', others, '--json']);
+  assert.equal(e.code, 0, e.err);
+  const a = JSON.parse(e.out).answers;
+  assert.equal(a.known.images, 18);
+  assert.equal(a.unknown.images, 16);
+  assert.equal(a.notFlowers.images, 3);
+  for (const x of [a.known, a.unknown, a.notFlowers]) assert.ok(Math.abs(x.species + x.notSure + x.notFlower - 1) < 1e-9, JSON.stringify(x));
+  assert.ok(a.known.speciesCorrect <= a.known.species);
+  assert.equal(a.unknown.speciesCorrect, undefined);
+  const text = run('evaluate', ['--data-dir', testOnly, '--checkpoint', ckpt, '--split', 'test', '--not-flowers', others]);
+  assert.equal(text.code, 0, text.err);
+  assert.match(text.out, /not flowers +3 photos: species [\d.]+%/);
 });
 
 test('BLOOM_BACKEND forces a backend, and bad input gets a friendly error', () => {

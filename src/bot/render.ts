@@ -44,12 +44,29 @@ export function topLines(top: Prediction[]): string {
 
 export const PHOTO_TIPS = 'Tips: fill the frame with one flower, shoot in daylight, hold still, and send the original photo (not a screenshot or thumbnail).';
 
+export const NAME_PROMPT = "If you know its name, tell me: it helps me learn the flowers I don't know yet.";
+
+/** "That doesn't look like a flower": no species name anywhere, no chart, no typical photo. */
+export function renderNotFlower(o: Identified, x: Omit<ResultExtras, 'chart'> = {}): ReplyPayload {
+  const embed: APIEmbed = {
+    color: COLOURS.unsure,
+    title: "That doesn't look like a flower",
+    description: "I only know flowers, and this photo doesn't look like one to me. If it is a flower, send a closer photo of it: one bloom filling the frame.",
+    fields: [{ name: 'For a better answer', value: PHOTO_TIPS }],
+    footer: { text: `model ${o.modelVersion} · ${o.backend} · ${Math.round(o.ms)} ms` },
+  };
+  if (o.qualityNotes.length) embed.fields!.push({ name: '📷 Photo quality', value: o.qualityNotes.join('\n') });
+  if (x.imageName) embed.author = { name: x.imageName.slice(0, 256) };
+  return { embeds: [embed], files: [] };
+}
+
 export function renderResult(o: Identified, x: ResultExtras = {}): ReplyPayload {
+  if (o.answer === 'notFlower') return renderNotFlower(o, x);
   const best = o.top[0]!;
   const files: RenderedFile[] = [];
   const embed: APIEmbed & { fields: APIEmbedField[] } = {
     color: o.uncertain ? COLOURS.unsure : COLOURS.sure,
-    title: o.uncertain ? 'Not sure — is this a flower?' : `🌸 ${title(best.name)}`,
+    title: o.answer === 'notSure' ? 'Not sure which flower this is' : o.uncertain ? 'Not sure — is this a flower?' : `🌸 ${title(best.name)}`,
     description: o.uncertain
       ? `My best guess is **${title(best.name)}**, but only at ${percent(best.probability)}. Here are the candidates:`
       : `I'm **${percent(best.probability)}** sure this is **${title(best.name)}**.`,
@@ -57,6 +74,8 @@ export function renderResult(o: Identified, x: ResultExtras = {}): ReplyPayload 
     footer: { text: `model ${o.modelVersion} · ${o.backend} · ${Math.round(o.ms)} ms` },
   };
   if (o.uncertain) embed.fields.push({ name: 'For a better answer', value: PHOTO_TIPS });
+  // The model decided it cannot place this flower: it may be a species it does not know.
+  if (o.answer === 'notSure') embed.fields.push({ name: 'Know what it is?', value: NAME_PROMPT });
   if (o.qualityNotes.length) embed.fields.push({ name: '📷 Photo quality', value: o.qualityNotes.join('\n') });
   if (x.chart) {
     files.push({ name: 'probabilities.png', data: x.chart });
@@ -88,6 +107,7 @@ export function renderFailure(error: UserFacingError): ReplyPayload {
 /** A service result as a reply: the embed with its chart and typical photo, or the failure. */
 export async function renderIdentify(o: IdentifyOutcome, x: Omit<ResultExtras, 'chart'> = {}): Promise<ReplyPayload> {
   if (o.kind === 'failed') return renderFailure(o.error);
+  if (o.answer === 'notFlower') return renderNotFlower(o, x);
   // A chart that cannot be drawn leaves the answer without its picture, not without an answer.
   const chart = await chartPng(o.top).catch(() => undefined);
   return renderResult(o, { ...x, chart });

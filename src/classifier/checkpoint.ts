@@ -5,6 +5,7 @@ import * as tf from './tf.ts';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { AnswerSettings } from './answers.ts';
 import type { BackboneSpec } from './backbones.ts';
 import { folderLoader, saveModelToFolder } from './modelFiles.ts';
 
@@ -53,6 +54,8 @@ export interface CheckpointMeta {
   typicalImages: Record<string, string>;
   /** Set on the model shipped in models/default (npm run ship-model). */
   shipped?: ShippedInfo;
+  /** Calibration and answer thresholds (npm run calibrate); absent on older checkpoints. */
+  answers?: AnswerSettings;
 }
 
 export interface ShippedInfo {

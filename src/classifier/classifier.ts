@@ -1,9 +1,14 @@
 // The loaded model: backbone(s) + head, with a small API in the spirit of
 // tfjs-models: classify(bytes) → top-k, plus batch and feature helpers.
 import * as tf from './tf.ts';
+import fs from 'node:fs';
+import path from 'node:path';
+import { applyTemperature, decideAnswer, featureOffsets, flowerLikeness, nearestSimilarity, type Answer } from './answers.ts';
+import { splitArch } from './backbones.ts';
 import { checkBackbones, loadCheckpoint, type CheckpointMeta } from './checkpoint.ts';
 import type { Embedder } from './embedder.ts';
 import type { BackboneLocations } from './featureExtractor.ts';
+import { loadImagenetHeads, type ImagenetHead } from './imagenetHead.ts';
 import { centreCrop, cropBox, decodeUpright, DEFAULT_MAX_PIXELS, outerSide, prepareImage, type RGBImage } from './images.ts';
 import { makeEmbedder } from './makeEmbedder.ts';
 import { meanProbs, topK, type Prediction } from './ranking.ts';
@@ -42,6 +47,10 @@ export class Classifier {
     private readonly head: tf.LayersModel,
     readonly embedder: Embedder,
     private readonly ownsEmbedder: boolean,
+    /** The backbones' ImageNet heads (only read when the checkpoint has flower classes). */
+    readonly imagenet: (ImagenetHead | undefined)[] = [],
+    /** Species centroids (meta.answers.centroids), when the checkpoint has them. */
+    private readonly centroids?: Float32Array,
   ) {}
 
   static async load(opts: LoadClassifierOptions): Promise<Classifier> {
@@ -56,7 +65,11 @@ export class Classifier {
       if (own) await embedder?.close();
       throw err;
     }
-    return new Classifier(meta, dir, head, embedder, own);
+    const imagenet = meta.answers?.flowerClasses ? await loadImagenetHeads(splitArch(archOf(meta)), meta.backbones, opts) : [];
+    const file = meta.answers?.centroids && path.join(dir, path.basename(meta.answers.centroids));
+    const buf = file && fs.existsSync(file) ? fs.readFileSync(file) : undefined;
+    const centroids = buf ? new Float32Array(new Uint8Array(buf).buffer) : undefined;
+    return new Classifier(meta, dir, head, embedder, own, imagenet, centroids);
   }
 
   get version(): string {
@@ -77,6 +90,29 @@ export class Classifier {
     p.dispose();
     const n = this.meta.labels.length;
     return features.map((_, i) => data.slice(i * n, (i + 1) * n));
+  }
+
+  /** The head's probabilities with the checkpoint's temperature scaling (unchanged without one). */
+  calibrate(probs: Float32Array): Float32Array {
+    const t = this.meta.answers?.temperature;
+    return t && t !== 1 ? applyTemperature(probs, t) : probs;
+  }
+
+  /** Flower-likeness of one view's features (ImageNet mass on the training photos' classes), when the checkpoint has it. */
+  flowerLikeness(features: Float32Array): number | undefined {
+    return flowerLikeness(features, this.imagenet, featureOffsets(this.meta.backbones.map((b) => b.featureSize)), this.meta.answers?.flowerClasses);
+  }
+
+  /** Cosine similarity of one view's features to the nearest species centroid, when the checkpoint has them. */
+  similarity(features: Float32Array): number | undefined {
+    return this.centroids ? nearestSimilarity(features, this.centroids, this.meta.backbones.map((b) => b.featureSize)) : undefined;
+  }
+
+  /** The kind of answer for a photo's calibrated probabilities, flower-likeness and similarity to the species. */
+  answer(calibrated: Float32Array, likeness: number | undefined, fallbackThreshold: number, similarity?: number): Answer {
+    let top1 = 0;
+    for (const p of calibrated) top1 = Math.max(top1, p);
+    return decideAnswer({ top1, flowerLikeness: likeness, similarity }, this.meta.answers, fallbackThreshold);
   }
 
   /** The inputs for one photo: the centre crop, or the TTA set. */

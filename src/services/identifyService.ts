@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import crypto from 'node:crypto';
+import type { AnswerKind } from '../classifier/answers.ts';
 import type { Classifier } from '../classifier/classifier.ts';
 import { decodeShortSide, ImageError, probeImage } from '../classifier/images.ts';
 import { assessQuality, QUALITY_SIDE } from '../classifier/quality.ts';
@@ -63,8 +64,10 @@ export interface Identified {
   kind: 'identified';
   /** Best first, at most topK. */
   top: Prediction[];
-  /** Below the confidence threshold: answer with candidates and tips. */
+  /** Not a confident species: answer with candidates and tips (answer is 'notSure' or 'notFlower'). */
   uncertain: boolean;
+  /** The kind of answer the model decided: a species, "not sure", or "that doesn't look like a flower". */
+  answer?: AnswerKind;
   qualityNotes: string[];
   modelVersion: string;
   backend: string;
@@ -95,9 +98,12 @@ export interface Fetched {
 }
 
 type Job = { clf: Classifier; views: Uint8Array[] };
+/** Calibrated probabilities and the flower-likeness (when the model has it), averaged over the photo's views. */
+type Scored = { probs: Float32Array; likeness?: number; similarity?: number };
+const mean = (xs: (number | undefined)[]) => (xs.length && xs.every((x) => x !== undefined) ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined);
 
 export class IdentifyService {
-  private readonly batcher: MicroBatcher<Job, Float32Array>;
+  private readonly batcher: MicroBatcher<Job, Scored>;
   private readonly samples = new Map<string, Promise<Buffer | undefined>>();
 
   constructor(private readonly models: ModelManager, private readonly store: Store | undefined, private readonly s: IdentifySettings, private readonly backendName: () => string) {
@@ -105,14 +111,21 @@ export class IdentifyService {
   }
 
   /** One embed call for the whole batch; jobs hold their model so a swap mid-batch is safe. */
-  private async runBatch(jobs: Job[]): Promise<Float32Array[]> {
-    const out: Float32Array[] = [];
+  private async runBatch(jobs: Job[]): Promise<Scored[]> {
+    const out: Scored[] = [];
     for (const clf of new Set(jobs.map((j) => j.clf))) {
       const mine = jobs.filter((j) => j.clf === clf);
-      const probs = clf.probsOfFeatures(await clf.embedder.embed(mine.flatMap((j) => j.views)));
+      const feats = await clf.embedder.embed(mine.flatMap((j) => j.views));
+      const probs = clf.probsOfFeatures(feats);
       let at = 0;
       for (const j of mine) {
-        out[jobs.indexOf(j)] = meanProbs(probs.slice(at, (at += j.views.length)));
+        const from = at;
+        const mine = feats.slice(from, (at += j.views.length));
+        out[jobs.indexOf(j)] = {
+          probs: clf.calibrate(meanProbs(probs.slice(from, at))),
+          likeness: mean(mine.map((f) => clf.flowerLikeness(f))),
+          similarity: mean(mine.map((f) => clf.similarity(f))),
+        };
       }
     }
     return out;
@@ -180,19 +193,20 @@ export class IdentifyService {
       // One decode at 256 px serves the quality check and the model's 224 px centre view.
       const decoded = await decodeShortSide(bytes, QUALITY_SIDE);
       const quality = await assessQuality(bytes, { minSide: this.s.minImageSide }, { info, decoded });
-      const { probs, clf } = await this.models.use(async (clf) => {
+      const { scored, clf } = await this.models.use(async (clf) => {
         const views = await clf.views(bytes, { tta: this.s.tta, decoded });
-        return { probs: await this.batcher.submit({ clf, views }), clf };
+        return { scored: await this.batcher.submit({ clf, views }), clf };
       });
-      const top = clf.rank(probs, this.s.topK);
-      const uncertain = top[0]!.probability < this.s.confidenceThreshold;
+      const top = clf.rank(scored.probs, this.s.topK);
+      const answer = clf.answer(scored.probs, scored.likeness, this.s.confidenceThreshold, scored.similarity).kind;
+      const uncertain = answer !== 'species';
       const best = top[0]!;
       const sample = await this.sample(clf, best.label);
       const ms = performance.now() - t0;
       const logId = this.log(ctx, { bytes, info, top, ms, modelVersion: clf.version, qualityNote: quality.notes.join(' ') || null, imageUrl: f.url });
       if (logId !== null) this.s.keepPhoto?.(logId, bytes);
       return {
-        kind: 'identified', top, uncertain, ms, logId,
+        kind: 'identified', top, uncertain, answer, ms, logId,
         modelVersion: clf.version,
         backend: this.backendName(),
         qualityNotes: quality.notes,

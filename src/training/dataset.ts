@@ -75,24 +75,25 @@ function scanSplit(dir: string, split: Split, problems: string[]): Map<string, S
 }
 
 /** Scans and validates; throws DatasetError only when training is impossible. */
-export function scanDataset(root: string, opts: { requireValid?: boolean } = {}): Dataset {
+export function scanDataset(root: string, opts: { requireValid?: boolean; only?: Split } = {}): Dataset {
   if (!fs.existsSync(root)) throw new DatasetError(`Data folder ${root} does not exist`);
   const problems: string[] = [];
   const names = readNames(root, problems);
   const splits: Dataset['splits'] = {};
   let labels: string[] = [];
-  for (const split of ['train', 'valid', 'test'] as const) {
+  // With `only` (evaluate): that split alone is needed, and its folders are the labels.
+  for (const split of opts.only ? [opts.only] : (['train', 'valid', 'test'] as const)) {
     const dir = path.join(root, split);
     if (!fs.existsSync(dir)) {
-      if (split === 'train' || (split === 'valid' && opts.requireValid !== false)) {
+      if (split === 'train' || split === opts.only || (split === 'valid' && opts.requireValid !== false)) {
         throw new DatasetError(`${root} has no ${split}/ folder (expected ${root}/${split}/<label>/<image>)`);
       }
       continue;
     }
     const byLabel = scanSplit(dir, split, problems);
-    if (split === 'train') {
+    if (split === 'train' || split === opts.only) {
       labels = [...byLabel.entries()].filter(([, s]) => s.length > 0).map(([l]) => l).sort(compareLabels);
-      if (labels.length < 2) throw new DatasetError(`${dir} needs at least two non-empty class folders (found ${labels.length})`);
+      if (labels.length < (opts.only ? 1 : 2)) throw new DatasetError(`${dir} needs at least ${opts.only ? 'one non-empty class folder' : 'two non-empty class folders'} (found ${labels.length})`);
     } else {
       for (const l of byLabel.keys()) if (!labels.includes(l)) problems.push(`${split}/${l}: class not in train/, its images are ignored`);
       for (const l of labels) if (!byLabel.has(l)) problems.push(`${split}/ has no folder for class ${l}`);
@@ -100,10 +101,27 @@ export function scanDataset(root: string, opts: { requireValid?: boolean } = {})
     splits[split] = [...byLabel.entries()].filter(([l]) => labels.includes(l)).flatMap(([, s]) => s);
   }
   for (const l of labels) if (Object.keys(names).length && !(l in names)) problems.push(`label ${l} has no name in cat_to_name.json`);
-  for (const l of Object.keys(names)) if (!labels.includes(l)) problems.push(`cat_to_name.json names ${l}, which has no train/ folder`);
+  if (!opts.only) for (const l of Object.keys(names)) if (!labels.includes(l)) problems.push(`cat_to_name.json names ${l}, which has no train/ folder`);
   return { root, labels, names, splits, problems };
 }
 
 export function displayName(ds: Pick<Dataset, 'names'>, label: string): string {
   return ds.names[label] ?? label;
+}
+
+/** Every image under a folder, at any depth (sorted), as unlabelled samples: --unknown and --not-flowers. */
+export function listImages(dir: string): Sample[] {
+  if (!fs.existsSync(dir)) throw new DatasetError(`Folder ${dir} does not exist`);
+  const out: Sample[] = [];
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      if (e.name.startsWith('.')) continue;
+      const p = path.join(d, e.name);
+      const st = e.isSymbolicLink() ? fs.statSync(p, { throwIfNoEntry: false }) : e;
+      if (st?.isDirectory()) walk(p);
+      else if (st?.isFile() && IMAGE_EXT.test(e.name)) out.push({ path: p, label: '' });
+    }
+  };
+  walk(dir);
+  return out.sort((a, b) => a.path.localeCompare(b.path));
 }

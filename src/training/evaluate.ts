@@ -3,6 +3,7 @@
 import { rng, samplePerturbation, seedOf, applyTransform } from '../classifier/augment.ts';
 import type { Classifier } from '../classifier/classifier.ts';
 import { decodeUpright, type RGBImage } from '../classifier/images.ts';
+import type { AnswerKind } from '../classifier/answers.ts';
 import { meanProbs } from '../classifier/ranking.ts';
 import type { Sample } from './dataset.ts';
 import type { FeatureCache } from './featureCache.ts';
@@ -27,9 +28,48 @@ export interface EvalReport {
   clean: Scores;
   perturbed?: Scores;
   perClass: ClassScore[];
+  /** How the bot would answer the split's photos, and the --unknown and --not-flowers photos. */
+  answers?: AnswersReport;
   msPerImage: number;
   tta: boolean;
   skipped: { path: string; reason: string }[];
+}
+
+/** Shares of a set's photos answered each way, exactly as the bot answers them (centre view). */
+export interface AnswerShares {
+  images: number;
+  species: number;
+  /** Known species only: answered with a species, and the right one (over all the set's photos). */
+  speciesCorrect?: number;
+  notSure: number;
+  notFlower: number;
+}
+
+export interface AnswersReport {
+  known: AnswerShares & { speciesCorrect: number };
+  unknown?: AnswerShares;
+  notFlowers?: AnswerShares;
+}
+
+/** The bot's answer for each photo (the centre view, as the bot sends it without TTA) and its best label. */
+export async function answerPhotos(clf: Classifier, samples: Sample[], fallbackThreshold: number, cache?: FeatureCache, onProgress?: (done: number, total: number) => void) {
+  const r = await extractFeatures(samples, { embedder: clf.embedder, cache, plan: CENTRE_ONLY, onProgress });
+  const feats = r.items.map((it) => Float32Array.from(it.views[0]!));
+  const probs = feats.length ? clf.probsOfFeatures(feats) : [];
+  const rows = r.items.map((it, i) => {
+    const p = clf.calibrate(probs[i]!);
+    const kind: AnswerKind = clf.answer(p, clf.flowerLikeness(feats[i]!), fallbackThreshold, clf.similarity(feats[i]!)).kind;
+    return { sample: it.sample, kind, best: clf.rank(p, 1)[0]!.label };
+  });
+  return { rows, skipped: r.skipped };
+}
+
+export function answerShares(rows: { sample: Sample; kind: AnswerKind; best: string }[], known: boolean): AnswerShares {
+  const n = rows.length;
+  const share = (k: AnswerKind) => (n ? rows.filter((r) => r.kind === k).length / n : 0);
+  const out: AnswerShares = { images: n, species: share('species'), notSure: share('notSure'), notFlower: share('notFlower') };
+  if (known) out.speciesCorrect = n ? rows.filter((r) => r.kind === 'species' && r.best === r.sample.label).length / n : 0;
+  return out;
 }
 
 export interface EvalOptions {
@@ -41,6 +81,12 @@ export interface EvalOptions {
   seed?: number;
   /** Photos timed end to end (decode + model), one at a time. */
   timed?: number;
+  /** The bot's species threshold when the checkpoint has none (BLOOM_CONFIDENCE_THRESHOLD); with it, the report has answers. */
+  fallbackThreshold?: number;
+  /** Photos of flower species the model does not know. */
+  unknown?: Sample[];
+  /** Photos that are not flowers. */
+  notFlowers?: Sample[];
   onProgress?: (label: string, done: number, total: number) => void;
 }
 
@@ -113,10 +159,19 @@ export async function evaluate(o: EvalOptions): Promise<EvalReport> {
     const s = score(p.rows, labels);
     perturbed = { top1: s.top1, top5: s.top5, images: s.images };
   }
+  let answers: AnswersReport | undefined;
+  if (o.fallbackThreshold !== undefined) {
+    const t = o.fallbackThreshold;
+    const progress = (label: string) => (d: number, n: number) => o.onProgress?.(label, d, n);
+    const k = await answerPhotos(o.classifier, known.samples, t, o.cache, progress('Answers (split)'));
+    answers = { known: answerShares(k.rows, true) as AnswersReport['known'] };
+    if (o.unknown) answers.unknown = answerShares((await answerPhotos(o.classifier, o.unknown, t, o.cache, progress('Answers (unknown species)'))).rows, false);
+    if (o.notFlowers) answers.notFlowers = answerShares((await answerPhotos(o.classifier, o.notFlowers, t, o.cache, progress('Answers (not flowers)'))).rows, false);
+  }
   // Speed: whole path for a few photos, one at a time, as a user would send them.
   const timed = known.samples.slice(0, o.timed ?? 16);
   const t0 = performance.now();
   for (const s of timed) await o.classifier.classify(await fs.readFile(s.path), { tta: o.tta });
   const msPerImage = timed.length ? (performance.now() - t0) / timed.length : 0;
-  return { clean: { top1: c.top1, top5: c.top5, images: c.images }, perturbed, perClass, msPerImage, tta: !!o.tta, skipped: clean.skipped };
+  return { clean: { top1: c.top1, top5: c.top5, images: c.images }, perturbed, perClass, ...(answers && { answers }), msPerImage, tta: !!o.tta, skipped: clean.skipped };
 }

@@ -94,6 +94,9 @@ export async function shipModel(o: ShipOptions): Promise<{ dir: string; meta: Ch
   const tmp = fs.mkdtempSync(`${path.resolve(o.outDir)}.tmp-`);
   try {
     writeHalfHead(src, tmp);
+    // The species centroids of the answer settings (npm run calibrate) travel with the head.
+    const centroids = meta.answers?.centroids && path.join(src, path.basename(meta.answers.centroids));
+    if (centroids && fs.existsSync(centroids)) fs.copyFileSync(centroids, path.join(tmp, path.basename(centroids)));
     const missing = await writeThumbnails(tmp, meta.typicalImages, roots);
     if (missing.length) throw new Error(`typical photos not found for labels ${missing.join(', ')}`);
     const out: CheckpointMeta = {

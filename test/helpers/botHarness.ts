@@ -9,7 +9,7 @@ import { createApp, type App, type AppOptions } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
 import { startEmulator, type Emulator } from '../../src/dev/emulator/index.ts';
-import { prepareModel } from '../../src/dev/syntheticModel.ts';
+import { prepareModel, type SyntheticModel } from '../../src/dev/syntheticModel.ts';
 
 export interface Harness {
   tmp: string;
@@ -30,11 +30,14 @@ export interface HarnessOptions {
   allowOrigins?: string[];
   /** Extra createApp options (e.g. pendingRetryMs). */
   app?: Partial<Omit<AppOptions, 'config' | 'log'>>;
+  /** Runs on the trained model before the bot loads it (e.g. to set its answer thresholds). */
+  prepare?: (m: SyntheticModel) => Promise<void> | void;
 }
 
 export async function startHarness(env: Record<string, string> = {}, opts: HarnessOptions = {}): Promise<Harness> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bloom-bot-'));
   const m = await prepareModel(tmp);
+  await opts.prepare?.(m);
   const emu = await startEmulator({ token: opts.token });
   const origin = new URL(emu.apiBase).origin;
   const config = loadConfig({

@@ -1,0 +1,81 @@
+// npm run calibrate -- --checkpoint C [--data-dir D] [--unknown DIR | --species-threshold X] [--json]
+// Fits the answer settings (temperature, flower classes, thresholds) and writes them into the checkpoint's meta.json.
+import { Command } from 'commander';
+import { archOf, Classifier } from '../src/classifier/classifier.ts';
+import { splitArch } from '../src/classifier/backbones.ts';
+import { readMeta, resolveCheckpointDir } from '../src/classifier/checkpoint.ts';
+import { loadImagenetHeads } from '../src/classifier/imagenetHead.ts';
+import { makeEmbedder } from '../src/classifier/makeEmbedder.ts';
+import { normaliseArgv } from '../src/cli/argv.ts';
+import { backboneLocations, startBackend } from '../src/cli/backend.ts';
+import { fail } from '../src/cli/exit.ts';
+import { log } from '../src/cli/log.ts';
+import { phaseProgress } from '../src/cli/progress.ts';
+import { loadConfig } from '../src/config.ts';
+import { defaultPaths } from '../src/paths.ts';
+import { calibrate, saveAnswerSettings } from '../src/training/calibrate.ts';
+import { listImages, scanDataset } from '../src/training/dataset.ts';
+import { FeatureCache } from '../src/training/featureCache.ts';
+
+const paths = defaultPaths();
+const program = new Command('calibrate')
+  .description('Fit how a checkpoint answers: temperature scaling, flower-likeness, species and not-a-flower thresholds (saved in its meta.json)')
+  .requiredOption('--checkpoint <dir>', 'checkpoint folder, or a checkpoints root with CURRENT')
+  .option('--data-dir <dir>', 'the dataset it was trained on (train/ and valid/)', paths.dataDir)
+  .option('--unknown <dir>', 'photos of flower species the checkpoint was not trained on (any depth): fits the species threshold')
+  .option('--unknown-species-rate <x>', 'largest share of --unknown photos that may be answered with a species', '0.15')
+  .option('--species-threshold <x>', 'use this species threshold (e.g. one fitted on a leave-species-out run)')
+  .option('--dry-run', 'print the settings without saving them')
+  .option('--workers <n>', 'feature-extraction worker threads (default: BLOOM_WORKERS)')
+  .option('--json', 'print the result as JSON on stdout');
+
+interface CalibrateOptions {
+  checkpoint: string;
+  dataDir: string;
+  unknown?: string;
+  unknownSpeciesRate: string;
+  speciesThreshold?: string;
+  dryRun?: boolean;
+  workers?: string;
+  json?: boolean;
+}
+
+async function main() {
+  program.parse(normaliseArgv(process.argv));
+  const o = program.opts<CalibrateOptions>();
+  const num = (name: string, v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0 || n > 1) throw new Error(`--${name} must be a number between 0 and 1 (got "${v}")`);
+    return n;
+  };
+  const dir = resolveCheckpointDir(o.checkpoint);
+  const meta = readMeta(dir);
+  const ds = scanDataset(o.dataDir);
+  const backend = await startBackend();
+  const embedder = await makeEmbedder({ arch: archOf(meta), workers: o.workers ? Number(o.workers) : loadConfig().workers, loc: backboneLocations(), backend: backend.name });
+  const clf = await Classifier.load({ checkpoint: dir, ...backboneLocations(), embedder, ownsEmbedder: true });
+  const imagenet = await loadImagenetHeads(splitArch(archOf(meta)), meta.backbones, backboneLocations());
+  const r = await calibrate({
+    classifier: clf, imagenet, train: ds.splits.train ?? [], valid: ds.splits.valid ?? [],
+    unknown: o.unknown ? listImages(o.unknown) : undefined,
+    speciesThreshold: o.speciesThreshold !== undefined ? num('species-threshold', o.speciesThreshold) : undefined,
+    unknownSpeciesRate: num('unknown-species-rate', o.unknownSpeciesRate),
+    cache: new FeatureCache(paths.featureCacheDir),
+    onProgress: phaseProgress(),
+  });
+  await clf.dispose();
+  if (!o.dryRun) saveAnswerSettings(dir, r.settings, r.centroids);
+  const { flowerClasses, ...shown } = r.settings;
+  const summary = { checkpoint: dir, saved: !o.dryRun, ...shown, eceBefore: r.eceBefore, eceAfter: r.eceAfter, validImages: r.validImages, flowerClasses: flowerClasses?.map((c) => c.length), flowerLikeness: r.flowerLikeness, similarity: r.similarity };
+  if (o.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+  else {
+    console.log(`${o.dryRun ? 'Fitted (not saved)' : 'Saved in'} ${dir}/meta.json`);
+    console.log(`temperature ${r.temperature.toFixed(3)}: expected calibration error ${(r.eceBefore * 100).toFixed(2)}% → ${(r.eceAfter * 100).toFixed(2)}% on ${r.validImages} valid photos`);
+    console.log(`flower classes per backbone: ${flowerClasses?.map((c) => c.length).join(', ')}; not a flower below ${r.settings.notFlowerBelow?.toFixed(4)} flower-likeness or ${r.settings.notFlowerSimilarityBelow?.toFixed(4)} similarity to the nearest species`);
+    console.log(`species threshold: ${r.settings.speciesThreshold?.toFixed(4) ?? 'none (BLOOM_CONFIDENCE_THRESHOLD)'}`);
+  }
+  log('flower-likeness quantiles (0, 0.1%, 1%, 5%, 25%, 50%): ' + JSON.stringify(r.flowerLikeness));
+  log('similarity quantiles: ' + JSON.stringify(r.similarity));
+}
+
+main().catch(fail);

@@ -1,0 +1,201 @@
+// The three kinds of answer (issue 12): a species, "not sure" (with the
+// candidates), or "that doesn't look like a flower". Decided from two signals
+// of the photo, with settings fitted on held-out data and kept in the
+// checkpoint (meta.answers); a checkpoint without them answers as before:
+// a species, or "not sure" under the configured confidence threshold.
+import { imagenetProbs, type ImagenetHead } from './imagenetHead.ts';
+
+export type AnswerKind = 'species' | 'notSure' | 'notFlower';
+
+export interface AnswerSettings {
+  /** Temperature scaling of the head (fitted on valid): p ∝ p_raw^(1/T). */
+  temperature: number;
+  /**
+   * Per backbone (meta.backbones order): the ImageNet classes the training
+   * photos put their mass on. A photo's flower-likeness is its ImageNet mass on
+   * these classes, averaged over the backbones that have a head.
+   */
+  flowerClasses?: number[][];
+  /** A calibrated top-1 probability at or above this answers with the species. */
+  speciesThreshold?: number;
+  /** A flower-likeness below this answers "that doesn't look like a flower". */
+  notFlowerBelow?: number;
+  /** File in the checkpoint folder with the species centroids (float32, meta.labels order, see speciesCentroids). */
+  centroids?: string;
+  /** A cosine similarity to the nearest species centroid below this answers "that doesn't look like a flower" too. */
+  notFlowerSimilarityBelow?: number;
+  /** How the settings were chosen (for people reading meta.json). */
+  fitted?: Record<string, unknown>;
+}
+
+export interface AnswerSignals {
+  /** Calibrated probability of the best species. */
+  top1: number;
+  /** ImageNet mass on the flower classes, when the model can tell. */
+  flowerLikeness?: number;
+  /** Cosine similarity of the features to the nearest species centroid, when the checkpoint has centroids. */
+  similarity?: number;
+}
+
+export interface Answer {
+  kind: AnswerKind;
+}
+
+/**
+ * The answer for one photo. Never "not a flower" without both the fitted
+ * threshold and the photo's flower-likeness; the species threshold falls back
+ * to `fallbackThreshold` (BLOOM_CONFIDENCE_THRESHOLD) when none was fitted.
+ */
+export function decideAnswer(s: AnswerSignals, settings: AnswerSettings | undefined, fallbackThreshold: number): Answer {
+  const below = settings?.notFlowerBelow;
+  if (below !== undefined && s.flowerLikeness !== undefined && s.flowerLikeness < below) return { kind: 'notFlower' };
+  const simBelow = settings?.notFlowerSimilarityBelow;
+  if (simBelow !== undefined && s.similarity !== undefined && s.similarity < simBelow) return { kind: 'notFlower' };
+  const threshold = settings?.speciesThreshold ?? fallbackThreshold;
+  return { kind: s.top1 >= threshold ? 'species' : 'notSure' };
+}
+
+/** Temperature scaling on probabilities (exact for a softmax head: log p = logits + const). */
+export function applyTemperature(probs: ArrayLike<number>, temperature: number): Float32Array {
+  if (temperature === 1) return Float32Array.from(probs);
+  let max = -Infinity;
+  const z = Array.from(probs, (p) => Math.log(Math.max(p, 1e-30)) / temperature);
+  for (const v of z) max = Math.max(max, v);
+  let sum = 0;
+  const e = z.map((v) => {
+    const x = Math.exp(v - max);
+    sum += x;
+    return x;
+  });
+  return Float32Array.from(e, (x) => x / sum);
+}
+
+function nll(rows: ArrayLike<number>[], targets: number[], t: number): number {
+  let s = 0;
+  rows.forEach((r, i) => (s -= Math.log(Math.max(applyTemperature(r, t)[targets[i]!]!, 1e-12))));
+  return s / Math.max(1, rows.length);
+}
+
+/** The temperature that minimises the negative log-likelihood (golden-section search on log T). */
+export function fitTemperature(rows: ArrayLike<number>[], targets: number[]): number {
+  let a = Math.log(0.05), b = Math.log(20);
+  const g = (Math.sqrt(5) - 1) / 2;
+  let c = b - g * (b - a), d = a + g * (b - a);
+  let fc = nll(rows, targets, Math.exp(c)), fd = nll(rows, targets, Math.exp(d));
+  for (let i = 0; i < 40; i++) {
+    if (fc < fd) {
+      b = d; d = c; fd = fc; c = b - g * (b - a); fc = nll(rows, targets, Math.exp(c));
+    } else {
+      a = c; c = d; fc = fd; d = a + g * (b - a); fd = nll(rows, targets, Math.exp(d));
+    }
+  }
+  return Math.exp((a + b) / 2);
+}
+
+/** Expected calibration error of the top-1 confidence, in equal-width bins. */
+export function expectedCalibrationError(rows: ArrayLike<number>[], targets: number[], bins = 15): number {
+  const conf = new Array<number>(bins).fill(0), acc = new Array<number>(bins).fill(0), n = new Array<number>(bins).fill(0);
+  rows.forEach((r, i) => {
+    let best = 0;
+    for (let c = 1; c < r.length; c++) if (r[c]! > r[best]!) best = c;
+    const b = Math.min(bins - 1, Math.floor(r[best]! * bins));
+    conf[b]! += r[best]!;
+    acc[b]! += best === targets[i] ? 1 : 0;
+    n[b]!++;
+  });
+  let e = 0;
+  for (let b = 0; b < bins; b++) if (n[b]) e += Math.abs(acc[b]! - conf[b]!) / rows.length;
+  return e;
+}
+
+/** Where each backbone's features start in the concatenated vector. */
+export function featureOffsets(sizes: number[]): number[] {
+  let at = 0;
+  return sizes.map((s) => (at += s) - s);
+}
+
+/** Each backbone's part scaled to unit length, the whole to unit length (so backbones weigh the same). */
+export function normaliseFeatures(f: Float32Array, sizes: number[]): Float32Array {
+  const out = new Float32Array(f.length);
+  const offsets = featureOffsets(sizes);
+  sizes.forEach((n, b) => {
+    const at = offsets[b]!;
+    let s = 0;
+    for (let k = at; k < at + n; k++) s += f[k]! * f[k]!;
+    const scale = 1 / ((Math.sqrt(s) || 1) * Math.sqrt(sizes.length));
+    for (let k = at; k < at + n; k++) out[k] = f[k]! * scale;
+  });
+  return out;
+}
+
+/** Unit-length mean of each species' normalised features, rows in label order (a species without photos stays zero). */
+export function speciesCentroids(features: Float32Array[], labelIndex: number[], labels: number, sizes: number[]): Float32Array {
+  const dim = sizes.reduce((a, b) => a + b, 0);
+  const out = new Float32Array(labels * dim);
+  features.forEach((f, i) => {
+    const n = normaliseFeatures(f, sizes);
+    const row = labelIndex[i]! * dim;
+    for (let k = 0; k < dim; k++) out[row + k]! += n[k]!;
+  });
+  for (let l = 0; l < labels; l++) {
+    let s = 0;
+    for (let k = l * dim; k < (l + 1) * dim; k++) s += out[k]! * out[k]!;
+    const scale = 1 / (Math.sqrt(s) || 1);
+    for (let k = l * dim; k < (l + 1) * dim; k++) out[k]! *= scale;
+  }
+  return out;
+}
+
+/** Cosine similarity of a photo's features to the nearest species centroid. */
+export function nearestSimilarity(features: Float32Array, centroids: Float32Array, sizes: number[]): number {
+  const n = normaliseFeatures(features, sizes);
+  const dim = n.length;
+  let best = -1;
+  for (let at = 0; at + dim <= centroids.length; at += dim) {
+    let d = 0;
+    for (let k = 0; k < dim; k++) d += n[k]! * centroids[at + k]!;
+    best = Math.max(best, d);
+  }
+  return best;
+}
+
+/** ImageNet mass on the flower classes, averaged over backbones with a head and classes; undefined when none. */
+export function flowerLikeness(features: Float32Array, heads: (ImagenetHead | undefined)[], offsets: number[], classes: number[][] | undefined): number | undefined {
+  if (!classes) return undefined;
+  let sum = 0, n = 0;
+  heads.forEach((h, i) => {
+    const set = classes[i];
+    if (!h || !set?.length) return;
+    const p = imagenetProbs(h, features, offsets[i]);
+    sum += set.reduce((s, c) => s + (p[c] ?? 0), 0);
+    n++;
+  });
+  return n ? sum / n : undefined;
+}
+
+/**
+ * The ImageNet classes the training photos put their mass on: by mean
+ * probability, most first, until `coverage` of the photos' total mass is
+ * covered (at most `max` classes). Data-driven: no list of class names.
+ */
+export function pickFlowerClasses(probRows: Float32Array[], coverage = 0.9, max = 100): number[] {
+  if (probRows.length === 0) return [];
+  const mean = new Float64Array(probRows[0]!.length);
+  for (const r of probRows) for (let c = 0; c < r.length; c++) mean[c]! += r[c]! / probRows.length;
+  const order = Array.from(mean.keys()).sort((a, b) => mean[b]! - mean[a]!);
+  const out: number[] = [];
+  let covered = 0;
+  for (const c of order) {
+    if (covered >= coverage || out.length >= max) break;
+    out.push(c);
+    covered += mean[c]!;
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/** The q-quantile (0..1) of a list of numbers (nearest rank). */
+export function quantile(xs: number[], q: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.floor(q * s.length)))]!;
+}
