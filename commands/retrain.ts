@@ -1,4 +1,10 @@
-import { InteractionContextType, PermissionFlagsBits, SlashCommandBuilder, type APIEmbed, type ChatInputCommandInteraction } from 'discord.js';
+import {
+  InteractionContextType,
+  PermissionFlagsBits,
+  SlashCommandBuilder,
+  type APIEmbed,
+  type ChatInputCommandInteraction,
+} from 'discord.js';
 import { bar } from '../src/bot/render.ts';
 import { RetrainBusyError, type RetrainOutcome, type RetrainProgress } from '../src/services/retrainService.ts';
 import type { Command } from './types.ts';
@@ -11,12 +17,27 @@ const EPOCHS = { min: 1, max: 200 };
 export function progressEmbed(p: RetrainProgress): APIEmbed {
   const lines = [`\`${bar(p.percent / 100, 20)}\` **${p.percent}%** — ${p.phase}`, p.detail];
   if (p.validAccuracy !== undefined) lines.push(`valid accuracy ${(p.validAccuracy * 100).toFixed(1)}%`);
-  return { color: COLOUR.running, title: '🌱 Retraining…', description: lines.join('\n'), footer: { text: 'The bot keeps answering photos while it trains.' } };
+  return {
+    color: COLOUR.running,
+    title: '🌱 Retraining…',
+    description: lines.join('\n'),
+    footer: { text: 'The bot keeps answering photos while it trains.' },
+  };
 }
 
 export function outcomeEmbed(o: RetrainOutcome): APIEmbed {
-  const title = { succeeded: '🌸 New model is live', rejected: '🌿 Kept the current model', failed: '🥀 Retrain failed', interrupted: '⏹️ Retraining interrupted' }[o.status];
-  return { color: COLOUR[o.status], title, description: o.message, footer: { text: `${Math.round(o.seconds)} s${o.runId !== null ? ` · run #${o.runId}` : ''}` } };
+  const title = {
+    succeeded: '🌸 New model is live',
+    rejected: '🌿 Kept the current model',
+    failed: '🥀 Retrain failed',
+    interrupted: '⏹️ Retraining interrupted',
+  }[o.status];
+  return {
+    color: COLOUR[o.status],
+    title,
+    description: o.message,
+    footer: { text: `${Math.round(o.seconds)} s${o.runId !== null ? ` · run #${o.runId}` : ''}` },
+  };
 }
 
 /** Edits the reply at most every interval; edits are chained so they never race. */
@@ -31,7 +52,12 @@ function throttledEditor(i: ChatInputCommandInteraction, intervalMs: number) {
     pending = undefined;
     if (!e) return;
     last = Date.now();
-    chain = chain.then(() => i.editReply({ embeds: [e] }).then(() => undefined, () => undefined));
+    chain = chain.then(() =>
+      i.editReply({ embeds: [e] }).then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
   };
   return {
     push(e: APIEmbed) {
@@ -60,7 +86,9 @@ export const retrain: Command = {
     .setDescription('Retrain the flower model on the labelled photo folders (admins)')
     .setDefaultMemberPermissions(PermissionFlagsBits.Administrator)
     .setContexts(InteractionContextType.Guild)
-    .addIntegerOption((o) => o.setName('epochs').setDescription('Training epochs (default: as configured)').setMinValue(EPOCHS.min).setMaxValue(EPOCHS.max))
+    .addIntegerOption((o) =>
+      o.setName('epochs').setDescription('Training epochs (default: as configured)').setMinValue(EPOCHS.min).setMaxValue(EPOCHS.max),
+    )
     .addBooleanOption((o) => o.setName('force').setDescription('Bot owners only: retrain even during the cooldown')),
 
   async execute(i, ctx) {
@@ -69,23 +97,38 @@ export const retrain: Command = {
     if (ctx.retrain.running) return replyEphemeral(i, new RetrainBusyError().message);
     // Every option is checked here: a forged interaction can carry any value (or type).
     const rawEpochs = i.options.get('epochs')?.value;
-    if (rawEpochs !== undefined && !(typeof rawEpochs === 'number' && Number.isInteger(rawEpochs) && rawEpochs >= EPOCHS.min && rawEpochs <= EPOCHS.max)) {
-      return replyEphemeral(i, `epochs must be a whole number from ${EPOCHS.min} to ${EPOCHS.max} (got ${JSON.stringify(rawEpochs)}). Nothing was started.`);
+    if (
+      rawEpochs !== undefined &&
+      !(typeof rawEpochs === 'number' && Number.isInteger(rawEpochs) && rawEpochs >= EPOCHS.min && rawEpochs <= EPOCHS.max)
+    ) {
+      return replyEphemeral(
+        i,
+        `epochs must be a whole number from ${EPOCHS.min} to ${EPOCHS.max} (got ${JSON.stringify(rawEpochs)}). Nothing was started.`,
+      );
     }
     const rawForce = i.options.get('force')?.value;
-    if (rawForce !== undefined && typeof rawForce !== 'boolean') return replyEphemeral(i, 'force must be true or false. Nothing was started.');
+    if (rawForce !== undefined && typeof rawForce !== 'boolean')
+      return replyEphemeral(i, 'force must be true or false. Nothing was started.');
     const isOwner = ctx.config.ownerIds.includes(i.user.id);
-    if (rawForce === true && !isOwner) return replyEphemeral(i, 'Only the bot owners (BLOOM_OWNER_IDS) can force a retrain during the cooldown. Nothing was started.');
+    if (rawForce === true && !isOwner)
+      return replyEphemeral(i, 'Only the bot owners (BLOOM_OWNER_IDS) can force a retrain during the cooldown. Nothing was started.');
     // Every server shares the model: one retrain per cooldown for the whole bot.
     const waitMs = ctx.retrain.cooldownRemainingMs(ctx.config.retrainCooldownMin * 60_000);
     if (waitMs > 0 && rawForce !== true) {
       const minutes = Math.ceil(waitMs / 60_000);
-      return replyEphemeral(i, `The model was retrained recently and every server uses it, so the next /retrain is possible in ${minutes} min${isOwner ? ' (as an owner you can use force:true)' : ''}.`);
+      return replyEphemeral(
+        i,
+        `The model was retrained recently and every server uses it, so the next /retrain is possible in ${minutes} min${isOwner ? ' (as an owner you can use force:true)' : ''}.`,
+      );
     }
     const epochs = rawEpochs;
     const editor = throttledEditor(i, ctx.retrainEditMs);
     // A RetrainBusyError (a run started in between) is user-facing: the dispatcher shows it ephemerally.
-    const started = ctx.retrain.start({ userId: i.user.id, guildId: i.guildId }, (p) => editor.push(progressEmbed(p)), epochs ? { epochs } : {});
+    const started = ctx.retrain.start(
+      { userId: i.user.id, guildId: i.guildId },
+      (p) => editor.push(progressEmbed(p)),
+      epochs ? { epochs } : {},
+    );
     await i.deferReply();
     const outcome = await ctx.track(started);
     await editor.final(outcomeEmbed(outcome));

@@ -8,12 +8,26 @@ export const settings: Command = {
     .setDescription('Bot settings for this server (admins)')
     .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild)
     .setContexts(InteractionContextType.Guild)
-    .addSubcommandGroup((g) => g
-      .setName('channel')
-      .setDescription('Channels where I identify every posted photo')
-      .addSubcommand((s) => s.setName('add').setDescription('Watch a channel').addChannelOption((o) => o.setName('channel').setDescription('Channel').addChannelTypes(ChannelType.GuildText).setRequired(true)))
-      .addSubcommand((s) => s.setName('remove').setDescription('Stop watching a channel').addChannelOption((o) => o.setName('channel').setDescription('Channel').setRequired(true)))
-      .addSubcommand((s) => s.setName('list').setDescription('List watched channels'))),
+    .addSubcommandGroup((g) =>
+      g
+        .setName('channel')
+        .setDescription('Channels where I identify every posted photo')
+        .addSubcommand((s) =>
+          s
+            .setName('add')
+            .setDescription('Watch a channel')
+            .addChannelOption((o) =>
+              o.setName('channel').setDescription('Channel').addChannelTypes(ChannelType.GuildText).setRequired(true),
+            ),
+        )
+        .addSubcommand((s) =>
+          s
+            .setName('remove')
+            .setDescription('Stop watching a channel')
+            .addChannelOption((o) => o.setName('channel').setDescription('Channel').setRequired(true)),
+        )
+        .addSubcommand((s) => s.setName('list').setDescription('List watched channels')),
+    ),
 
   async execute(i, ctx) {
     if (!(await requireAdmin(i, ctx, 'change my settings'))) return;
@@ -21,7 +35,12 @@ export const settings: Command = {
     const sub = i.options.getSubcommand();
     if (sub === 'list') {
       const ids = [...new Set([...ctx.store.listWatchedChannels(guildId), ...ctx.config.watchChannels])];
-      return replyEphemeral(i, ids.length ? `I watch: ${ids.map((c) => `<#${c}>`).join(', ')}` : 'I am not watching any channel here yet. Use `/settings channel add`.');
+      return replyEphemeral(
+        i,
+        ids.length
+          ? `I watch: ${ids.map((c) => `<#${c}>`).join(', ')}`
+          : 'I am not watching any channel here yet. Use `/settings channel add`.',
+      );
     }
     const channel = i.options.getChannel('channel', true);
     if (sub === 'add') {

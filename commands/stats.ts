@@ -18,20 +18,43 @@ export const stats: Command = {
     const s = ctx.store.predictionStats(since);
     const fb = ctx.store.feedback.feedbackCounts(since);
     const runs = ctx.store.latestRuns(3);
-    const species = s.topSpecies.slice(0, 5).map((x) => `${x.name ?? x.label} ×${x.count}`).join(', ') || '—';
+    const species =
+      s.topSpecies
+        .slice(0, 5)
+        .map((x) => `${x.name ?? x.label} ×${x.count}`)
+        .join(', ') || '—';
     await i.reply({
       flags: EPHEMERAL,
-      embeds: [{
-        title: `📊 Last ${days} days`,
-        fields: [
-          { name: 'Photos', value: `${s.total} (${s.errors} errors) from ${s.uniqueUsers} people`, inline: true },
-          { name: 'Latency', value: s.latencyMs.mean === null ? '—' : `mean ${Math.round(s.latencyMs.mean)} ms, p95 ${Math.round(s.latencyMs.p95 ?? 0)} ms`, inline: true },
-          { name: 'Top species', value: species },
-          { name: 'Feedback', value: `${fb.votes} votes · ${fb.contributions} contributions (${fb.pending} pending review, ${fb.photos} photos kept)` },
-          { name: 'Model', value: `${ctx.models.version ?? 'none'} on ${ctx.backend}` },
-          { name: 'Recent retrains', value: runs.map((r) => `#${r.id} ${r.status}${r.validAccuracy !== null ? ` ${(r.validAccuracy * 100).toFixed(1)}%` : ''} (${r.startedAt.slice(0, 16)})`).join('\n') || '—' },
-        ],
-      }],
+      embeds: [
+        {
+          title: `📊 Last ${days} days`,
+          fields: [
+            { name: 'Photos', value: `${s.total} (${s.errors} errors) from ${s.uniqueUsers} people`, inline: true },
+            {
+              name: 'Latency',
+              value:
+                s.latencyMs.mean === null ? '—' : `mean ${Math.round(s.latencyMs.mean)} ms, p95 ${Math.round(s.latencyMs.p95 ?? 0)} ms`,
+              inline: true,
+            },
+            { name: 'Top species', value: species },
+            {
+              name: 'Feedback',
+              value: `${fb.votes} votes · ${fb.contributions} contributions (${fb.pending} pending review, ${fb.photos} photos kept)`,
+            },
+            { name: 'Model', value: `${ctx.models.version ?? 'none'} on ${ctx.backend}` },
+            {
+              name: 'Recent retrains',
+              value:
+                runs
+                  .map(
+                    (r) =>
+                      `#${r.id} ${r.status}${r.validAccuracy !== null ? ` ${(r.validAccuracy * 100).toFixed(1)}%` : ''} (${r.startedAt.slice(0, 16)})`,
+                  )
+                  .join('\n') || '—',
+            },
+          ],
+        },
+      ],
     });
   },
 };

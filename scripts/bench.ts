@@ -10,7 +10,11 @@ import { formatReport } from '../src/bench/report.ts';
 import { runBench } from '../src/bench/run.ts';
 import { roundDeep } from '../src/bench/stats.ts';
 
-const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
+const list = (v: string) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 const positive = (name: string) => (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a whole number ≥ 0 (got "${v}")`);
@@ -31,7 +35,10 @@ const program = new Command('bench')
   .option('--burst <n>', 'photos posted at once (default 50, quick 20)')
   .option('--users <n>', 'users posting the burst (default 10, quick 5)')
   .option('--retrain', '/retrain cold (fresh temp feature cache) then warm (same cache); long on the full set')
-  .option('--retrain-subset <n>', 'with --retrain / --retrain-warm-only: at most N photos per class (implies --retrain if neither is given)')
+  .option(
+    '--retrain-subset <n>',
+    'with --retrain / --retrain-warm-only: at most N photos per class (implies --retrain if neither is given)',
+  )
   .option('--retrain-warm-only', 'a warm /retrain on the project feature cache (models/features): the ≤ 60 s target');
 
 interface BenchOptions {

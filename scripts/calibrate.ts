@@ -19,7 +19,9 @@ import { FeatureCache } from '../src/training/featureCache.ts';
 
 const paths = defaultPaths();
 const program = new Command('calibrate')
-  .description('Fit how a checkpoint answers: temperature scaling, flower-likeness, species and not-a-flower thresholds (saved in its meta.json)')
+  .description(
+    'Fit how a checkpoint answers: temperature scaling, flower-likeness, species and not-a-flower thresholds (saved in its meta.json)',
+  )
   .requiredOption('--checkpoint <dir>', 'checkpoint folder, or a checkpoints root with CURRENT')
   .option('--data-dir <dir>', 'the dataset it was trained on (train/ and valid/)', paths.dataDir)
   .option('--unknown <dir>', 'photos of flower species the checkpoint was not trained on (any depth): fits the species threshold')
@@ -52,11 +54,19 @@ async function main() {
   const meta = readMeta(dir);
   const ds = scanDataset(o.dataDir);
   const backend = await startBackend();
-  const embedder = await makeEmbedder({ arch: archOf(meta), workers: o.workers ? Number(o.workers) : loadConfig().workers, loc: backboneLocations(), backend: backend.name });
+  const embedder = await makeEmbedder({
+    arch: archOf(meta),
+    workers: o.workers ? Number(o.workers) : loadConfig().workers,
+    loc: backboneLocations(),
+    backend: backend.name,
+  });
   const clf = await Classifier.load({ checkpoint: dir, ...backboneLocations(), embedder, ownsEmbedder: true });
   const imagenet = await loadImagenetHeads(splitArch(archOf(meta)), meta.backbones, backboneLocations());
   const r = await calibrate({
-    classifier: clf, imagenet, train: ds.splits.train ?? [], valid: ds.splits.valid ?? [],
+    classifier: clf,
+    imagenet,
+    train: ds.splits.train ?? [],
+    valid: ds.splits.valid ?? [],
     unknown: o.unknown ? listImages(o.unknown) : undefined,
     speciesThreshold: o.speciesThreshold !== undefined ? num('species-threshold', o.speciesThreshold) : undefined,
     unknownSpeciesRate: num('unknown-species-rate', o.unknownSpeciesRate),
@@ -66,12 +76,26 @@ async function main() {
   await clf.dispose();
   if (!o.dryRun) saveAnswerSettings(dir, r.settings, r.centroids);
   const { flowerClasses, ...shown } = r.settings;
-  const summary = { checkpoint: dir, saved: !o.dryRun, ...shown, eceBefore: r.eceBefore, eceAfter: r.eceAfter, validImages: r.validImages, flowerClasses: flowerClasses?.map((c) => c.length), flowerLikeness: r.flowerLikeness, similarity: r.similarity };
+  const summary = {
+    checkpoint: dir,
+    saved: !o.dryRun,
+    ...shown,
+    eceBefore: r.eceBefore,
+    eceAfter: r.eceAfter,
+    validImages: r.validImages,
+    flowerClasses: flowerClasses?.map((c) => c.length),
+    flowerLikeness: r.flowerLikeness,
+    similarity: r.similarity,
+  };
   if (o.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
   else {
     console.log(`${o.dryRun ? 'Fitted (not saved)' : 'Saved in'} ${dir}/meta.json`);
-    console.log(`temperature ${r.temperature.toFixed(3)}: expected calibration error ${(r.eceBefore * 100).toFixed(2)}% → ${(r.eceAfter * 100).toFixed(2)}% on ${r.validImages} valid photos`);
-    console.log(`flower classes per backbone: ${flowerClasses?.map((c) => c.length).join(', ')}; not a flower below ${r.settings.notFlowerBelow?.toFixed(4)} flower-likeness or ${r.settings.notFlowerSimilarityBelow?.toFixed(4)} similarity to the nearest species`);
+    console.log(
+      `temperature ${r.temperature.toFixed(3)}: expected calibration error ${(r.eceBefore * 100).toFixed(2)}% → ${(r.eceAfter * 100).toFixed(2)}% on ${r.validImages} valid photos`,
+    );
+    console.log(
+      `flower classes per backbone: ${flowerClasses?.map((c) => c.length).join(', ')}; not a flower below ${r.settings.notFlowerBelow?.toFixed(4)} flower-likeness or ${r.settings.notFlowerSimilarityBelow?.toFixed(4)} similarity to the nearest species`,
+    );
     console.log(`species threshold: ${r.settings.speciesThreshold?.toFixed(4) ?? 'none (BLOOM_CONFIDENCE_THRESHOLD)'}`);
   }
   log('flower-likeness quantiles (0, 0.1%, 1%, 5%, 25%, 50%): ' + JSON.stringify(r.flowerLikeness));

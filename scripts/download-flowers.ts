@@ -64,7 +64,9 @@ try {
     log: (line) => console.error(line),
     signal: ac.signal,
   });
-  const rows = SPLITS.map((s) => `  ${s.padEnd(6)} ${String(summary.splits[s].images).padStart(6)} images  ${summary.splits[s].classes} classes`);
+  const rows = SPLITS.map(
+    (s) => `  ${s.padEnd(6)} ${String(summary.splits[s].images).padStart(6)} images  ${summary.splits[s].classes} classes`,
+  );
   console.log(
     [
       `Oxford 102 Flowers ${summary.skipped ? 'already in' : 'ready in'} ${displayPath(summary.outDir)}`,

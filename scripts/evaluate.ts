@@ -19,7 +19,11 @@ const paths = defaultPaths();
 const program = new Command('evaluate')
   .description('Measure a checkpoint on a dataset split')
   .option('--data-dir <dir>', 'dataset root', paths.dataDir)
-  .option('--checkpoint <dir>', 'checkpoint folder, or a checkpoints root with CURRENT (default: BLOOM_CHECKPOINT_DIR, else your own models/checkpoints, else the shipped models/default)', modelDir(loadConfig()).dir)
+  .option(
+    '--checkpoint <dir>',
+    'checkpoint folder, or a checkpoints root with CURRENT (default: BLOOM_CHECKPOINT_DIR, else your own models/checkpoints, else the shipped models/default)',
+    modelDir(loadConfig()).dir,
+  )
   .option('--split <split>', 'train, valid or test', 'test')
   .option('--perturb', 'also score seeded phone-like perturbations (crop, tilt, light, blur, low resolution, JPEG)')
   .option('--seed <n>', 'perturbation seed', '1')
@@ -58,22 +62,48 @@ async function main() {
   if (!samples?.length) throw new Error(`${o.dataDir} has no ${split}/ images${split === 'test' ? ' (try --split valid)' : ''}`);
   const backend = await startBackend({ gpu: !!o.gpu });
   const meta = readMeta(resolveCheckpointDir(o.checkpoint));
-  const embedder = await makeEmbedder({ arch: archOf(meta), workers: o.workers ? Number(o.workers) : loadConfig().workers, loc: backboneLocations(), backend: backend.name });
+  const embedder = await makeEmbedder({
+    arch: archOf(meta),
+    workers: o.workers ? Number(o.workers) : loadConfig().workers,
+    loc: backboneLocations(),
+    backend: backend.name,
+  });
   const clf = await Classifier.load({ checkpoint: o.checkpoint, ...backboneLocations(), embedder, ownsEmbedder: true });
   const progress = phaseProgress();
-  const r = await evaluate({ classifier: clf, samples, cache: new FeatureCache(paths.featureCacheDir), perturb: !!o.perturb, tta: !!o.tta, seed: Number(o.seed), onProgress: progress,
-    fallbackThreshold: loadConfig().confidenceThreshold, unknown, notFlowers });
+  const r = await evaluate({
+    classifier: clf,
+    samples,
+    cache: new FeatureCache(paths.featureCacheDir),
+    perturb: !!o.perturb,
+    tta: !!o.tta,
+    seed: Number(o.seed),
+    onProgress: progress,
+    fallbackThreshold: loadConfig().confidenceThreshold,
+    unknown,
+    notFlowers,
+  });
   const worst = r.perClass.slice(0, Number(o.worst));
   if (o.json) {
-    process.stdout.write(JSON.stringify({ split, checkpoint: clf.version, arch: clf.meta.params.arch, backend: backend.name, ...r, perClass: undefined, worst }, null, 2) + '\n');
+    process.stdout.write(
+      JSON.stringify(
+        { split, checkpoint: clf.version, arch: clf.meta.params.arch, backend: backend.name, ...r, perClass: undefined, worst },
+        null,
+        2,
+      ) + '\n',
+    );
   } else {
     const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
-    console.log(`${split}: ${r.clean.images} images, model ${clf.version} (${clf.meta.params.arch}), backend ${backend.name}${r.tta ? ', TTA' : ''}`);
+    console.log(
+      `${split}: ${r.clean.images} images, model ${clf.version} (${clf.meta.params.arch}), backend ${backend.name}${r.tta ? ', TTA' : ''}`,
+    );
     console.log(`clean      top-1 ${pct(r.clean.top1)}  top-5 ${pct(r.clean.top5)}`);
     if (r.perturbed) console.log(`perturbed  top-1 ${pct(r.perturbed.top1)}  top-5 ${pct(r.perturbed.top5)}`);
     const a = r.answers;
     const shares = (name: string, x?: { images: number; species: number; speciesCorrect?: number; notSure: number; notFlower: number }) => {
-      if (x) console.log(`${name.padEnd(11)}${String(x.images).padStart(5)} photos: species ${pct(x.species)}${x.speciesCorrect !== undefined ? ` (right ${pct(x.speciesCorrect)})` : ''}  not sure ${pct(x.notSure)}  not a flower ${pct(x.notFlower)}`);
+      if (x)
+        console.log(
+          `${name.padEnd(11)}${String(x.images).padStart(5)} photos: species ${pct(x.species)}${x.speciesCorrect !== undefined ? ` (right ${pct(x.speciesCorrect)})` : ''}  not sure ${pct(x.notSure)}  not a flower ${pct(x.notFlower)}`,
+        );
     };
     shares('answers', a?.known);
     shares('unknown', a?.unknown);

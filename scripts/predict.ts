@@ -12,9 +12,13 @@ import { modelDir } from '../src/modelDir.ts';
 const program = new Command('predict')
   .description('Name the flower in a photo')
   .argument('<image>', 'photo file (JPEG, PNG, WebP, GIF, TIFF, AVIF)')
-  .option('--checkpoint <dir>', 'checkpoint folder, or a checkpoints root with CURRENT (default: BLOOM_CHECKPOINT_DIR, else your own models/checkpoints, else the shipped models/default)', modelDir(loadConfig()).dir)
+  .option(
+    '--checkpoint <dir>',
+    'checkpoint folder, or a checkpoints root with CURRENT (default: BLOOM_CHECKPOINT_DIR, else your own models/checkpoints, else the shipped models/default)',
+    modelDir(loadConfig()).dir,
+  )
   .option('--top-k <k>', 'how many candidates to list', '5')
-  .option('--category-names <file>', 'JSON mapping label → display name (overrides the checkpoint\'s names)')
+  .option('--category-names <file>', "JSON mapping label → display name (overrides the checkpoint's names)")
   .option('--tta', 'test-time augmentation (flip and crops, averaged)')
   .option('--gpu', 'use the GPU when available')
   .option('--json', 'print JSON on stdout');
@@ -47,7 +51,9 @@ async function main() {
   }
   const top = result.top.map((p) => ({ ...p, name: names[p.label] ?? p.name }));
   if (o.json) {
-    process.stdout.write(JSON.stringify({ image, top, modelVersion: clf.version, backend: backend.name, ms: Math.round(result.ms) }, null, 2) + '\n');
+    process.stdout.write(
+      JSON.stringify({ image, top, modelVersion: clf.version, backend: backend.name, ms: Math.round(result.ms) }, null, 2) + '\n',
+    );
   } else {
     for (const [i, p] of top.entries()) console.log(`${i + 1}. ${p.name} (${p.label})  ${(p.probability * 100).toFixed(1)}%`);
     console.log(`model ${clf.version} · ${backend.name} · ${Math.round(result.ms)} ms`);

@@ -34,15 +34,21 @@ async function main() {
     threshold: config.confidenceThreshold,
     command: 'npm run train:default',
     featureCacheDir: paths.featureCacheDir,
-    startEmbedder: (arch) => makeEmbedder({ arch, workers: o.workers ? Number(o.workers) : config.workers, loc: backboneLocations(), backend: backend.name }),
+    startEmbedder: (arch) =>
+      makeEmbedder({ arch, workers: o.workers ? Number(o.workers) : config.workers, loc: backboneLocations(), backend: backend.name }),
     onProgress: (done, total) => progress('Valid photos', done, total),
   });
   const v = r.meta.shipped.valid;
   const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
-  if (o.json) process.stdout.write(JSON.stringify({ dir: r.dir, bytes: r.bytes, fromVersion: r.meta.shipped.fromVersion, valid: v, demo: r.demo.picks }, null, 2) + '\n');
+  if (o.json)
+    process.stdout.write(
+      JSON.stringify({ dir: r.dir, bytes: r.bytes, fromVersion: r.meta.shipped.fromVersion, valid: v, demo: r.demo.picks }, null, 2) + '\n',
+    );
   else {
     console.log(`Shipped ${r.meta.shipped.fromVersion} (${r.meta.params.arch}) to ${r.dir}: ${(r.bytes / 1024).toFixed(0)} KB`);
-    console.log(`valid (${v.images} photos, float16 head): top-1 ${pct(v.top1)}, top-5 ${pct(v.top5)}; at the ${v.threshold} threshold confident and right ${pct(v.confidentRight)}, confident and wrong ${pct(v.confidentWrong)}, not sure ${pct(v.unsure)}`);
+    console.log(
+      `valid (${v.images} photos, float16 head): top-1 ${pct(v.top1)}, top-5 ${pct(v.top5)}; at the ${v.threshold} threshold confident and right ${pct(v.confidentRight)}, confident and wrong ${pct(v.confidentWrong)}, not sure ${pct(v.unsure)}`,
+    );
     for (const p of r.demo.picks) log(`demo ${p.kind}: ${p.photo} → ${p.top1Label} ${(p.top1Probability * 100).toFixed(1)}%`);
   }
 }

@@ -30,8 +30,16 @@ const program = new Command('train')
   .option('--learning-rate <x>', 'Adam learning rate', String(D.learningRate))
   .option('--epochs <n>', 'training epochs', String(D.epochs))
   .option('--batch-size <n>', 'minibatch size', String(D.batchSize))
-  .option('--aug-views <n>', 'augmented views per training image (0 = centre crop only; with a mix in --aug-level its counts apply)', String(D.augViews))
-  .option('--aug-level <level>', 'basic (crop + flip), robust (adds rotation, colour, blur, low resolution, JPEG), phone (all of them harsher and together, plus noise), or a mix with counts such as robust:2,phone:3', D.augLevel)
+  .option(
+    '--aug-views <n>',
+    'augmented views per training image (0 = centre crop only; with a mix in --aug-level its counts apply)',
+    String(D.augViews),
+  )
+  .option(
+    '--aug-level <level>',
+    'basic (crop + flip), robust (adds rotation, colour, blur, low resolution, JPEG), phone (all of them harsher and together, plus noise), or a mix with counts such as robust:2,phone:3',
+    D.augLevel,
+  )
   .option('--seed <n>', 'augmentation seed', String(D.seed))
   .option('--views-per-epoch <n>', 'random views of each photo per epoch (0 = all views every epoch)', String(D.viewsPerEpoch ?? 0))
   .option('--max-per-class <n>', 'use at most N images per class (quick runs)')
@@ -39,7 +47,10 @@ const program = new Command('train')
   .option('--workers <n>', 'feature-extraction worker threads (default: BLOOM_WORKERS, one per core)')
   .option('--save-dir <dir>', 'checkpoints root; the new version becomes CURRENT', paths.checkpointDir)
   .option('--no-set-current', 'do not point CURRENT at the new checkpoint')
-  .option('--ship', 'then export the checkpoint as the shipped default model in models/default (default recipe only; npm run train:default)')
+  .option(
+    '--ship',
+    'then export the checkpoint as the shipped default model in models/default (default recipe only; npm run train:default)',
+  )
   .option('--json', 'print the result as JSON on stdout');
 
 interface TrainOptions {
@@ -86,7 +97,10 @@ async function main() {
     viewsPerEpoch: num('views-per-epoch', o.viewsPerEpoch, 0),
   };
   // The shipped model is the default recipe on the whole data set, nothing else (test/shippedModel.test.ts checks it).
-  if (o.ship && (o.maxPerClass || !isDeepStrictEqual(params, DEFAULT_TRAIN_PARAMS))) throw new Error('--ship exports the default recipe on every photo: drop the recipe options and --max-per-class (or export a checkpoint with npm run ship-model)');
+  if (o.ship && (o.maxPerClass || !isDeepStrictEqual(params, DEFAULT_TRAIN_PARAMS)))
+    throw new Error(
+      '--ship exports the default recipe on every photo: drop the recipe options and --max-per-class (or export a checkpoint with npm run ship-model)',
+    );
   const backend = await startBackend({ gpu: !!o.gpu });
   const workers = o.workers ? num('workers', o.workers, 0) : loadConfig().workers;
   const embedder = await makeEmbedder({ arch: o.arch, workers, loc: backboneLocations(), backend: backend.name });
@@ -108,7 +122,9 @@ async function main() {
       else if (e.phase === 'train') {
         const m = e.metrics;
         progress('Training head (epochs)', e.epoch, e.epochs);
-        log(`epoch ${m.epoch}/${e.epochs}  train loss ${m.trainLoss.toFixed(4)} acc ${m.trainAccuracy.toFixed(4)}  valid loss ${m.validLoss.toFixed(4)} acc ${m.validAccuracy.toFixed(4)}${e.best ? '  *best' : ''}`);
+        log(
+          `epoch ${m.epoch}/${e.epochs}  train loss ${m.trainLoss.toFixed(4)} acc ${m.trainAccuracy.toFixed(4)}  valid loss ${m.validLoss.toFixed(4)} acc ${m.validAccuracy.toFixed(4)}${e.best ? '  *best' : ''}`,
+        );
       }
     },
   });
@@ -133,16 +149,25 @@ async function main() {
   };
   if (o.ship) {
     const s = await shipModel({
-      checkpoint: result.dir, outDir: shippedModelDir(), dataRoots: [o.dataDir], threshold: loadConfig().confidenceThreshold, command: 'npm run train:default',
-      featureCacheDir: paths.featureCacheDir, startEmbedder: (arch) => makeEmbedder({ arch, workers, loc: backboneLocations(), backend: backend.name }),
+      checkpoint: result.dir,
+      outDir: shippedModelDir(),
+      dataRoots: [o.dataDir],
+      threshold: loadConfig().confidenceThreshold,
+      command: 'npm run train:default',
+      featureCacheDir: paths.featureCacheDir,
+      startEmbedder: (arch) => makeEmbedder({ arch, workers, loc: backboneLocations(), backend: backend.name }),
     });
-    log(`Shipped to ${s.dir} (${(s.bytes / 1024).toFixed(0)} KB): valid top-1 ${(s.meta.validAccuracy * 100).toFixed(2)}%, top-5 ${(s.meta.validTop5 * 100).toFixed(2)}% with the float16 head`);
+    log(
+      `Shipped to ${s.dir} (${(s.bytes / 1024).toFixed(0)} KB): valid top-1 ${(s.meta.validAccuracy * 100).toFixed(2)}%, top-5 ${(s.meta.validTop5 * 100).toFixed(2)}% with the float16 head`,
+    );
     Object.assign(summary, { shipped: s.dir, shippedValidTop1: s.meta.validAccuracy, shippedValidTop5: s.meta.validTop5 });
   }
   if (o.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
   else {
     console.log(`Saved ${result.dir} (version ${m.version}, backend ${backend.name})`);
-    console.log(`Best epoch ${m.bestEpoch}: valid top-1 ${(m.validAccuracy * 100).toFixed(2)}%, top-5 ${(m.validTop5 * 100).toFixed(2)}% in ${m.trainSeconds.toFixed(1)} s (${result.extracted} views extracted, ${result.cached} from cache)`);
+    console.log(
+      `Best epoch ${m.bestEpoch}: valid top-1 ${(m.validAccuracy * 100).toFixed(2)}%, top-5 ${(m.validTop5 * 100).toFixed(2)}% in ${m.trainSeconds.toFixed(1)} s (${result.extracted} views extracted, ${result.cached} from cache)`,
+    );
   }
 }
 

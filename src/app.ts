@@ -62,8 +62,29 @@ export async function createApp(o: AppOptions): Promise<App> {
   const loc = { backboneDir: config.backboneDir, cacheDir: config.backboneCache, fetchFile: o.fetchFile };
   // Worker threads keep the Discord thread free and use every core.
   // A worker that dies or hangs fails its requests ("send it again") and is replaced; say so in the log.
-  const onPoolEvent = (e: PoolEvent) => e.type === 'worker-replaced' ? log.info(e, 'model worker replaced') : log.error(e, e.type === 'timeout' ? 'model call timed out; replacing its worker' : e.type === 'worker-died' ? 'model worker died; replacing it' : 'could not start a replacement model worker; retrying');
-  const makeEmbedder = o.makeEmbedder ?? ((arch: string) => buildEmbedder({ arch, loc, workers: config.workers, backend: config.backend, keepThreadFree: true, timeoutMs: config.modelTimeoutS * 1000, onEvent: onPoolEvent }));
+  const onPoolEvent = (e: PoolEvent) =>
+    e.type === 'worker-replaced'
+      ? log.info(e, 'model worker replaced')
+      : log.error(
+          e,
+          e.type === 'timeout'
+            ? 'model call timed out; replacing its worker'
+            : e.type === 'worker-died'
+              ? 'model worker died; replacing it'
+              : 'could not start a replacement model worker; retrying',
+        );
+  const makeEmbedder =
+    o.makeEmbedder ??
+    ((arch: string) =>
+      buildEmbedder({
+        arch,
+        loc,
+        workers: config.workers,
+        backend: config.backend,
+        keepThreadFree: true,
+        timeoutMs: config.modelTimeoutS * 1000,
+        onEvent: onPoolEvent,
+      }));
   const models = new ModelManager(loc, makeEmbedder, log);
   // Retrains always save into config.checkpointDir; the first model may come from elsewhere (the shipped one).
   const modelDir = o.modelDir ?? config.checkpointDir;
@@ -74,7 +95,10 @@ export async function createApp(o: AppOptions): Promise<App> {
     const hint = err instanceof CheckpointError ? '' : ' (is the backbone available? see BLOOM_BACKBONE_DIR)';
     throw new StartupError(`Could not load the model from ${modelDir}: ${(err as Error).message}${hint}`);
   }
-  log.info({ version: models.version, arch: live.meta.params.arch, validAccuracy: live.meta.validAccuracy, backend: backend.name }, 'model loaded');
+  log.info(
+    { version: models.version, arch: live.meta.params.arch, validAccuracy: live.meta.validAccuracy, backend: backend.name },
+    'model loaded',
+  );
   let store: Store;
   let retrying = false;
   try {
@@ -85,12 +109,19 @@ export async function createApp(o: AppOptions): Promise<App> {
       onWriteError: (f) => {
         // A background retry that finds the database still locked was already reported when the row was queued.
         if (retrying && f.dropped === 0) return void log.debug({ err: f.error, pending: f.pending }, 'database still not writable');
-        log.error({ err: f.error, op: f.op, pending: f.pending, dropped: f.dropped }, f.retryable ? 'database write failed; row kept for retry' : 'database write failed; row dropped');
+        log.error(
+          { err: f.error, op: f.op, pending: f.pending, dropped: f.dropped },
+          f.retryable ? 'database write failed; row kept for retry' : 'database write failed; row dropped',
+        );
       },
       // Loud: whatever was in the old file (history, settings) is gone from this path.
-      onReopen: (e) => e.error
-        ? log.error({ err: e.error, file: e.file }, `database file ${e.reason}; could not reopen it`)
-        : log.error({ file: e.file }, `database file ${e.reason}; reopened a fresh database at its path (earlier rows and settings are not in it)`),
+      onReopen: (e) =>
+        e.error
+          ? log.error({ err: e.error, file: e.file }, `database file ${e.reason}; could not reopen it`)
+          : log.error(
+              { file: e.file },
+              `database file ${e.reason}; reopened a fresh database at its path (earlier rows and settings are not in it)`,
+            ),
     });
   } catch (err) {
     await models.close();
@@ -123,43 +154,67 @@ export async function createApp(o: AppOptions): Promise<App> {
   const feedback = new FeedbackService(store, () => models.current?.meta.names ?? {}, {
     contribDir: config.contribDir,
     dailyCap: config.contribDailyCap,
-    download: async (url) => (await downloadBytes(url, { maxBytes: config.maxImageMb * 1024 * 1024, allowHosts: config.cdnHosts, ...o.addressPolicy, timeouts: downloadTimeouts })).bytes,
+    download: async (url) =>
+      (
+        await downloadBytes(url, {
+          maxBytes: config.maxImageMb * 1024 * 1024,
+          allowHosts: config.cdnHosts,
+          ...o.addressPolicy,
+          timeouts: downloadTimeouts,
+        })
+      ).bytes,
   });
-  const identify = new IdentifyService(models, store, {
-    maxBytes: config.maxImageMb * 1024 * 1024,
-    confidenceThreshold: config.confidenceThreshold,
-    minImageSide: config.minImageSide,
-    topK: 5,
-    cdnHosts: config.cdnHosts,
-    addressPolicy: o.addressPolicy,
-    dataDir: config.dataDir,
-    tta: o.tta,
-    downloadTimeouts,
-    keepPhoto: (logId, bytes) => feedback.remember(logId, bytes),
-  }, () => backend.name);
-  const retrain = new RetrainService(models, store, {
-    dataDir: config.dataDir,
-    saveDir: config.checkpointDir,
-    featureCacheDir: config.featureCache,
-    loc: { backboneDir: config.backboneDir, cacheDir: config.backboneCache },
-    params: { ...DEFAULT_TRAIN_PARAMS, ...o.retrainParams },
-    maxPerClass: o.retrainMaxPerClass,
-    backend: config.backend,
-    workers: config.workers,
-  }, {
-    // While a retrain runs, photos are answered by one embedding worker: the
-    // others' memory (a backbone set each) goes to the training worker instead.
-    lendMemory: async () => {
-      const pool = models.current?.embedder;
-      if (!(pool instanceof EmbedderPool) || pool.size < 2) return async () => {};
-      const size = pool.size;
-      await pool.resize(1);
-      return () => pool.resize(size);
+  const identify = new IdentifyService(
+    models,
+    store,
+    {
+      maxBytes: config.maxImageMb * 1024 * 1024,
+      confidenceThreshold: config.confidenceThreshold,
+      minImageSide: config.minImageSide,
+      topK: 5,
+      cdnHosts: config.cdnHosts,
+      addressPolicy: o.addressPolicy,
+      dataDir: config.dataDir,
+      tta: o.tta,
+      downloadTimeouts,
+      keepPhoto: (logId, bytes) => feedback.remember(logId, bytes),
     },
-  });
+    () => backend.name,
+  );
+  const retrain = new RetrainService(
+    models,
+    store,
+    {
+      dataDir: config.dataDir,
+      saveDir: config.checkpointDir,
+      featureCacheDir: config.featureCache,
+      loc: { backboneDir: config.backboneDir, cacheDir: config.backboneCache },
+      params: { ...DEFAULT_TRAIN_PARAMS, ...o.retrainParams },
+      maxPerClass: o.retrainMaxPerClass,
+      backend: config.backend,
+      workers: config.workers,
+    },
+    {
+      // While a retrain runs, photos are answered by one embedding worker: the
+      // others' memory (a backbone set each) goes to the training worker instead.
+      lendMemory: async () => {
+        const pool = models.current?.embedder;
+        if (!(pool instanceof EmbedderPool) || pool.size < 2) return async () => {};
+        const size = pool.size;
+        await pool.resize(1);
+        return () => pool.resize(size);
+      },
+    },
+  );
   const client = createClient({ apiUrl: config.discordApiUrl });
   const bot = new BloomBot(client, {
-    config, log, store, models, identify, retrain, feedback,
+    config,
+    log,
+    store,
+    models,
+    identify,
+    retrain,
+    feedback,
     cooldowns: new Cooldowns(config.userCooldownS, config.guildCooldownS, config.dmCooldownS),
     admission: new Admission(config.queueLimit),
     downloads: { url: new Admission(config.downloadSlots), attachment: new Admission(config.downloadSlots) },
@@ -169,16 +224,21 @@ export async function createApp(o: AppOptions): Promise<App> {
   });
   let stopped: Promise<void> | undefined;
   return {
-    bot, store, models, identify, retrain,
-    stop: () => (stopped ??= (async () => {
-      // A retrain would hold shutdown for its whole run: stop it now (its row is marked
-      // interrupted at once, and the admin's message says so before the bot disconnects).
-      retrain.interrupt();
-      await bot.stop();
-      clearInterval(retryTimer);
-      await models.close();
-      store.close();
-      log.info('stopped');
-    })()),
+    bot,
+    store,
+    models,
+    identify,
+    retrain,
+    stop: () =>
+      (stopped ??= (async () => {
+        // A retrain would hold shutdown for its whole run: stop it now (its row is marked
+        // interrupted at once, and the admin's message says so before the bot disconnects).
+        retrain.interrupt();
+        await bot.stop();
+        clearInterval(retryTimer);
+        await models.close();
+        store.close();
+        log.info('stopped');
+      })()),
   };
 }

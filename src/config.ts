@@ -83,7 +83,14 @@ const snowflake = z.string().regex(SNOWFLAKE);
 const list = (item: z.ZodString) =>
   z
     .string()
-    .transform((s) => [...new Set(s.split(',').map((x) => x.trim()).filter(Boolean))])
+    .transform((s) => [
+      ...new Set(
+        s
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean),
+      ),
+    ])
     .pipe(z.array(item));
 const num = (min: number, max: number, def: number) => z.coerce.number().min(min).max(max).default(def);
 const int = (min: number, max: number, def: number) => z.coerce.number().int().min(min).max(max).default(def);
@@ -134,10 +141,9 @@ const FIELDS = {
   BLOOM_CONTRIB_DIR: { schema: z.string().optional(), expect: 'a folder path' },
   BLOOM_CONTRIB_DAILY_CAP: { schema: int(0, 10_000, 20), expect: 'a whole number between 0 and 10000' },
   BLOOM_CDN_HOSTS: {
-    schema: list(z.string().toLowerCase().regex(HOSTNAME)).pipe(z.array(z.string()).min(1)).default([
-      'cdn.discordapp.com',
-      'media.discordapp.net',
-    ]),
+    schema: list(z.string().toLowerCase().regex(HOSTNAME))
+      .pipe(z.array(z.string()).min(1))
+      .default(['cdn.discordapp.com', 'media.discordapp.net']),
     expect: 'a comma-separated list of host names (no scheme or path)',
   },
 } as const;
@@ -146,14 +152,10 @@ type Key = keyof typeof FIELDS;
 const KEYS = Object.keys(FIELDS) as Key[];
 const SECRET_KEYS: ReadonlySet<Key> = new Set(['DISCORD_TOKEN']);
 
-const envSchema = z.object(
-  Object.fromEntries(KEYS.map((k) => [k, FIELDS[k].schema])) as { [K in Key]: (typeof FIELDS)[K]['schema'] },
-);
+const envSchema = z.object(Object.fromEntries(KEYS.map((k) => [k, FIELDS[k].schema])) as { [K in Key]: (typeof FIELDS)[K]['schema'] });
 
 function describeBad(key: Key, raw: string | undefined): string {
-  const shown = SECRET_KEYS.has(key)
-    ? 'value hidden'
-    : `got '${raw !== undefined && raw.length > 60 ? `${raw.slice(0, 57)}...` : raw}'`;
+  const shown = SECRET_KEYS.has(key) ? 'value hidden' : `got '${raw !== undefined && raw.length > 60 ? `${raw.slice(0, 57)}...` : raw}'`;
   return `${key} must be ${FIELDS[key].expect} (${shown})`;
 }
 

@@ -13,10 +13,12 @@ async function main(): Promise<void> {
     config = loadConfig(process.env, { requireToken: true });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`${err.message}\n\nSet these in the environment (or a .env file loaded by your process manager).\n` +
-      'Create a bot at https://discord.com/developers/applications, copy its token into DISCORD_TOKEN,\n' +
-      'enable the Message Content intent (Bot → Privileged Gateway Intents), then register the slash commands once:\n' +
-      '  npm run register-commands\nTo try Bloom without a token: npm run demo\n');
+    process.stderr.write(
+      `${err.message}\n\nSet these in the environment (or a .env file loaded by your process manager).\n` +
+        'Create a bot at https://discord.com/developers/applications, copy its token into DISCORD_TOKEN,\n' +
+        'enable the Message Content intent (Bot → Privileged Gateway Intents), then register the slash commands once:\n' +
+        '  npm run register-commands\nTo try Bloom without a token: npm run demo\n',
+    );
     process.exit(1);
   }
   const token = config.discordToken;

@@ -21,7 +21,10 @@ export function hasCheckpoint(dir: string): boolean {
 
 export type ModelSource = 'configured' | 'own' | 'shipped';
 
-export function modelDir(config: Pick<Config, 'checkpointDir'>, env: NodeJS.ProcessEnv = process.env): { dir: string; source: ModelSource } {
+export function modelDir(
+  config: Pick<Config, 'checkpointDir'>,
+  env: NodeJS.ProcessEnv = process.env,
+): { dir: string; source: ModelSource } {
   if (env.BLOOM_CHECKPOINT_DIR?.trim()) return { dir: config.checkpointDir, source: 'configured' };
   const shipped = shippedModelDir(env);
   if (hasCheckpoint(config.checkpointDir) || !hasCheckpoint(shipped)) return { dir: config.checkpointDir, source: 'own' };

@@ -11,5 +11,11 @@ export interface Paths {
 
 export function defaultPaths(env: NodeJS.ProcessEnv = process.env): Paths {
   const c = loadConfig(env);
-  return { backboneDir: c.backboneDir, cacheDir: c.backboneCache, featureCacheDir: c.featureCache, checkpointDir: c.checkpointDir, dataDir: c.dataDir };
+  return {
+    backboneDir: c.backboneDir,
+    cacheDir: c.backboneCache,
+    featureCacheDir: c.featureCache,
+    checkpointDir: c.checkpointDir,
+    dataDir: c.dataDir,
+  };
 }

@@ -25,11 +25,25 @@ const chosen: Record<'species' | 'notSure' | 'notFlower', Buffer> = {} as never;
 async function otherPhotos(): Promise<Buffer[]> {
   const r = rng(11);
   const out: Buffer[] = [];
-  for (const [red, g, b] of [[20, 20, 20], [240, 240, 240], [200, 120, 40], [60, 140, 200]]) out.push(await sharp({ create: { width: 96, height: 96, channels: 3, background: { r: red!, g: g!, b: b! } } }).jpeg().toBuffer());
+  for (const [red, g, b] of [
+    [20, 20, 20],
+    [240, 240, 240],
+    [200, 120, 40],
+    [60, 140, 200],
+  ])
+    out.push(
+      await sharp({ create: { width: 96, height: 96, channels: 3, background: { r: red!, g: g!, b: b! } } })
+        .jpeg()
+        .toBuffer(),
+    );
   for (let k = 0; k < 4; k++) {
     const px = Buffer.alloc(96 * 96 * 3);
     for (let i = 0; i < px.length; i++) px[i] = k < 2 ? Math.floor(r() * 256) : ((Math.floor(i / 3) % 96) >> (k + 1)) % 2 ? 230 : 30;
-    out.push(await sharp(px, { raw: { width: 96, height: 96, channels: 3 } }).jpeg().toBuffer());
+    out.push(
+      await sharp(px, { raw: { width: 96, height: 96, channels: 3 } })
+        .jpeg()
+        .toBuffer(),
+    );
   }
   return out;
 }
@@ -44,9 +58,17 @@ async function chooseSettings(m: SyntheticModel): Promise<void> {
     const f = (await clf.embedder.embed(views))[0]!;
     return { bytes, f, top1: Math.max(...clf.probsOfFeatures([f])[0]!) };
   };
-  const read = (split: string) => ['1', '2', '3'].flatMap((l) => fs.readdirSync(path.join(m.dataDir, split, l)).map((n) => fs.readFileSync(path.join(m.dataDir, split, l, n))));
+  const read = (split: string) =>
+    ['1', '2', '3'].flatMap((l) =>
+      fs.readdirSync(path.join(m.dataDir, split, l)).map((n) => fs.readFileSync(path.join(m.dataDir, split, l, n))),
+    );
   const train = await Promise.all(read('train').map(signals));
-  const flowerClasses = [pickFlowerClasses(train.map((s) => imagenetProbs(heads[0]!, s.f)), 0.5)];
+  const flowerClasses = [
+    pickFlowerClasses(
+      train.map((s) => imagenetProbs(heads[0]!, s.f)),
+      0.5,
+    ),
+  ];
   const likeness = (f: Float32Array) => flowerClasses[0]!.reduce((a, c) => a + imagenetProbs(heads[0]!, f)[c]!, 0);
   const flowers = (await Promise.all(read('valid').map(signals))).map((s) => ({ ...s, like: likeness(s.f) }));
   const others = (await Promise.all((await otherPhotos()).map(signals))).map((s) => ({ ...s, like: likeness(s.f) }));
@@ -81,7 +103,10 @@ test('a confident shape is answered with its species', async () => {
   const reply = await ask('sure.jpg', chosen.species);
   const e = reply.message.embeds[0]!;
   assert.match(e.title!, /^🌸 (Red Disc|Green Square|Blue Triangle)$/);
-  assert.equal(e.fields!.some((f) => f.name === 'Know what it is?'), false);
+  assert.equal(
+    e.fields!.some((f) => f.name === 'Know what it is?'),
+    false,
+  );
 });
 
 test('a shape the model cannot place is "not sure", with the candidates and a prompt to tell its name', async () => {

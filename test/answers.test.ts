@@ -6,7 +6,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as tf from '../src/classifier/tf.ts';
-import { applyTemperature, decideAnswer, expectedCalibrationError, featureOffsets, fitTemperature, flowerLikeness, nearestSimilarity, normaliseFeatures, pickFlowerClasses, quantile, speciesCentroids } from '../src/classifier/answers.ts';
+import {
+  applyTemperature,
+  decideAnswer,
+  expectedCalibrationError,
+  featureOffsets,
+  fitTemperature,
+  flowerLikeness,
+  nearestSimilarity,
+  normaliseFeatures,
+  pickFlowerClasses,
+  quantile,
+  speciesCentroids,
+} from '../src/classifier/answers.ts';
 import { initBackend } from '../src/classifier/backend.ts';
 import { normalizePixels } from '../src/classifier/backbones.ts';
 import { loadFeatureExtractor } from '../src/classifier/featureExtractor.ts';
@@ -36,7 +48,12 @@ describe('ImageNet head from the model files', () => {
     const full = await tf.loadLayersModel(folderLoader(backbone));
     for (const label of ['1', '2', '3']) {
       const img = await prepareImage(fs.readFileSync(path.join(data, 'valid', label, 'img_0.jpg')), { size: TINY_INPUT });
-      const want = tf.tidy(() => (full.predict(tf.tensor4d(normalizePixels(img, fx.specs[0]!.normalization), [1, TINY_INPUT, TINY_INPUT, 3])) as tf.Tensor).dataSync() as Float32Array);
+      const want = tf.tidy(
+        () =>
+          (
+            full.predict(tf.tensor4d(normalizePixels(img, fx.specs[0]!.normalization), [1, TINY_INPUT, TINY_INPUT, 3])) as tf.Tensor
+          ).dataSync() as Float32Array,
+      );
       const got = imagenetProbs(head, fx.extract([img])[0]!);
       for (let c = 0; c < 10; c++) assert.ok(Math.abs(got[c]! - want[c]!) < 1e-5, `class ${c}: ${got[c]} vs ${want[c]}`);
     }
@@ -51,7 +68,14 @@ describe('ImageNet head from the model files', () => {
     joined.set(f, 6);
     assert.deepEqual(imagenetProbs(head, joined, 6), imagenetProbs(head, f));
     assert.equal(readImagenetHead(backbone, 99), undefined, 'no layer takes 99 inputs');
-    assert.deepEqual(await loadImagenetHeads([path.join(tmp, 'nowhere')], [{ id: 'x', inputSize: 32, featureLayer: '', featureSize: 24, normalization: { kind: 'scale', divisor: 1, offset: 0 } }], { cacheDir: tmp }), [undefined]);
+    assert.deepEqual(
+      await loadImagenetHeads(
+        [path.join(tmp, 'nowhere')],
+        [{ id: 'x', inputSize: 32, featureLayer: '', featureSize: 24, normalization: { kind: 'scale', divisor: 1, offset: 0 } }],
+        { cacheDir: tmp },
+      ),
+      [undefined],
+    );
   });
 });
 
@@ -70,7 +94,11 @@ describe('decideAnswer', () => {
     assert.equal(decideAnswer({ top1: 0.99, flowerLikeness: 0.01 }, s, 0.35).kind, 'notFlower');
     assert.equal(decideAnswer({ top1: 0.99 }, s, 0.35).kind, 'species', 'no likeness (no ImageNet head): never "not a flower"');
     const near = { ...s, notFlowerSimilarityBelow: 0.5 };
-    assert.equal(decideAnswer({ top1: 0.99, flowerLikeness: 0.5, similarity: 0.4 }, near, 0.35).kind, 'notFlower', 'far from every species');
+    assert.equal(
+      decideAnswer({ top1: 0.99, flowerLikeness: 0.5, similarity: 0.4 }, near, 0.35).kind,
+      'notFlower',
+      'far from every species',
+    );
     assert.equal(decideAnswer({ top1: 0.99, flowerLikeness: 0.5, similarity: 0.6 }, near, 0.35).kind, 'species');
     assert.equal(decideAnswer({ top1: 0.99, flowerLikeness: 0.5 }, near, 0.35).kind, 'species', 'no centroids: the similarity rule is off');
   });
@@ -78,7 +106,10 @@ describe('decideAnswer', () => {
   test('species centroids: each backbone weighs the same, and the nearest one is found', () => {
     const sizes = [2, 2];
     const n = normaliseFeatures(Float32Array.from([3, 4, 0, 10]), sizes);
-    assert.deepEqual(Array.from(n, (x) => Math.round(x * 1000) / 1000), [0.424, 0.566, 0, 0.707]);
+    assert.deepEqual(
+      Array.from(n, (x) => Math.round(x * 1000) / 1000),
+      [0.424, 0.566, 0, 0.707],
+    );
     const feats = [Float32Array.from([1, 0, 1, 0]), Float32Array.from([2, 0, 3, 0]), Float32Array.from([0, 1, 0, 1])];
     const c = speciesCentroids(feats, [0, 0, 1], 2, sizes);
     assert.ok(Math.abs(nearestSimilarity(Float32Array.from([5, 0, 5, 0]), c, sizes) - 1) < 1e-6);
@@ -93,7 +124,8 @@ describe('calibration', () => {
     assert.ok(t[0]! > t[1]! && t[1]! > t[2]! && t[0]! < 0.7);
     assert.ok(Math.abs(t.reduce((a, b) => a + b, 0) - 1) < 1e-6);
     // 70% right, but always 99% sure.
-    const rows: number[][] = [], targets: number[] = [];
+    const rows: number[][] = [],
+      targets: number[] = [];
     for (let i = 0; i < 100; i++) {
       rows.push([0.99, 0.005, 0.005]);
       targets.push(i % 10 < 7 ? 0 : 1);
@@ -111,7 +143,8 @@ describe('calibration', () => {
     assert.deepEqual(pickFlowerClasses(rows, 0.9, 1), [0]);
     const head = readImagenetHead(backbone, 24)!;
     const f = Float32Array.from({ length: 48 }, (_, i) => (i % 7) / 7);
-    const p0 = imagenetProbs(head, f, 0), p1 = imagenetProbs(head, f, 24);
+    const p0 = imagenetProbs(head, f, 0),
+      p1 = imagenetProbs(head, f, 24);
     const l = flowerLikeness(f, [head, head], featureOffsets([24, 24]), [[0, 3], [5]])!;
     assert.ok(Math.abs(l - (p0[0]! + p0[3]! + p1[5]!) / 2) < 1e-6);
     assert.equal(flowerLikeness(f, [undefined, head], featureOffsets([24, 24]), [[0], [5]]), p1[5]);
@@ -136,6 +169,9 @@ describe('data folders', () => {
     fs.copyFileSync(path.join(data, 'valid', '1', 'img_0.jpg'), path.join(deep, 'x.JPG'));
     fs.writeFileSync(path.join(tmp, 'deep', 'notes.txt'), 'hi');
     fs.symlinkSync(path.join(data, 'valid', '3'), path.join(tmp, 'deep', 'linked'));
-    assert.deepEqual(listImages(path.join(tmp, 'deep')).map((s) => path.relative(path.join(tmp, 'deep'), s.path)), ['a/b/x.JPG', 'linked/img_0.jpg', 'linked/img_1.jpg']);
+    assert.deepEqual(
+      listImages(path.join(tmp, 'deep')).map((s) => path.relative(path.join(tmp, 'deep'), s.path)),
+      ['a/b/x.JPG', 'linked/img_0.jpg', 'linked/img_1.jpg'],
+    );
   });
 });

@@ -16,7 +16,8 @@ function runBench(args: string[]): Promise<{ code: number | null; stdout: string
       env: { ...process.env, BLOOM_BENCH_SYNTHETIC: '1', BLOOM_BENCH_VERBOSE: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let stdout = '', stderr = '';
+    let stdout = '',
+      stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
@@ -53,7 +54,10 @@ test('npm run bench -- --quick --json --synthetic --retrain reports every figure
   // Extraction: 2 backbones × 1 and 2 workers, decode included.
   assert.equal(r.extraction.skipped, false);
   if (r.extraction.skipped) return;
-  assert.deepEqual(r.extraction.runs.map((x) => `${x.backbone}/${x.workers}`), ['mobilenet_v1_0.75_224/1', 'mobilenet_v1_0.75_224/2', 'densenet121/1', 'densenet121/2']);
+  assert.deepEqual(
+    r.extraction.runs.map((x) => `${x.backbone}/${x.workers}`),
+    ['mobilenet_v1_0.75_224/1', 'mobilenet_v1_0.75_224/2', 'densenet121/1', 'densenet121/2'],
+  );
   for (const x of r.extraction.runs) {
     const at = `${x.backbone}/${x.workers}w`;
     positive(x.startupMs, `${at} startupMs`);
@@ -84,7 +88,10 @@ test('npm run bench -- --quick --json --synthetic --retrain reports every figure
   // End to end: alone and burst, with 1 and 2 workers; the burst is fully answered.
   assert.equal(r.endToEnd.skipped, false);
   if (r.endToEnd.skipped) return;
-  assert.deepEqual(r.endToEnd.runs.map((x) => x.workers), [1, 2]);
+  assert.deepEqual(
+    r.endToEnd.runs.map((x) => x.workers),
+    [1, 2],
+  );
   for (const x of r.endToEnd.runs) {
     const at = `e2e ${x.workers}w`;
     for (const k of ['p50', 'p95', 'max'] as const) {
@@ -103,7 +110,10 @@ test('npm run bench -- --quick --json --synthetic --retrain reports every figure
   // /retrain cold then warm on the same temp cache.
   assert.equal(r.retrain.skipped, false);
   if (r.retrain.skipped) return;
-  assert.deepEqual(r.retrain.runs.map((x) => x.kind), ['cold', 'warm']);
+  assert.deepEqual(
+    r.retrain.runs.map((x) => x.kind),
+    ['cold', 'warm'],
+  );
   for (const x of r.retrain.runs) {
     positive(x.seconds, `retrain ${x.kind} seconds`);
     positive(x.trainImages, `retrain ${x.kind} trainImages`);

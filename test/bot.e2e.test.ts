@@ -16,7 +16,11 @@ after(async () => {
 });
 // Every test checks its own traffic: no request it caused hit a route the emulator does not know.
 afterEach(() => {
-  assert.deepEqual(h.emu.unknownRequests.map((r) => `${r.method} ${r.path}`), [], 'no request hit an unknown route');
+  assert.deepEqual(
+    h.emu.unknownRequests.map((r) => `${r.method} ${r.path}`),
+    [],
+    'no request hit an unknown route',
+  );
 });
 
 const rows = (sql: string) => h.app.store.db.prepare(sql).all() as Record<string, unknown>[];
@@ -34,7 +38,13 @@ describe('watched channels', () => {
     assert.deepEqual(reply.files.map((f) => f.filename).sort(), ['probabilities.png', 'typical.jpg']);
     // The test photos are 96 px: still answered, with a note asking for a larger photo.
     assert.match(embed.fields!.find((f) => f.name === '📷 Photo quality')!.value, /small \(96×96 px\)/);
-    assert.equal(reply.files.find((f) => f.filename === 'probabilities.png')!.bytes.subarray(1, 4).toString(), 'PNG');
+    assert.equal(
+      reply.files
+        .find((f) => f.filename === 'probabilities.png')!
+        .bytes.subarray(1, 4)
+        .toString(),
+      'PNG',
+    );
     assert.equal(h.emu.messagesIn(flowers.id).filter((m) => m.message.message_reference?.message_id === posted.id).length, 1);
     const row = rows(`SELECT * FROM predictions WHERE source_id = '${posted.id}'`);
     assert.equal(row.length, 1);
@@ -48,9 +58,15 @@ describe('watched channels', () => {
     const { flowers, general } = h.emu.channels;
     const before = h.emu.messagesIn(general.id).length;
     await h.emu.postMessage({ channelId: general.id, attachments: [h.emu.addAttachment('disc.jpg', photo(h, '1'), 'image/jpeg')] });
-    const text = await h.emu.postMessage({ channelId: flowers.id, attachments: [h.emu.addAttachment('notes.txt', Buffer.from('hello'), 'text/plain')] });
+    const text = await h.emu.postMessage({
+      channelId: flowers.id,
+      attachments: [h.emu.addAttachment('notes.txt', Buffer.from('hello'), 'text/plain')],
+    });
     // A later photo in the watched channel is answered; events are handled in order, so the two above were seen first.
-    const marker = await h.emu.postMessage({ channelId: flowers.id, attachments: [h.emu.addAttachment('sq.jpg', photo(h, '2'), 'image/jpeg')] });
+    const marker = await h.emu.postMessage({
+      channelId: flowers.id,
+      attachments: [h.emu.addAttachment('sq.jpg', photo(h, '2'), 'image/jpeg')],
+    });
     await h.emu.waitForMessage(flowers.id, (m) => m.message.message_reference?.message_id === marker.id, 15_000);
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(h.emu.messagesIn(general.id).length, before);
@@ -78,7 +94,10 @@ describe('/identify', () => {
     const follow = await h.emu.waitForInteractionResponse(id, 'followup', 15_000);
     assert.equal(follow.flags & 64, 64);
     assert.match(JSON.stringify(follow.body), /damaged or cut off/);
-    assert.ok(h.emu.interactionResponses(id).some((r) => r.kind === 'deleteOriginal'), 'the public placeholder is removed');
+    assert.ok(
+      h.emu.interactionResponses(id).some((r) => r.kind === 'deleteOriginal'),
+      'the public placeholder is removed',
+    );
     assert.equal(rows(`SELECT error_code FROM predictions WHERE source_id = '${id}'`)[0]!.error_code, 'CORRUPT');
   });
 
@@ -138,7 +157,10 @@ describe('/retrain', () => {
     // Progress edits, then the outcome.
     const final = await retrainOutcome(id);
     const edits = h.emu.interactionResponses(id).filter((r) => r.kind === 'editOriginal');
-    assert.ok(edits.some((e) => /Retraining/.test(e.body.embeds[0].title) && /%/.test(e.body.embeds[0].description)), 'progress shown');
+    assert.ok(
+      edits.some((e) => /Retraining/.test(e.body.embeds[0].title) && /%/.test(e.body.embeds[0].description)),
+      'progress shown',
+    );
     assert.match(final.body.embeds[0].title, /New model is live/);
     assert.notEqual(h.app.models.version, before);
     assert.equal(pool().size, workers, 'the pool is back to full size');
@@ -147,8 +169,15 @@ describe('/retrain', () => {
     assert.equal(run.model_version, h.app.models.version);
     assert.equal(run.previous_version, before);
     // The new model answers.
-    const again = await h.emu.postMessage({ channelId: h.emu.channels.flowers.id, attachments: [h.emu.addAttachment('d.jpg', photo(h, '1', 3), 'image/jpeg')] });
-    const reply = await h.emu.waitForMessage(h.emu.channels.flowers.id, (m) => m.message.message_reference?.message_id === again.id, 15_000);
+    const again = await h.emu.postMessage({
+      channelId: h.emu.channels.flowers.id,
+      attachments: [h.emu.addAttachment('d.jpg', photo(h, '1', 3), 'image/jpeg')],
+    });
+    const reply = await h.emu.waitForMessage(
+      h.emu.channels.flowers.id,
+      (m) => m.message.message_reference?.message_id === again.id,
+      15_000,
+    );
     assert.ok(reply.message.embeds[0]!.footer!.text.includes(h.app.models.version!));
   });
 });
@@ -171,7 +200,12 @@ describe('/retrain with a worse candidate', () => {
     }
     const embed = final.body.embeds[0];
     assert.match(embed.title, /Kept the current model/);
-    assert.match(embed.description, new RegExp(`^The new model scored \\d+\\.\\d% on the validation photos, below the current ${(liveAccuracy * 100).toFixed(1)}%, so I kept the current model\\.$`));
+    assert.match(
+      embed.description,
+      new RegExp(
+        `^The new model scored \\d+\\.\\d% on the validation photos, below the current ${(liveAccuracy * 100).toFixed(1)}%, so I kept the current model\\.$`,
+      ),
+    );
     assert.equal(h.app.models.version, before, 'the old model is still live');
     assert.equal(h.app.retrain.running, false);
     const run = rows('SELECT * FROM training_runs ORDER BY id DESC LIMIT 1')[0]!;
@@ -183,12 +217,18 @@ describe('/retrain with a worse candidate', () => {
     assert.equal(fs.existsSync(path.join(h.checkpointDir, run.model_version)), false, "the rejected candidate's checkpoint is removed");
     assert.equal(fs.readFileSync(path.join(h.checkpointDir, 'CURRENT'), 'utf8').trim(), before);
     // The old model answers.
-    const posted = await h.emu.postMessage({ channelId: h.emu.channels.flowers.id, attachments: [h.emu.addAttachment('t.jpg', photo(h, '3', 4), 'image/jpeg')] });
-    const reply = await h.emu.waitForMessage(h.emu.channels.flowers.id, (m) => m.message.message_reference?.message_id === posted.id, 15_000);
+    const posted = await h.emu.postMessage({
+      channelId: h.emu.channels.flowers.id,
+      attachments: [h.emu.addAttachment('t.jpg', photo(h, '3', 4), 'image/jpeg')],
+    });
+    const reply = await h.emu.waitForMessage(
+      h.emu.channels.flowers.id,
+      (m) => m.message.message_reference?.message_id === posted.id,
+      15_000,
+    );
     assert.ok(reply.message.embeds[0]!.footer!.text.includes(before));
   });
 });
-
 
 test('register-commands puts every slash command in the guild, with admin defaults on the admin ones', async () => {
   const { registerCommands } = await import('../src/bot/registerCommands.ts');

@@ -42,14 +42,31 @@ describe('renderResult', () => {
   });
 
   test('an uncertain answer with quality notes, the chart and the typical photo', () => {
-    const jpeg = Buffer.from('jpeg'), chart = Buffer.from('png');
-    const p = renderResult(identified({ uncertain: true, qualityNotes: ['The photo is small (96×96 px).'], typical: { label: '1', name: 'pink primrose', jpeg } }), { chart });
+    const jpeg = Buffer.from('jpeg'),
+      chart = Buffer.from('png');
+    const p = renderResult(
+      identified({
+        uncertain: true,
+        qualityNotes: ['The photo is small (96×96 px).'],
+        typical: { label: '1', name: 'pink primrose', jpeg },
+      }),
+      { chart },
+    );
     const e = p.embeds[0]!;
     assert.equal(e.title, 'Not sure — is this a flower?');
     assert.match(e.description!, /best guess is \*\*Pink Primrose\*\*, but only at 91%/);
-    assert.deepEqual(e.fields!.map((f) => f.name), ['Top candidates', 'For a better answer', '📷 Photo quality', 'Best guess looks like']);
+    assert.deepEqual(
+      e.fields!.map((f) => f.name),
+      ['Top candidates', 'For a better answer', '📷 Photo quality', 'Best guess looks like'],
+    );
     assert.equal(e.fields![1]!.value, PHOTO_TIPS);
-    assert.deepEqual(p.files.map((f) => [f.name, f.data]), [['probabilities.png', chart], ['typical.jpg', jpeg]]);
+    assert.deepEqual(
+      p.files.map((f) => [f.name, f.data]),
+      [
+        ['probabilities.png', chart],
+        ['typical.jpg', jpeg],
+      ],
+    );
     assert.equal(e.image!.url, 'attachment://probabilities.png');
     assert.equal(e.thumbnail!.url, 'attachment://typical.jpg');
   });
@@ -60,7 +77,10 @@ describe('the kinds of answer', () => {
     const e = renderResult(identified({ uncertain: true, answer: 'notSure' })).embeds[0]!;
     assert.equal(e.title, 'Not sure which flower this is');
     assert.match(e.description!, /best guess is \*\*Pink Primrose\*\*/);
-    assert.deepEqual(e.fields!.map((f) => f.name), ['Top candidates', 'For a better answer', 'Know what it is?']);
+    assert.deepEqual(
+      e.fields!.map((f) => f.name),
+      ['Top candidates', 'For a better answer', 'Know what it is?'],
+    );
     assert.equal(e.fields![2]!.value, NAME_PROMPT);
   });
 
@@ -104,7 +124,10 @@ describe('user-facing errors', () => {
     const i = new ImageError('EMPTY');
     const r = new RetrainBusyError();
     for (const e of [d, i, r]) assert.ok(e instanceof UserFacingError && e instanceof Error);
-    assert.deepEqual([d.code, d.userMessage, d.detail, d.name], ['TOO_LARGE', 'That file is larger than 10 MB — please send a smaller photo.', 'declared 30000000 bytes', 'DownloadError']);
+    assert.deepEqual(
+      [d.code, d.userMessage, d.detail, d.name],
+      ['TOO_LARGE', 'That file is larger than 10 MB — please send a smaller photo.', 'declared 30000000 bytes', 'DownloadError'],
+    );
     assert.deepEqual([i.code, i.userMessage, i.name], ['EMPTY', 'That file is empty — please attach the photo again.', 'ImageError']);
     assert.deepEqual([r.code, r.name], ['RETRAIN_BUSY', 'RetrainBusyError']);
     assert.match(r.userMessage, /already running/);
@@ -126,12 +149,29 @@ describe('user-facing errors', () => {
 
 describe('loginFailureMessage', () => {
   test('a refused token, a refused intent, an unreachable Discord, anything else', () => {
-    assert.equal(loginFailureMessage(Object.assign(new Error('An invalid token was provided.'), { code: 'TokenInvalid' })), 'Discord refused the token — check DISCORD_TOKEN.');
-    assert.equal(loginFailureMessage(Object.assign(new Error('401: Unauthorized'), { status: 401 })), 'Discord refused the token — check DISCORD_TOKEN.');
-    assert.match(loginFailureMessage(Object.assign(new Error('Privileged intent provided is not enabled'), { code: 'DisallowedIntents' })), /Message Content intent/);
-    assert.equal(loginFailureMessage(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' })), 'Could not reach Discord (ECONNREFUSED) — check the network connection.');
-    const wrapped = new TypeError('fetch failed', { cause: Object.assign(new Error('getaddrinfo ENOTFOUND discord.com'), { code: 'ENOTFOUND' }) });
-    assert.equal(loginFailureMessage(wrapped, { apiUrl: 'http://x/api' }), 'Could not reach Discord (ENOTFOUND) — check the network connection and DISCORD_API_URL (http://x/api).');
+    assert.equal(
+      loginFailureMessage(Object.assign(new Error('An invalid token was provided.'), { code: 'TokenInvalid' })),
+      'Discord refused the token — check DISCORD_TOKEN.',
+    );
+    assert.equal(
+      loginFailureMessage(Object.assign(new Error('401: Unauthorized'), { status: 401 })),
+      'Discord refused the token — check DISCORD_TOKEN.',
+    );
+    assert.match(
+      loginFailureMessage(Object.assign(new Error('Privileged intent provided is not enabled'), { code: 'DisallowedIntents' })),
+      /Message Content intent/,
+    );
+    assert.equal(
+      loginFailureMessage(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' })),
+      'Could not reach Discord (ECONNREFUSED) — check the network connection.',
+    );
+    const wrapped = new TypeError('fetch failed', {
+      cause: Object.assign(new Error('getaddrinfo ENOTFOUND discord.com'), { code: 'ENOTFOUND' }),
+    });
+    assert.equal(
+      loginFailureMessage(wrapped, { apiUrl: 'http://x/api' }),
+      'Could not reach Discord (ENOTFOUND) — check the network connection and DISCORD_API_URL (http://x/api).',
+    );
     assert.equal(loginFailureMessage(new Error('something odd\n    at stack')), 'Could not log in to Discord: something odd');
   });
 });

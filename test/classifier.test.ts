@@ -57,13 +57,20 @@ describe('backbone loader', () => {
     assert.equal(local.spec.featureSize, 24);
     const img = await prepareImage(await (await import('../src/dev/fixtures/shapes.ts')).shapeJpeg('1', () => 0.5), { size: TINY_INPUT });
     const fa = (await new LocalEmbedder(await loadFeatureExtractor(backboneDir, { cacheDir: tmp })).embed([img]))[0]!;
-    const fb = (await new LocalEmbedder(await loadFeatureExtractor(`${baseUrl}/model.json`, { cacheDir: path.join(tmp, 'cache'), fetchFile })).embed([img]))[0]!;
+    const fb = (
+      await new LocalEmbedder(await loadFeatureExtractor(`${baseUrl}/model.json`, { cacheDir: path.join(tmp, 'cache'), fetchFile })).embed([
+        img,
+      ])
+    )[0]!;
     assert.equal(fa.length, 24);
     assert.deepEqual(Array.from(fa), Array.from(fb));
   });
 
   test('a URL that is not cached and cannot be downloaded fails with a clear message', async () => {
-    await assert.rejects(loadBackbone(`${baseUrl}/missing.json`, { cacheDir: path.join(tmp, 'cache2'), fetchFile }), /Could not download backbone/);
+    await assert.rejects(
+      loadBackbone(`${baseUrl}/missing.json`, { cacheDir: path.join(tmp, 'cache2'), fetchFile }),
+      /Could not download backbone/,
+    );
     await assert.rejects(loadBackbone('http://127.0.0.1:9/model.json', { cacheDir: path.join(tmp, 'cache3') }), /downloads are disabled/);
     await assert.rejects(loadBackbone('no_such_preset', { cacheDir: tmp }), /Unknown backbone "no_such_preset"/);
   });
@@ -72,7 +79,13 @@ describe('backbone loader', () => {
 describe('images', () => {
   test('every bad input gives its typed error', async () => {
     const bad = await badImages();
-    const expect: Record<keyof typeof bad, string> = { empty: 'EMPTY', text: 'NOT_AN_IMAGE', truncatedJpeg: 'CORRUPT', svg: 'UNSUPPORTED', bomb: 'TOO_MANY_PIXELS' };
+    const expect: Record<keyof typeof bad, string> = {
+      empty: 'EMPTY',
+      text: 'NOT_AN_IMAGE',
+      truncatedJpeg: 'CORRUPT',
+      svg: 'UNSUPPORTED',
+      bomb: 'TOO_MANY_PIXELS',
+    };
     for (const [kind, code] of Object.entries(expect)) {
       await assert.rejects(prepareImage(bad[kind as keyof typeof bad], { size: 32 }), (err: unknown) => {
         assert.ok(err instanceof ImageError, `${kind}: ${String(err)}`);
@@ -84,7 +97,13 @@ describe('images', () => {
   });
 
   test('HEIC photos (the iPhone default) are named, with how to send a JPEG instead', async () => {
-    const heics = [heicHeader(), heicHeader('heix', ['mif1', 'heix']), heicHeader('mif1', ['mif1', 'heic']), heicHeader('msf1', ['msf1', 'hevc']), heicHeader('hevc', ['hevc'])];
+    const heics = [
+      heicHeader(),
+      heicHeader('heix', ['mif1', 'heix']),
+      heicHeader('mif1', ['mif1', 'heic']),
+      heicHeader('msf1', ['msf1', 'hevc']),
+      heicHeader('hevc', ['hevc']),
+    ];
     for (const [i, buf] of heics.entries()) {
       for (const run of [() => probeImage(buf), () => prepareImage(buf, { size: 32 }), () => decodeShortSide(buf, 256)]) {
         await assert.rejects(run(), (err: unknown) => {
@@ -95,12 +114,20 @@ describe('images', () => {
       }
     }
     // AVIF shares the container (and often the mif1 brand) but is not HEIC.
-    await assert.rejects(probeImage(heicHeader('mif1', ['mif1', 'avif'])), (err: unknown) => err instanceof ImageError && err.code !== 'HEIC');
+    await assert.rejects(
+      probeImage(heicHeader('mif1', ['mif1', 'avif'])),
+      (err: unknown) => err instanceof ImageError && err.code !== 'HEIC',
+    );
   });
 
   test('extreme aspect ratios are refused, and no decode makes more than MAX_DECODED_PIXELS', async () => {
     for (const [kind, buf] of Object.entries(await thinImages())) {
-      for (const run of [() => probeImage(buf), () => decodeShortSide(buf, 256), () => decodeUpright(buf), () => prepareImage(buf, { size: 32 })]) {
+      for (const run of [
+        () => probeImage(buf),
+        () => decodeShortSide(buf, 256),
+        () => decodeUpright(buf),
+        () => prepareImage(buf, { size: 32 }),
+      ]) {
         await assert.rejects(run(), (err: unknown) => {
           assert.ok(err instanceof ImageError && err.code === 'TOO_THIN', `${kind}: ${String(err)}`);
           assert.match(err.message, /extremely thin \(\d+×\d+ px\).*normal photo/);
@@ -109,11 +136,15 @@ describe('images', () => {
       }
     }
     // 20:1 is still a photo (a panorama), decoded within the budget.
-    const strip = await sharp({ create: { width: 1, height: 20, channels: 3, background: '#c83c3c' } }).png().toBuffer();
+    const strip = await sharp({ create: { width: 1, height: 20, channels: 3, background: '#c83c3c' } })
+      .png()
+      .toBuffer();
     const d = await decodeShortSide(strip, 256);
     assert.deepEqual([d.width, d.height], [256, 5120]);
     // A large photo decoded without a size limit is shrunk (whole) to the budget.
-    const big = await sharp({ create: { width: 3000, height: 2000, channels: 3, background: '#3c8c3c' } }).jpeg().toBuffer();
+    const big = await sharp({ create: { width: 3000, height: 2000, channels: 3, background: '#3c8c3c' } })
+      .jpeg()
+      .toBuffer();
     const u = await decodeUpright(big);
     assert.ok(u.width * u.height <= MAX_DECODED_PIXELS && u.width * u.height > 0.95 * MAX_DECODED_PIXELS, `${u.width}×${u.height}`);
     assert.ok(Math.abs(u.width / u.height - 1.5) < 0.01);
@@ -149,7 +180,10 @@ describe('images', () => {
 describe('ranking', () => {
   test('top-k is sorted and names come from the map', () => {
     const top = topK([0.1, 0.6, 0.3], ['a', 'b', 'c'], { b: 'Bee' }, 2);
-    assert.deepEqual(top, [{ label: 'b', name: 'Bee', probability: 0.6 }, { label: 'c', name: 'c', probability: 0.3 }]);
+    assert.deepEqual(top, [
+      { label: 'b', name: 'Bee', probability: 0.6 },
+      { label: 'c', name: 'c', probability: 0.3 },
+    ]);
   });
 });
 
@@ -178,16 +212,40 @@ describe('training', () => {
     const dataDir = path.join(tmp, 'shapes-with-broken');
     fs.cpSync(shapesDir, dataDir, { recursive: true });
     fs.writeFileSync(path.join(dataDir, 'train', '2', 'broken.jpg'), (await badImages()).truncatedJpeg);
-    const params = { arch: backboneDir, hiddenUnits: [32], dropout: 0.1, learningRate: 0.01, epochs: 30, batchSize: 16, augViews: 1, augLevel: 'robust', seed: 1 };
+    const params = {
+      arch: backboneDir,
+      hiddenUnits: [32],
+      dropout: 0.1,
+      learningRate: 0.01,
+      epochs: 30,
+      batchSize: 16,
+      augViews: 1,
+      augLevel: 'robust',
+      seed: 1,
+    };
     const epochs: number[] = [];
-    const r = await train({ ...params, dataDir, saveDir, embedder, cache, onEvent: (e) => e.phase === 'train' && epochs.push(e.metrics.epoch) });
+    const r = await train({
+      ...params,
+      dataDir,
+      saveDir,
+      embedder,
+      cache,
+      onEvent: (e) => e.phase === 'train' && epochs.push(e.metrics.epoch),
+    });
     assert.equal(epochs.length, 30);
     assert.ok(r.meta.validAccuracy >= 0.9, `valid accuracy ${r.meta.validAccuracy}`);
     assert.equal(r.meta.validAccuracy, Math.max(...r.meta.epochs.map((e) => e.validAccuracy)), 'best epoch kept');
-    assert.deepEqual(r.skipped.map((s) => path.basename(s.path)), ['broken.jpg']);
+    assert.deepEqual(
+      r.skipped.map((s) => path.basename(s.path)),
+      ['broken.jpg'],
+    );
     assert.ok(r.extracted > 0);
     assert.ok(fs.existsSync(path.join(r.dir, 'model.json')) && fs.existsSync(path.join(r.dir, 'meta.json')));
-    assert.deepEqual(fs.readdirSync(saveDir).filter((f) => f.startsWith('.tmp')), [], 'no temp folder left');
+    assert.deepEqual(
+      fs.readdirSync(saveDir).filter((f) => f.startsWith('.tmp')),
+      [],
+      'no temp folder left',
+    );
     assert.equal(r.meta.typicalImages['1']?.startsWith('train/1/'), true);
 
     // A retrain finds every view in the cache.
@@ -218,7 +276,20 @@ describe('training', () => {
     // Its own quick checkpoint (one epoch), not the previous test's.
     const own = new LocalEmbedder(await loadFeatureExtractor(backboneDir, { cacheDir: tmp }));
     const saveDir = path.join(tmp, 'ckpt-mismatch');
-    const trained = await train({ arch: backboneDir, hiddenUnits: [], dropout: 0, learningRate: 0.01, epochs: 1, batchSize: 16, augViews: 0, augLevel: 'basic', seed: 1, dataDir: shapesDir, saveDir, embedder: own });
+    const trained = await train({
+      arch: backboneDir,
+      hiddenUnits: [],
+      dropout: 0,
+      learningRate: 0.01,
+      epochs: 1,
+      batchSize: 16,
+      augViews: 0,
+      augLevel: 'basic',
+      seed: 1,
+      dataDir: shapesDir,
+      saveDir,
+      embedder: own,
+    });
     await own.close();
     const other = await writeTinyBackbone(path.join(tmp, 'other'), 99);
     fs.writeFileSync(path.join(other, 'bloom-backbone.json'), JSON.stringify({ inputSize: TINY_INPUT, featureLayer: 'conv1' }));

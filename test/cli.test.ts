@@ -13,10 +13,20 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bloom-cli-'));
 const data = path.join(tmp, 'shapes');
 const ckpt = path.join(tmp, 'ckpt');
 let backbone = '';
-const env = { ...process.env, BLOOM_BACKEND: 'wasm', BLOOM_WORKERS: '0', BLOOM_FEATURE_CACHE: path.join(tmp, 'features'), BLOOM_BACKBONE_CACHE: path.join(tmp, 'cache') };
+const env = {
+  ...process.env,
+  BLOOM_BACKEND: 'wasm',
+  BLOOM_WORKERS: '0',
+  BLOOM_FEATURE_CACHE: path.join(tmp, 'features'),
+  BLOOM_BACKBONE_CACHE: path.join(tmp, 'cache'),
+};
 
 function run(script: string, args: string[], extraEnv: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', `scripts/${script}.ts`, ...args], { env: { ...env, ...extraEnv }, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', `scripts/${script}.ts`, ...args], {
+    env: { ...env, ...extraEnv },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -30,7 +40,8 @@ after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 test('--help lists the familiar options', () => {
   const t = run('train', ['--help']);
   assert.equal(t.code, 0);
-  for (const o of ['--data-dir', '--arch', '--hidden-units', '--learning-rate', '--epochs', '--gpu', '--save-dir']) assert.ok(t.out.includes(o), o);
+  for (const o of ['--data-dir', '--arch', '--hidden-units', '--learning-rate', '--epochs', '--gpu', '--save-dir'])
+    assert.ok(t.out.includes(o), o);
   const p = run('predict', ['--help']);
   for (const o of ['--checkpoint', '--top-k', '--category-names', '--json']) assert.ok(p.out.includes(o), o);
   const e = run('evaluate', ['--help']);
@@ -38,7 +49,26 @@ test('--help lists the familiar options', () => {
 });
 
 test('train (underscore aliases), predict and evaluate agree', () => {
-  const t = run('train', ['--data_dir', data, '--arch', backbone, '--hidden_units', '32', '--learning_rate', '0.01', '--epochs', '25', '--batch_size', '16', '--aug_views', '1', '--save_dir', ckpt, '--json', '--gpu']);
+  const t = run('train', [
+    '--data_dir',
+    data,
+    '--arch',
+    backbone,
+    '--hidden_units',
+    '32',
+    '--learning_rate',
+    '0.01',
+    '--epochs',
+    '25',
+    '--batch_size',
+    '16',
+    '--aug_views',
+    '1',
+    '--save_dir',
+    ckpt,
+    '--json',
+    '--gpu',
+  ]);
   assert.equal(t.code, 0, t.err);
   assert.match(t.err, /GPU requested but not available/);
   assert.match(t.err, /TensorFlow\.js backend: wasm/);
@@ -75,7 +105,9 @@ test('calibrate saves the answer settings; evaluate answers a test split alone, 
   assert.ok(cal.temperature > 0 && cal.eceAfter >= 0 && cal.eceBefore >= 0, c.out);
   assert.equal(cal.speciesThreshold, 0.5);
   assert.ok(cal.notFlowerBelow > 0, c.out);
-  const meta = JSON.parse(fs.readFileSync(path.join(ckpt, fs.readFileSync(path.join(ckpt, 'CURRENT'), 'utf8').trim(), 'meta.json'), 'utf8'));
+  const meta = JSON.parse(
+    fs.readFileSync(path.join(ckpt, fs.readFileSync(path.join(ckpt, 'CURRENT'), 'utf8').trim(), 'meta.json'), 'utf8'),
+  );
   assert.equal(meta.answers.flowerClasses.length, 1);
   assert.equal(meta.answers.temperature, cal.temperature);
 
@@ -87,14 +119,33 @@ test('calibrate saves the answer settings; evaluate answers a test split alone, 
   const others = path.join(tmp, 'others');
   fs.mkdirSync(others);
   const sharp = (await import('sharp')).default;
-  for (let i = 0; i < 3; i++) fs.writeFileSync(path.join(others, `grey${i}.jpg`), await sharp({ create: { width: 96, height: 96, channels: 3, background: { r: 60 * i, g: 60 * i, b: 60 * i } } }).jpeg().toBuffer());
-  const e = run('evaluate', ['--data-dir', testOnly, '--checkpoint', ckpt, '--split', 'test', '--unknown', path.join(tmp, 'unknown'), '--not-flowers', others, '--json']);
+  for (let i = 0; i < 3; i++)
+    fs.writeFileSync(
+      path.join(others, `grey${i}.jpg`),
+      await sharp({ create: { width: 96, height: 96, channels: 3, background: { r: 60 * i, g: 60 * i, b: 60 * i } } })
+        .jpeg()
+        .toBuffer(),
+    );
+  const e = run('evaluate', [
+    '--data-dir',
+    testOnly,
+    '--checkpoint',
+    ckpt,
+    '--split',
+    'test',
+    '--unknown',
+    path.join(tmp, 'unknown'),
+    '--not-flowers',
+    others,
+    '--json',
+  ]);
   assert.equal(e.code, 0, e.err);
   const a = JSON.parse(e.out).answers;
   assert.equal(a.known.images, 18);
   assert.equal(a.unknown.images, 16);
   assert.equal(a.notFlowers.images, 3);
-  for (const x of [a.known, a.unknown, a.notFlowers]) assert.ok(Math.abs(x.species + x.notSure + x.notFlower - 1) < 1e-9, JSON.stringify(x));
+  for (const x of [a.known, a.unknown, a.notFlowers])
+    assert.ok(Math.abs(x.species + x.notSure + x.notFlower - 1) < 1e-9, JSON.stringify(x));
   assert.ok(a.known.speciesCorrect <= a.known.species);
   assert.equal(a.unknown.speciesCorrect, undefined);
   const text = run('evaluate', ['--data-dir', testOnly, '--checkpoint', ckpt, '--split', 'test', '--not-flowers', others]);
@@ -114,7 +165,16 @@ test('BLOOM_BACKEND forces a backend, and bad input gets a friendly error', () =
   const missing = run('predict', [path.join(data, 'valid', '1', 'img_0.jpg'), '--checkpoint', path.join(tmp, 'nope')]);
   assert.equal(missing.code, 1);
   assert.match(missing.err, /No checkpoint at .*nope.*Train one first/);
-  const typo = run('train', ['--data-dir', data, '--arch', backbone, '--aug-level', 'robust:2,phnoe:2', '--save-dir', path.join(tmp, 'typo')]);
+  const typo = run('train', [
+    '--data-dir',
+    data,
+    '--arch',
+    backbone,
+    '--aug-level',
+    'robust:2,phnoe:2',
+    '--save-dir',
+    path.join(tmp, 'typo'),
+  ]);
   assert.equal(typo.code, 1);
   assert.match(typo.err, /unknown augmentation level "phnoe"/);
   assert.equal(fs.existsSync(path.join(tmp, 'typo')), false, 'refused before any training');

@@ -187,9 +187,7 @@ test('an empty host list is rejected', () => {
 
 test('the token is required only when asked for, and its absence is collected with other problems', () => {
   assert.equal(loadConfig({}, { cwd, exists: nothingExists }).discordToken, undefined);
-  const problems = problemsOf(() =>
-    loadConfig({ BLOOM_QUEUE_LIMIT: 'many' }, { cwd, exists: nothingExists, requireToken: true }),
-  );
+  const problems = problemsOf(() => loadConfig({ BLOOM_QUEUE_LIMIT: 'many' }, { cwd, exists: nothingExists, requireToken: true }));
   assert.deepEqual(problems, [
     "BLOOM_QUEUE_LIMIT must be a whole number between 1 and 1000 (got 'many')",
     'DISCORD_TOKEN is required to connect to Discord (set it to the bot token)',

@@ -18,9 +18,43 @@ import { MatFileError, readMat } from '../src/data/matv5.ts';
 // A tiny MAT v5 writer, just enough to produce files like MATLAB's.
 
 type MiType = 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'single' | 'double' | 'int64' | 'uint64';
-const MI_CODE: Record<MiType, number> = { int8: 1, uint8: 2, int16: 3, uint16: 4, int32: 5, uint32: 6, single: 7, double: 9, int64: 12, uint64: 13 };
-const MI_WIDTH: Record<MiType, number> = { int8: 1, uint8: 1, int16: 2, uint16: 2, int32: 4, uint32: 4, single: 4, double: 8, int64: 8, uint64: 8 };
-const MX_CLASS = { char: 4, double: 6, single: 7, int8: 8, uint8: 9, int16: 10, uint16: 11, int32: 12, uint32: 13, int64: 14, uint64: 15 } as const;
+const MI_CODE: Record<MiType, number> = {
+  int8: 1,
+  uint8: 2,
+  int16: 3,
+  uint16: 4,
+  int32: 5,
+  uint32: 6,
+  single: 7,
+  double: 9,
+  int64: 12,
+  uint64: 13,
+};
+const MI_WIDTH: Record<MiType, number> = {
+  int8: 1,
+  uint8: 1,
+  int16: 2,
+  uint16: 2,
+  int32: 4,
+  uint32: 4,
+  single: 4,
+  double: 8,
+  int64: 8,
+  uint64: 8,
+};
+const MX_CLASS = {
+  char: 4,
+  double: 6,
+  single: 7,
+  int8: 8,
+  uint8: 9,
+  int16: 10,
+  uint16: 11,
+  int32: 12,
+  uint32: 13,
+  int64: 14,
+  uint64: 15,
+} as const;
 
 interface MatVar {
   name: string;
@@ -173,7 +207,10 @@ describe('downloadFlowers', () => {
 
     files.set('/vgg/102flowers.tgz', await readFile(join(dir, '102flowers.tgz')));
     // Like MATLAB: compressed, integer-valued doubles stored in the smallest type.
-    files.set('/vgg/imagelabels.mat', matFile([{ name: 'labels', className: 'double', dims: [1, 6], data: labels, storeAs: 'uint8' }], { compress: true }));
+    files.set(
+      '/vgg/imagelabels.mat',
+      matFile([{ name: 'labels', className: 'double', dims: [1, 6], data: labels, storeAs: 'uint8' }], { compress: true }),
+    );
     files.set(
       '/vgg/setid.mat',
       matFile(
@@ -265,7 +302,10 @@ describe('downloadFlowers', () => {
       ]),
     );
     try {
-      await assert.rejects(downloadFlowers({ outDir: out, baseUrl: `${origin}/vgg`, namesUrl: `${origin}/names.json` }), /more than one split/);
+      await assert.rejects(
+        downloadFlowers({ outDir: out, baseUrl: `${origin}/vgg`, namesUrl: `${origin}/names.json` }),
+        /more than one split/,
+      );
       assert.equal(existsSync(out), false);
       assert.deepEqual(await readdir(join(dir, 'broken')), ['flowers102.downloads'], 'downloads kept for a retry');
     } finally {
@@ -277,7 +317,17 @@ describe('downloadFlowers', () => {
     const out = join(dir, 'cli', 'flowers102');
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      ['--import', 'tsx', 'scripts/download-flowers.ts', '--out', out, '--base-url', `${origin}/vgg`, '--names-url', `${origin}/names.json`],
+      [
+        '--import',
+        'tsx',
+        'scripts/download-flowers.ts',
+        '--out',
+        out,
+        '--base-url',
+        `${origin}/vgg`,
+        '--names-url',
+        `${origin}/names.json`,
+      ],
       { env: { ...process.env, NO_COLOR: '1' } },
     );
     assert.match(stdout, /ready in/);

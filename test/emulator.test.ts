@@ -115,7 +115,13 @@ describe('discord.js against the emulator', () => {
     assert.equal(reply.reference?.messageId, message.id);
     assert.equal(reply.author.id, emu.botUser.id);
 
-    const req = await emu.waitFor((r) => r.method === 'POST' && r.path === `/channels/${emu.channels.flowers.id}/messages` && r.status === 200 && r.body?.message_reference?.message_id === message.id);
+    const req = await emu.waitFor(
+      (r) =>
+        r.method === 'POST' &&
+        r.path === `/channels/${emu.channels.flowers.id}/messages` &&
+        r.status === 200 &&
+        r.body?.message_reference?.message_id === message.id,
+    );
     assert.equal(req.body.message_reference.message_id, message.id);
     assert.equal(req.files.length, 1);
     assert.equal(req.files[0]?.filename, 'answer.png');
@@ -139,9 +145,15 @@ describe('discord.js against the emulator', () => {
         .addIntegerOption((o) => o.setName('top').setDescription('How many guesses')),
       new SlashCommandBuilder().setName('help').setDescription('How to use Bloom'),
     ];
-    const registered = await client.application!.commands.set(commands.map((c) => c.toJSON()), emu.guild.id);
+    const registered = await client.application!.commands.set(
+      commands.map((c) => c.toJSON()),
+      emu.guild.id,
+    );
     assert.equal(registered.size, 2);
-    assert.deepEqual(emu.registeredCommands(emu.guild.id).map((c) => c.name), ['identify', 'help']);
+    assert.deepEqual(
+      emu.registeredCommands(emu.guild.id).map((c) => c.name),
+      ['identify', 'help'],
+    );
 
     const photo = samplePng(8, 8);
     const seen = nextEvent(client, Events.InteractionCreate, (i) => i.isChatInputCommand() && i.commandName === 'identify');
@@ -163,12 +175,17 @@ describe('discord.js against the emulator', () => {
     assert.equal(edited.embeds[0]?.title, 'Tulip');
 
     const responses = emu.interactionResponses(id);
-    assert.deepEqual(responses.map((r) => r.kind), ['callback', 'editOriginal']);
+    assert.deepEqual(
+      responses.map((r) => r.kind),
+      ['callback', 'editOriginal'],
+    );
     assert.equal(responses[0]?.callbackType, 5);
     assert.equal(responses[0]?.flags, 0);
     assert.deepEqual(responses[1]?.files[0]?.bytes, card);
     assert.equal(responses[1]?.message?.flags, 0, 'LOADING cleared once the deferred reply is filled in');
-    const patch = await emu.waitFor((r) => r.method === 'PATCH' && r.route === '/webhooks/:appId/:token/messages/:messageId' && r.path.includes(`/${interaction.token}/`));
+    const patch = await emu.waitFor(
+      (r) => r.method === 'PATCH' && r.route === '/webhooks/:appId/:token/messages/:messageId' && r.path.includes(`/${interaction.token}/`),
+    );
     assert.equal(patch.path.endsWith('/messages/@original'), true);
     assert.equal(patch.hasAuth, false, 'interaction webhooks are authorised by token, not bot auth');
 
@@ -182,7 +199,10 @@ describe('discord.js against the emulator', () => {
     assert.equal(callback?.flags, 64);
     assert.equal(callback?.body.data.content, 'Post a photo with /identify');
     await helpInteraction.followUp({ content: 'One more tip', flags: MessageFlags.Ephemeral });
-    assert.deepEqual(emu.interactionResponses(helpCall.id).map((r) => r.kind), ['callback', 'followup']);
+    assert.deepEqual(
+      emu.interactionResponses(helpCall.id).map((r) => r.kind),
+      ['callback', 'followup'],
+    );
     const again = await fetch(`${emu.apiBase}/v10/interactions/${helpCall.id}/${helpCall.token}/callback`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -203,7 +223,10 @@ describe('discord.js against the emulator', () => {
     const reply = await message.reply('sunflower');
     assert.ok(Date.now() - started >= 50, 'waited out retry_after');
     const attempts = emu.requests.slice(requestsBefore).filter((r) => r.method === 'POST' && r.path === `/channels/${channelId}/messages`);
-    assert.deepEqual(attempts.map((r) => r.status), [429, 200]);
+    assert.deepEqual(
+      attempts.map((r) => r.status),
+      [429, 200],
+    );
     assert.equal(attempts[0]?.injected, 429);
     assert.equal(emu.messagesIn(channelId).at(-1)?.message.id, reply.id);
 
@@ -211,7 +234,10 @@ describe('discord.js against the emulator', () => {
     emu.failNext(`^PATCH /channels/${channelId}/messages/${reply.id}$`, 500, 0, { times: 2 });
     await reply.edit('sunflower (edited)');
     const edits = emu.requests.filter((r) => r.method === 'PATCH' && r.path.endsWith(reply.id));
-    assert.deepEqual(edits.map((r) => r.status), [500, 500, 200]);
+    assert.deepEqual(
+      edits.map((r) => r.status),
+      [500, 500, 200],
+    );
     assert.equal(emu.messagesIn(channelId).at(-1)?.message.content, 'sunflower (edited)');
   });
 
@@ -261,8 +287,26 @@ describe('discord.js against the emulator', () => {
     const sent = await channel.send({
       content: 'pick one',
       components: [
-        { type: 1, components: [{ type: 2, style: 1, custom_id: 'press', label: 'Press' }, { type: 2, style: 2, custom_id: 'ignored', label: 'Nobody answers' }] },
-        { type: 1, components: [{ type: 3, custom_id: 'menu', options: [{ label: 'A', value: 'a' }, { label: 'B', value: 'b' }] }] },
+        {
+          type: 1,
+          components: [
+            { type: 2, style: 1, custom_id: 'press', label: 'Press' },
+            { type: 2, style: 2, custom_id: 'ignored', label: 'Nobody answers' },
+          ],
+        },
+        {
+          type: 1,
+          components: [
+            {
+              type: 3,
+              custom_id: 'menu',
+              options: [
+                { label: 'A', value: 'a' },
+                { label: 'B', value: 'b' },
+              ],
+            },
+          ],
+        },
       ],
     });
     const stored = emu.world.messages.get(sent.id)!;
@@ -281,7 +325,10 @@ describe('discord.js against the emulator', () => {
 
     // What the client would not let a member do is refused; `forge` delivers it anyway.
     await assert.rejects(emu.clickComponent({ message: sent.id, customId: 'press' }), /has no component "press"/);
-    const menuMsg = await channel.send({ content: 'menu', components: [{ type: 1, components: [{ type: 3, custom_id: 'menu', options: [{ label: 'A', value: 'a' }] }] }] });
+    const menuMsg = await channel.send({
+      content: 'menu',
+      components: [{ type: 1, components: [{ type: 3, custom_id: 'menu', options: [{ label: 'A', value: 'a' }] }] }],
+    });
     await assert.rejects(emu.clickComponent({ message: menuMsg.id, customId: 'menu', values: ['z'] }), /offers no option "z"/);
 
     const chosen = nextEvent(client, Events.InteractionCreate, (i) => i.isStringSelectMenu());
@@ -289,7 +336,11 @@ describe('discord.js against the emulator', () => {
     const [select] = await chosen;
     assert.ok(select.isStringSelectMenu());
     assert.deepEqual(select.values, ['a']);
-    await select.showModal({ custom_id: 'ask', title: 'Name it', components: [{ type: 1, components: [{ type: 4, custom_id: 'name', style: 1, label: 'Name', required: true }] }] });
+    await select.showModal({
+      custom_id: 'ask',
+      title: 'Name it',
+      components: [{ type: 1, components: [{ type: 4, custom_id: 'name', style: 1, label: 'Name', required: true }] }],
+    });
     assert.equal((await emu.waitForInteractionResponse(pick.id, 'callback')).callbackType, 9);
     await assert.rejects(emu.submitModal({ interactionId: pick.id, fields: { other: 'x' } }), /no text input "other"/);
     const submitted = nextEvent(client, Events.InteractionCreate, (i) => i.isModalSubmit());
@@ -300,14 +351,23 @@ describe('discord.js against the emulator', () => {
     assert.equal(modal.fields.getTextInputValue('name'), 'Lenten Rose');
     assert.ok(modal.isFromMessage(), 'a modal opened from a component carries its message');
     // A modal cannot answer a modal (discord.js has no showModal here; the API refuses it too).
-    await assert.rejects(client.rest.post(`/interactions/${modal.id}/${modal.token}/callback`, { auth: false, body: { type: 9, data: { custom_id: 'again', title: 'Again', components: [] } } }), /not valid for this interaction/);
+    await assert.rejects(
+      client.rest.post(`/interactions/${modal.id}/${modal.token}/callback`, {
+        auth: false,
+        body: { type: 9, data: { custom_id: 'again', title: 'Again', components: [] } },
+      }),
+      /not valid for this interaction/,
+    );
     await modal.deferUpdate();
     await modal.editReply({ content: 'named', components: [] });
     assert.equal(emu.world.messages.get(menuMsg.id)!.message.content, 'named');
     assert.equal(emu.interactionStatus(submit.id), 'answered');
 
     // Nobody answers: after the deadline the member sees "This interaction failed".
-    const other = await channel.send({ content: 'x', components: [{ type: 1, components: [{ type: 2, style: 2, custom_id: 'silent', label: 'Silent' }] }] });
+    const other = await channel.send({
+      content: 'x',
+      components: [{ type: 1, components: [{ type: 2, style: 2, custom_id: 'silent', label: 'Silent' }] }],
+    });
     const silent = await emu.clickComponent({ message: other.id, customId: 'silent' });
     assert.equal(emu.interactionStatus(silent.id), 'pending');
     emu.world.interactions.get(silent.id)!.createdAt -= 3001;
@@ -361,7 +421,10 @@ describe('emulator protocol details', () => {
     assert.equal(((await good.json()) as { id: string }).id, emu.botUser.id);
     const unknown = await fetch(`${emu.apiBase}/v10/guilds/${emu.guild.id}/bans`, { headers: { authorization: `Bot ${emu.token}` } });
     assert.equal(unknown.status, 404);
-    assert.deepEqual(emu.unknownRequests.slice(unknownBefore).map((r) => r.path), [`/guilds/${emu.guild.id}/bans`]);
+    assert.deepEqual(
+      emu.unknownRequests.slice(unknownBefore).map((r) => r.path),
+      [`/guilds/${emu.guild.id}/bans`],
+    );
     const empty = await fetch(`${emu.apiBase}/v10/channels/${emu.channels.general.id}/messages`, {
       method: 'POST',
       headers: { authorization: `Bot ${emu.token}`, 'content-type': 'application/json' },

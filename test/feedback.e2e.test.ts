@@ -17,7 +17,11 @@ after(async () => {
   await h?.stop();
 });
 afterEach(() => {
-  assert.deepEqual(h.emu.unknownRequests.map((r) => `${r.method} ${r.path}`), [], 'no request hit an unknown route');
+  assert.deepEqual(
+    h.emu.unknownRequests.map((r) => `${r.method} ${r.path}`),
+    [],
+    'no request hit an unknown route',
+  );
 });
 
 const rows = (sql: string, ...params: unknown[]) => h.app.store.db.prepare(sql).all(...params) as Record<string, unknown>[];
@@ -35,15 +39,24 @@ async function until<T>(probe: () => T | undefined | false, what: string, ms = 1
 
 /** Posts a photo in #flowers (with EXIF, like a phone's) and returns the bot's answer and its prediction id. */
 async function answered(label: '1' | '2' | '3', i: number): Promise<{ reply: StoredMessage; predictionId: number }> {
-  const withExif = await sharp(photo(h, label, i)).withExif({ IFD0: { Artist: 'Bob Gardener', ImageDescription: 'my garden at 51.5N 0.1W' } }).jpeg().toBuffer();
-  const posted = await h.emu.postMessage({ channelId: h.emu.channels.flowers.id, attachments: [h.emu.addAttachment(`f${label}-${i}.jpg`, withExif, 'image/jpeg')] });
+  const withExif = await sharp(photo(h, label, i))
+    .withExif({ IFD0: { Artist: 'Bob Gardener', ImageDescription: 'my garden at 51.5N 0.1W' } })
+    .jpeg()
+    .toBuffer();
+  const posted = await h.emu.postMessage({
+    channelId: h.emu.channels.flowers.id,
+    attachments: [h.emu.addAttachment(`f${label}-${i}.jpg`, withExif, 'image/jpeg')],
+  });
   const reply = await h.emu.waitForMessage(h.emu.channels.flowers.id, (m) => m.message.message_reference?.message_id === posted.id, 15_000);
   const ids = buttons(reply);
   const predictionId = Number(/^fb:right:(\d+)$/.exec(ids[0]!)![1]);
   return { reply, predictionId };
 }
 
-const buttons = (m: StoredMessage) => ((m.message.components ?? []) as unknown as { components?: { custom_id: string }[] }[]).flatMap((r) => r.components ?? []).map((c) => c.custom_id);
+const buttons = (m: StoredMessage) =>
+  ((m.message.components ?? []) as unknown as { components?: { custom_id: string }[] }[])
+    .flatMap((r) => r.components ?? [])
+    .map((c) => c.custom_id);
 const content = (id: string) => h.emu.world.messages.get(id)!.message.content;
 const waitTally = (id: string, re: RegExp) => until(() => re.test(content(id)) && content(id), `tally ${re} (have "${content(id)}")`);
 
@@ -65,8 +78,15 @@ describe('feedback buttons', () => {
     const { reply, predictionId } = await answered('3', 0);
     assert.deepEqual(buttons(reply), [`fb:right:${predictionId}`, `fb:wrong:${predictionId}`]);
     assert.equal(rows('SELECT count(*) AS n FROM contributions')[0]!.n, 0, 'no photo is kept without feedback');
-    const posted = await h.emu.postMessage({ channelId: h.emu.channels.flowers.id, attachments: [h.emu.addAttachment('bad.jpg', Buffer.from('not a photo at all'), 'image/jpeg')] });
-    const failure = await h.emu.waitForMessage(h.emu.channels.flowers.id, (m) => m.message.message_reference?.message_id === posted.id, 15_000);
+    const posted = await h.emu.postMessage({
+      channelId: h.emu.channels.flowers.id,
+      attachments: [h.emu.addAttachment('bad.jpg', Buffer.from('not a photo at all'), 'image/jpeg')],
+    });
+    const failure = await h.emu.waitForMessage(
+      h.emu.channels.flowers.id,
+      (m) => m.message.message_reference?.message_id === posted.id,
+      15_000,
+    );
     assert.deepEqual(buttons(failure), []);
   });
 
@@ -94,7 +114,10 @@ describe('feedback buttons', () => {
 
     // Same vote again: answered, not counted twice.
     const again = await click(reply.message.id, `fb:right:${predictionId}`, bob);
-    assert.match((await h.emu.waitForInteractionResponse(again.id, 'editOriginal', 10_000)).body.content, /You already said it's right — your vote counts once/);
+    assert.match(
+      (await h.emu.waitForInteractionResponse(again.id, 'editOriginal', 10_000)).body.content,
+      /You already said it's right — your vote counts once/,
+    );
     assert.equal(rows('SELECT count(*) AS n FROM votes WHERE prediction_id = ?', predictionId)[0]!.n, 1);
     assert.equal(rows('SELECT count(*) AS n FROM contributions WHERE prediction_id = ?', predictionId)[0]!.n, 1);
 
@@ -102,10 +125,20 @@ describe('feedback buttons', () => {
     const menu = await openMenu(reply, predictionId, bob);
     const select = buttons(menu)[0]!;
     assert.equal(select, `fb:pick:${predictionId}:${reply.message.id}`);
-    const options = (menu.message.components![0] as { components: { options: { label: string; value: string }[] }[] }).components[0]!.options;
+    const options = (menu.message.components![0] as { components: { options: { label: string; value: string }[] }[] }).components[0]!
+      .options;
     // The other candidates (most likely first), then "another species…" and "not a flower".
-    assert.deepEqual(options.slice(0, -2).map((o) => o.value).sort(), ['label:1', 'label:2']);
-    assert.deepEqual(options.slice(-2).map((o) => o.value), ['other', 'not_flower']);
+    assert.deepEqual(
+      options
+        .slice(0, -2)
+        .map((o) => o.value)
+        .sort(),
+      ['label:1', 'label:2'],
+    );
+    assert.deepEqual(
+      options.slice(-2).map((o) => o.value),
+      ['other', 'not_flower'],
+    );
     assert.ok(options.some((o) => o.label === 'Not a flower') && options.some((o) => /Another species/.test(o.label)));
     const other = options.find((o) => o.value.startsWith('label:'))!;
     const pick = await click(menu.message.id, select, bob, [other.value]);
@@ -115,7 +148,11 @@ describe('feedback buttons', () => {
     assert.deepEqual(h.emu.world.messages.get(menu.message.id)!.message.components, [], 'the menu is gone');
     await waitTally(reply.message.id, new RegExp(`^🗳️ ❌ 1 member says: ${other.label}$`));
     assert.equal(rows('SELECT count(*) AS n FROM votes WHERE prediction_id = ?', predictionId)[0]!.n, 1, 'one vote per member per photo');
-    assert.equal(rows('SELECT label FROM contributions WHERE prediction_id = ?', predictionId)[0]!.label, other.value.slice(6), 'the kept photo follows the vote');
+    assert.equal(
+      rows('SELECT label FROM contributions WHERE prediction_id = ?', predictionId)[0]!.label,
+      other.value.slice(6),
+      'the kept photo follows the vote',
+    );
   });
 
   test('corrections by name through the modal: a new species, a misspelt known one, and "not a flower", tallied together', async () => {
@@ -140,18 +177,39 @@ describe('feedback buttons', () => {
     assert.match(await byName(erin, 'GREEN-sqaure'), /Noted that it's \*\*Green Square\*\*/);
     const menu = await openMenu(reply, predictionId, frank);
     const nf = await click(menu.message.id, buttons(menu)[0]!, frank, ['not_flower']);
-    assert.match((await h.emu.waitForInteractionResponse(nf.id, 'editOriginal', 10_000)).body.content, /Noted that it's \*\*not a flower\*\*/);
+    assert.match(
+      (await h.emu.waitForInteractionResponse(nf.id, 'editOriginal', 10_000)).body.content,
+      /Noted that it's \*\*not a flower\*\*/,
+    );
 
-    await waitTally(reply.message.id, /^🗳️ ❌ 2 members say: lenten ROSE \(new to me\) · ❌ 1 member says: Green Square · ❌ 1 member says: not a flower$/);
+    await waitTally(
+      reply.message.id,
+      /^🗳️ ❌ 2 members say: lenten ROSE \(new to me\) · ❌ 1 member says: Green Square · ❌ 1 member says: not a flower$/,
+    );
     const votes = rows('SELECT user_id, label, new_name, not_flower FROM votes WHERE prediction_id = ? ORDER BY id', predictionId);
-    assert.deepEqual(votes.map((v) => [v.label, v.new_name, v.not_flower]), [[null, 'lenten ROSE', 0], [null, 'Lenten Rose', 0], ['2', null, 0], [null, null, 1]]);
+    assert.deepEqual(
+      votes.map((v) => [v.label, v.new_name, v.not_flower]),
+      [
+        [null, 'lenten ROSE', 0],
+        [null, 'Lenten Rose', 0],
+        ['2', null, 0],
+        [null, null, 1],
+      ],
+    );
     assert.equal(rows('SELECT count(*) AS n FROM contributions WHERE prediction_id = ?', predictionId)[0]!.n, 4);
-    assert.equal(rows('SELECT count(DISTINCT sha256) AS n FROM contributions WHERE prediction_id = ?', predictionId)[0]!.n, 1, 'one file for one photo');
+    assert.equal(
+      rows('SELECT count(DISTINCT sha256) AS n FROM contributions WHERE prediction_id = ?', predictionId)[0]!.n,
+      1,
+      'one file for one photo',
+    );
   });
 
   test('a made-up or stale custom_id is still answered (no "interaction failed")', async () => {
     const { reply } = await answered('2', 3);
-    for (const [customId, said] of [['fb:right:999999', /can't find that answer/], ['something:else', /doesn't do anything/]] as const) {
+    for (const [customId, said] of [
+      ['fb:right:999999', /can't find that answer/],
+      ['something:else', /doesn't do anything/],
+    ] as const) {
       const c = await h.emu.clickComponent({ message: reply.message.id, customId, forge: true });
       const r = await h.emu.waitForInteractionResponse(c.id, 'callback', 3000);
       assert.equal(r.flags & 64, 64);
@@ -180,7 +238,11 @@ describe('feedback buttons', () => {
     const c = await click(reply.message.id, `fb:right:${predictionId}`, gina);
     assert.match((await h.emu.waitForInteractionResponse(c.id, 'editOriginal', 10_000)).body.content, /I kept this photo/);
     await waitTally(reply.message.id, /^🗳️ ✅ 1 member says it's right$/);
-    const [row] = rows('SELECT c.sha256, c.path FROM contributions c WHERE c.prediction_id = ? AND c.created_by = ?', predictionId, gina.id);
+    const [row] = rows(
+      'SELECT c.sha256, c.path FROM contributions c WHERE c.prediction_id = ? AND c.created_by = ?',
+      predictionId,
+      gina.id,
+    );
     assert.ok(row && fs.existsSync(path.join(contribDir(), String(row.path))));
   });
 

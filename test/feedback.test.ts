@@ -33,17 +33,26 @@ describe('matchSpecies', () => {
 
 test('custom_ids round-trip and anything else is refused', () => {
   assert.deepEqual(parseCustomId(customId.right(42)), { action: 'right', predictionId: 42 });
-  assert.deepEqual(parseCustomId(customId.pick(7, '123456789012345678')), { action: 'pick', predictionId: 7, messageId: '123456789012345678' });
-  for (const bad of ['fb:right:', 'fb:right:1:123456', 'fb:pick:1', 'fb:vote:1', 'xx:right:1', 'fb:right:1e3']) assert.equal(parseCustomId(bad), undefined, bad);
+  assert.deepEqual(parseCustomId(customId.pick(7, '123456789012345678')), {
+    action: 'pick',
+    predictionId: 7,
+    messageId: '123456789012345678',
+  });
+  for (const bad of ['fb:right:', 'fb:right:1:123456', 'fb:pick:1', 'fb:vote:1', 'xx:right:1', 'fb:right:1e3'])
+    assert.equal(parseCustomId(bad), undefined, bad);
 });
 
 test('the tally line replaces the previous one and keeps other content', () => {
   const p = { id: 1, top1Label: '1' } as Parameters<typeof tallyLine>[1];
-  const line = tallyLine([
-    { answer: { kind: 'label', label: '2' }, count: 2 },
-    { answer: { kind: 'label', label: '1' }, count: 1 },
-    { answer: { kind: 'not_flower' }, count: 1 },
-  ], p, (l) => NAMES[l as '1']);
+  const line = tallyLine(
+    [
+      { answer: { kind: 'label', label: '2' }, count: 2 },
+      { answer: { kind: 'label', label: '1' }, count: 1 },
+      { answer: { kind: 'not_flower' }, count: 1 },
+    ],
+    p,
+    (l) => NAMES[l as '1'],
+  );
   assert.equal(line, "🗳️ ❌ 2 members say: Lenten Rose · ✅ 1 member says it's right · ❌ 1 member says: not a flower");
   assert.equal(withTally('I looked at the first 3 photos only.\n🗳️ old', line), `I looked at the first 3 photos only.\n${line}`);
   assert.equal(withTally('', line), line);
@@ -68,13 +77,22 @@ describe('FeedbackService', () => {
     const contribDir = path.join(tmp, `contrib${n}`);
     return { store, contribDir, service: new FeedbackService(store, () => NAMES, { contribDir, dailyCap, download }) };
   };
-  const predict = (store: Store, bytes: Buffer, url?: string) => store.insertPrediction({
-    source: 'message', userId: 'u0', imageUrl: url ?? null,
-    imageSha256: crypto.createHash('sha256').update(bytes).digest('hex'),
-    topK: [{ label: '1', name: 'pink primrose', probability: 0.7 }, { label: '2', name: 'lenten rose', probability: 0.2 }],
-  });
-  const big = () => sharp({ create: { width: 2000, height: 1000, channels: 3, background: { r: 200, g: 40, b: 90 } } })
-    .withExif({ IFD0: { Artist: 'Somebody Private' } }).jpeg().toBuffer();
+  const predict = (store: Store, bytes: Buffer, url?: string) =>
+    store.insertPrediction({
+      source: 'message',
+      userId: 'u0',
+      imageUrl: url ?? null,
+      imageSha256: crypto.createHash('sha256').update(bytes).digest('hex'),
+      topK: [
+        { label: '1', name: 'pink primrose', probability: 0.7 },
+        { label: '2', name: 'lenten rose', probability: 0.2 },
+      ],
+    });
+  const big = () =>
+    sharp({ create: { width: 2000, height: 1000, channels: 3, background: { r: 200, g: 40, b: 90 } } })
+      .withExif({ IFD0: { Artist: 'Somebody Private' } })
+      .jpeg()
+      .toBuffer();
 
   test('a vote keeps the photo once, capped in size and without metadata; the same vote again changes nothing', async () => {
     const { store, contribDir, service } = setup();
@@ -88,7 +106,10 @@ describe('FeedbackService', () => {
     const meta = await sharp(path.join(contribDir, c.path)).metadata();
     assert.deepEqual([meta.width, meta.height, meta.exif], [1024, 512, undefined]);
     const again = await service.vote(p, 'u1', { kind: 'label', label: '1' });
-    assert.deepEqual([again.result, again.photo, again.tally], ['same', 'unchanged', [{ answer: { kind: 'label', label: '1' }, count: 1 }]]);
+    assert.deepEqual(
+      [again.result, again.photo, again.tally],
+      ['same', 'unchanged', [{ answer: { kind: 'label', label: '1' }, count: 1 }]],
+    );
     const changed = await service.vote(p, 'u1', { kind: 'new', name: 'Hellebore' });
     assert.deepEqual([changed.result, changed.photo], ['changed', 'already']);
     assert.deepEqual(store.feedback.getContribution(id, 'u1')!.answer, { kind: 'new', name: 'Hellebore' });
@@ -97,8 +118,16 @@ describe('FeedbackService', () => {
 
   test('a member past the daily cap still votes, but the photo is not kept', async () => {
     const { store, service } = setup(1);
-    const a = Buffer.from(await sharp({ create: { width: 300, height: 300, channels: 3, background: '#ff0000' } }).jpeg().toBuffer());
-    const b = Buffer.from(await sharp({ create: { width: 300, height: 300, channels: 3, background: '#00ff00' } }).jpeg().toBuffer());
+    const a = Buffer.from(
+      await sharp({ create: { width: 300, height: 300, channels: 3, background: '#ff0000' } })
+        .jpeg()
+        .toBuffer(),
+    );
+    const b = Buffer.from(
+      await sharp({ create: { width: 300, height: 300, channels: 3, background: '#00ff00' } })
+        .jpeg()
+        .toBuffer(),
+    );
     const [ia, ib] = [predict(store, a), predict(store, b)];
     service.remember(ia, a);
     service.remember(ib, b);
@@ -111,7 +140,11 @@ describe('FeedbackService', () => {
 
   test('without the bytes in memory the photo is downloaded again, and only the same photo is kept', async () => {
     const bytes = await big();
-    const other = Buffer.from(await sharp({ create: { width: 50, height: 50, channels: 3, background: '#000' } }).jpeg().toBuffer());
+    const other = Buffer.from(
+      await sharp({ create: { width: 50, height: 50, channels: 3, background: '#000' } })
+        .jpeg()
+        .toBuffer(),
+    );
     const { store, service } = setup(20, async (url) => (url.endsWith('same') ? bytes : other));
     const same = predict(store, bytes, 'https://cdn.example/same');
     const swapped = predict(store, bytes, 'https://cdn.example/swapped');
@@ -129,7 +162,11 @@ test('an existing database upgrades in place (migration 2 adds feedback, keeps t
   const file = path.join(tmp, 'old.sqlite');
   const old = openConnection(file);
   migrate(old, MIGRATIONS.slice(0, 1));
-  old.prepare(`INSERT INTO predictions (created_at, source, top_k, top1_label) VALUES ('2026-01-01T00:00:00.000Z', 'message', '[{"label":"1","name":"pink primrose","probability":0.9}]', '1')`).run();
+  old
+    .prepare(
+      `INSERT INTO predictions (created_at, source, top_k, top1_label) VALUES ('2026-01-01T00:00:00.000Z', 'message', '[{"label":"1","name":"pink primrose","probability":0.9}]', '1')`,
+    )
+    .run();
   old.close();
   const store = openDatabase(file);
   assert.equal(store.db.pragma('user_version', { simple: true }), MIGRATIONS.length);

@@ -28,7 +28,7 @@ test('importSpecifiers finds static, side-effect, re-export and dynamic imports'
   const src = [
     "import fs from 'node:fs';",
     "import { a,\n  b } from '../x.ts';",
-    "import type { T } from \"./t.ts\";",
+    'import type { T } from "./t.ts";',
     "import './side.ts';",
     "export { c } from '../../test/c.ts';",
     "const m = await import('../dyn.ts');",

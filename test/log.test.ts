@@ -71,7 +71,10 @@ test('level option filters output', () => {
   const log = createLogger({ destination: out.destination, level: 'warn' });
   log.info('hidden');
   log.warn('shown');
-  assert.deepEqual(out.records().map((r) => r.msg), ['shown']);
+  assert.deepEqual(
+    out.records().map((r) => r.msg),
+    ['shown'],
+  );
 });
 
 test('redactSecrets covers raw, JSON-escaped and URL-encoded forms; ignores tiny secrets', () => {

@@ -20,12 +20,16 @@ after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 test('the choice rule: a pool from two workers, or from one when this thread must stay free', () => {
   const cases: [workers: number, keepThreadFree: boolean, kind: 'pool' | 'local'][] = [
-    [0, false, 'local'], [0, true, 'local'],
-    [1, false, 'local'], [1, true, 'pool'],
-    [2, false, 'pool'], [2, true, 'pool'],
+    [0, false, 'local'],
+    [0, true, 'local'],
+    [1, false, 'local'],
+    [1, true, 'pool'],
+    [2, false, 'pool'],
+    [2, true, 'pool'],
     [4, false, 'pool'],
   ];
-  for (const [workers, keepThreadFree, kind] of cases) assert.equal(embedderKind({ workers, keepThreadFree }), kind, `${workers} worker(s), keepThreadFree ${keepThreadFree}`);
+  for (const [workers, keepThreadFree, kind] of cases)
+    assert.equal(embedderKind({ workers, keepThreadFree }), kind, `${workers} worker(s), keepThreadFree ${keepThreadFree}`);
   assert.equal(embedderKind({ workers: 1 }), 'local', 'keepThreadFree is off by default');
 });
 
@@ -46,10 +50,21 @@ test('builds what the rule says: in-process, or a pool of the asked size', async
 });
 
 test('lazy: presets start on first use (shapes known without loading); other backbones load at once', async () => {
-  const lazy = await makeEmbedder({ arch: 'densenet121+mobilenet_v1_0.75_224', loc: { cacheDir: path.join(tmp, 'empty') }, workers: 2, lazy: true });
+  const lazy = await makeEmbedder({
+    arch: 'densenet121+mobilenet_v1_0.75_224',
+    loc: { cacheDir: path.join(tmp, 'empty') },
+    workers: 2,
+    lazy: true,
+  });
   assert.ok(lazy instanceof LazyEmbedder);
   assert.equal(lazy.started, false, 'nothing loaded (nor downloaded) yet');
-  assert.deepEqual(lazy.specs.map((s) => [s.id, s.featureSize]), [['densenet121', 1024], ['mobilenet_v1_0.75_224', 768]]);
+  assert.deepEqual(
+    lazy.specs.map((s) => [s.id, s.featureSize]),
+    [
+      ['densenet121', 1024],
+      ['mobilenet_v1_0.75_224', 768],
+    ],
+  );
   assert.equal(lazy.inputSize, 224);
   await lazy.close();
   const eager = await makeEmbedder({ arch: backbone, loc: { cacheDir: tmp }, workers: 0, lazy: true });

@@ -38,7 +38,6 @@ async function serve(handler: http.RequestListener): Promise<TestServer> {
   };
 }
 
-
 /** Write `total` bytes (JPEG magic first) honouring backpressure; resolves with bytes written when the response closes. */
 function streamJpegLike(res: http.ServerResponse, total: number): Promise<{ written: number; finished: boolean }> {
   return new Promise((resolve) => {
@@ -138,10 +137,7 @@ describe('downloadBytes', () => {
       res.on('close', () => clearInterval(t));
     });
     const started = Date.now();
-    const err = await rejectsWith(
-      downloadBytes(`${srv.origin}/trickle`, { ...opts(), timeouts: { ...FAST, totalMs: 400 } }),
-      'TIMEOUT',
-    );
+    const err = await rejectsWith(downloadBytes(`${srv.origin}/trickle`, { ...opts(), timeouts: { ...FAST, totalMs: 400 } }), 'TIMEOUT');
     assert.ok(Date.now() - started < 1500, 'deadline honoured');
     assert.match(err.message, /took too long/);
   });
@@ -204,10 +200,7 @@ describe('downloadBytes', () => {
   it('allows loopback only when asked to', async () => {
     const got = await downloadBytes(`http://localhost:${srv.port}/flower.png`, { allowLoopback: true, timeouts: FAST });
     assert.equal(got.kind, 'png');
-    await rejectsWith(
-      downloadBytes(`http://127.0.0.1:${srv.port}/flower.png`, { allowPrivate: true, timeouts: FAST }),
-      'BLOCKED_ADDRESS',
-    );
+    await rejectsWith(downloadBytes(`http://127.0.0.1:${srv.port}/flower.png`, { allowPrivate: true, timeouts: FAST }), 'BLOCKED_ADDRESS');
   });
 
   it('checks every redirect hop: an allowed origin cannot bounce us to a private address', async () => {
@@ -231,7 +224,8 @@ describe('downloadBytes', () => {
   it('pins the connection to the vetted address (no second DNS lookup)', async () => {
     let lookups = 0;
     // First answer is the test server; a rebinding attack would change later answers.
-    const resolver: Resolver = async () => (lookups++ === 0 ? [{ address: '127.0.0.1', family: 4 }] : [{ address: '127.0.0.2', family: 4 }]);
+    const resolver: Resolver = async () =>
+      lookups++ === 0 ? [{ address: '127.0.0.1', family: 4 }] : [{ address: '127.0.0.2', family: 4 }];
     const before = srv.requests.length;
     const got = await downloadBytes(`http://photos.test:${srv.port}/flower.png`, { resolver, allowLoopback: true, timeouts: FAST });
     assert.equal(got.kind, 'png');

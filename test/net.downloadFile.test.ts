@@ -22,7 +22,6 @@ const server = {
   log: [] as { path: string; range?: string; ifRange?: string; status: number }[],
 };
 
-
 function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
   const path = req.url ?? '/';
   const range = req.headers.range;
@@ -40,7 +39,11 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
   if (m && server.rangeSupport && (ifRange === undefined || ifRange === server.etag)) {
     const start = Number(m[1]);
     if (start >= payload.length) return reply(416, { 'content-range': `bytes */${payload.length}` });
-    const headers = { etag: server.etag, 'content-length': payload.length - start, 'content-range': `bytes ${start}-${payload.length - 1}/${payload.length}` };
+    const headers = {
+      etag: server.etag,
+      'content-length': payload.length - start,
+      'content-range': `bytes ${start}-${payload.length - 1}/${payload.length}`,
+    };
     return reply(206, headers, payload.subarray(start));
   }
   if (server.cutAfter !== undefined) {
@@ -91,7 +94,10 @@ describe('downloadFile', () => {
     assert.deepEqual(got, { path: dest, size: payload.length, sha256: payloadSha, resumedFrom: 0, reused: false });
     assert.ok(seen.length > 1);
     assert.deepEqual(seen.at(-1), [payload.length, payload.length]);
-    assert.ok(seen.every(([r], i) => i === 0 || r >= seen[i - 1]![0]), 'monotonic');
+    assert.ok(
+      seen.every(([r], i) => i === 0 || r >= seen[i - 1]![0]),
+      'monotonic',
+    );
     assert.equal(existsSync(`${dest}.part`), false);
     assert.equal(existsSync(`${dest}.part.json`), false);
   });
@@ -137,10 +143,7 @@ describe('downloadFile', () => {
 
   it('rejects a checksum mismatch and discards the bad data', async () => {
     const dest = freshDest();
-    const err = await rejectsWith(
-      downloadFile(`${origin}/file.bin`, dest, { timeouts, expectedSha256: '0'.repeat(64) }),
-      'BAD_CHECKSUM',
-    );
+    const err = await rejectsWith(downloadFile(`${origin}/file.bin`, dest, { timeouts, expectedSha256: '0'.repeat(64) }), 'BAD_CHECKSUM');
     assert.match(err.message, /checksum/);
     assert.equal(existsSync(dest), false);
     assert.equal(existsSync(`${dest}.part`), false);

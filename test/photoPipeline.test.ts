@@ -11,9 +11,29 @@ import { InternalError, INTERNAL_MESSAGE } from '../src/errors.ts';
 import { Admission, Cooldowns, UserInFlight } from '../src/services/admission.ts';
 import type { Fetched, IdentifyOutcome, IdentifyRequest } from '../src/services/identifyService.ts';
 
-const ok = (): IdentifyOutcome => ({ kind: 'identified', top: [{ label: '1', name: 'pink primrose', probability: 0.9 }], uncertain: false, qualityNotes: [], modelVersion: 'v1', backend: 'cpu', ms: 1, logId: 1 });
+const ok = (): IdentifyOutcome => ({
+  kind: 'identified',
+  top: [{ label: '1', name: 'pink primrose', probability: 0.9 }],
+  uncertain: false,
+  qualityNotes: [],
+  modelVersion: 'v1',
+  backend: 'cpu',
+  ms: 1,
+  logId: 1,
+});
 
-function fixture(o: { draining?: boolean; cooldownS?: number; queueLimit?: number; downloadSlots?: number; userInFlight?: number; maxImages?: number; outcome?: (r: IdentifyRequest) => IdentifyOutcome; download?: (r: IdentifyRequest) => Promise<void> } = {}) {
+function fixture(
+  o: {
+    draining?: boolean;
+    cooldownS?: number;
+    queueLimit?: number;
+    downloadSlots?: number;
+    userInFlight?: number;
+    maxImages?: number;
+    outcome?: (r: IdentifyRequest) => IdentifyOutcome;
+    download?: (r: IdentifyRequest) => Promise<void>;
+  } = {},
+) {
   const calls: IdentifyRequest[] = [];
   const errors: { obj: Record<string, unknown>; msg: string }[] = [];
   const admission = new Admission(o.queueLimit ?? 4);
@@ -61,8 +81,11 @@ const request = (entry: 'message' | 'slash', n = 1): PhotoRequest => ({
 });
 
 describe('handlePhotos', () => {
-  test('while draining: refused with the entry point\'s wording, nothing identified', async () => {
-    for (const [entry, text] of [['message', 'I am restarting — please send that again in a minute.'], ['slash', 'I am restarting — please try again in a minute.']] as const) {
+  test("while draining: refused with the entry point's wording, nothing identified", async () => {
+    for (const [entry, text] of [
+      ['message', 'I am restarting — please send that again in a minute.'],
+      ['slash', 'I am restarting — please try again in a minute.'],
+    ] as const) {
       const f = fixture({ draining: true });
       await handlePhotos(f.ctx, request(entry), f.replier);
       assert.deepEqual(f.seen.refused, [text]);
@@ -94,9 +117,15 @@ describe('handlePhotos', () => {
   test('several photos: the first few only, one "accepted", the note on the last answer, admission released', async () => {
     const f = fixture({ maxImages: 2 });
     await handlePhotos(f.ctx, request('message', 3), f.replier);
-    assert.deepEqual(f.calls.map((c) => c.url), ['https://cdn.example/p0.jpg', 'https://cdn.example/p1.jpg']);
+    assert.deepEqual(
+      f.calls.map((c) => c.url),
+      ['https://cdn.example/p0.jpg', 'https://cdn.example/p1.jpg'],
+    );
     assert.equal(f.seen.accepted, 1);
-    assert.deepEqual(f.seen.answers.map((a) => a.payload.content), [undefined, 'I looked at the first 2 photos only.']);
+    assert.deepEqual(
+      f.seen.answers.map((a) => a.payload.content),
+      [undefined, 'I looked at the first 2 photos only.'],
+    );
     assert.match(f.seen.answers[0]!.payload.embeds[0]!.title!, /Pink Primrose/);
     assert.equal(f.admission.inFlight, 0);
   });
@@ -104,16 +133,32 @@ describe('handlePhotos', () => {
   test('failures: a user-facing one is answered quietly, an internal one is answered generically and logged', async () => {
     const cause = new Error('disk on fire');
     let n = 0;
-    const f = fixture({ outcome: () => (n++ === 0 ? { kind: 'failed', error: new ImageError('CORRUPT'), ms: 1, logId: 3 } : { kind: 'failed', error: new InternalError(cause), ms: 1, logId: 4 }) });
+    const f = fixture({
+      outcome: () =>
+        n++ === 0
+          ? { kind: 'failed', error: new ImageError('CORRUPT'), ms: 1, logId: 3 }
+          : { kind: 'failed', error: new InternalError(cause), ms: 1, logId: 4 },
+    });
     await handlePhotos(f.ctx, request('message', 2), f.replier);
     assert.match(f.seen.answers[0]!.payload.embeds[0]!.description!, /damaged or cut off/);
     assert.equal(f.seen.answers[1]!.payload.content, INTERNAL_MESSAGE);
-    assert.deepEqual(f.errors.map((e) => [e.msg, e.obj.err, e.obj.logId, e.obj.messageId]), [['identify failed', cause, 4, 's1']]);
+    assert.deepEqual(
+      f.errors.map((e) => [e.msg, e.obj.err, e.obj.logId, e.obj.messageId]),
+      [['identify failed', cause, 4, 's1']],
+    );
   });
 
   test('a reply that fails still releases the admission slot', async () => {
     const f = fixture();
-    await assert.rejects(handlePhotos(f.ctx, request('slash'), { ...f.replier, answer: async () => { throw new Error('Unknown interaction'); } }), /Unknown interaction/);
+    await assert.rejects(
+      handlePhotos(f.ctx, request('slash'), {
+        ...f.replier,
+        answer: async () => {
+          throw new Error('Unknown interaction');
+        },
+      }),
+      /Unknown interaction/,
+    );
     assert.equal(f.admission.inFlight, 0);
   });
 });
@@ -130,11 +175,23 @@ describe('slots (issue 14)', () => {
   test('a download in progress holds no model slot: with BLOOM_QUEUE_LIMIT 1, another photo is identified meanwhile', async () => {
     const slow = gate();
     const f = fixture({ queueLimit: 1, download: (r) => (r.fromAttachment ? Promise.resolve() : slow.wait()) });
-    const trickling = handlePhotos(f.ctx, { ...request('slash'), photos: [{ url: 'https://slow.example/p.jpg', fromAttachment: false }], who: { ...request('slash').who, userId: 'u2' } }, f.replier);
+    const trickling = handlePhotos(
+      f.ctx,
+      {
+        ...request('slash'),
+        photos: [{ url: 'https://slow.example/p.jpg', fromAttachment: false }],
+        who: { ...request('slash').who, userId: 'u2' },
+      },
+      f.replier,
+    );
     await tick();
     assert.equal(f.seen.started, 1, 'the slash reply was deferred before the download');
     await handlePhotos(f.ctx, request('message'), f.replier);
-    assert.deepEqual(f.calls.map((c) => c.url), ['https://cdn.example/p0.jpg'], 'the attachment was answered while the link still trickles');
+    assert.deepEqual(
+      f.calls.map((c) => c.url),
+      ['https://cdn.example/p0.jpg'],
+      'the attachment was answered while the link still trickles',
+    );
     slow.open();
     await trickling;
     assert.equal(f.calls.length, 2);
@@ -144,7 +201,11 @@ describe('slots (issue 14)', () => {
   test('a full url: download pool gets "busy"; attachments have their own pool and still go through', async () => {
     const slow = gate();
     const f = fixture({ downloadSlots: 2, userInFlight: 5, download: (r) => (r.fromAttachment ? Promise.resolve() : slow.wait()) });
-    const link = (u: string): PhotoRequest => ({ ...request('slash'), photos: [{ url: 'https://slow.example/p.jpg', fromAttachment: false }], who: { ...request('slash').who, userId: u } });
+    const link = (u: string): PhotoRequest => ({
+      ...request('slash'),
+      photos: [{ url: 'https://slow.example/p.jpg', fromAttachment: false }],
+      who: { ...request('slash').who, userId: u },
+    });
     const held = [handlePhotos(f.ctx, link('a'), f.replier), handlePhotos(f.ctx, link('b'), f.replier)];
     await tick();
     await handlePhotos(f.ctx, link('c'), f.replier);
@@ -161,10 +222,10 @@ describe('slots (issue 14)', () => {
     const f = fixture({ queueLimit: 1 });
     let held: (() => void) | null = null;
     // The model fills up while the photo downloads.
-    f.ctx.identify.fetchPhoto = (async () => {
+    f.ctx.identify.fetchPhoto = async () => {
       held = f.admission.tryEnter();
       return { kind: 'fetched', bytes: Buffer.from('x'), t0: 0 };
-    });
+    };
     await handlePhotos(f.ctx, request('slash'), f.replier);
     held!();
     assert.equal(f.seen.started, 1);
@@ -175,10 +236,10 @@ describe('slots (issue 14)', () => {
 
   test('a failed download is answered without a model slot', async () => {
     const f = fixture({ queueLimit: 1 });
-    f.ctx.identify.fetchPhoto = (async () => {
+    f.ctx.identify.fetchPhoto = async () => {
       assert.equal(f.admission.inFlight, 0);
       return { kind: 'failed', error: new ImageError('EMPTY'), ms: 1, logId: 9 };
-    });
+    };
     await handlePhotos(f.ctx, request('message'), f.replier);
     assert.equal(f.seen.answers.length, 1);
     assert.equal(f.seen.answers[0]!.outcome.kind, 'failed');

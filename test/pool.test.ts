@@ -53,13 +53,19 @@ test('a lone photo on an ensemble runs its backbones on two idle workers and com
     const want = (await local.embed([await image]))[0]!;
     const before = pool.requestsPerWorker;
     const got = (await pool.embed([await image]))[0]!;
-    assert.deepEqual(pool.requestsPerWorker.map((n, i) => n - before[i]!), [1, 1]);
+    assert.deepEqual(
+      pool.requestsPerWorker.map((n, i) => n - before[i]!),
+      [1, 1],
+    );
     assert.equal(got.length, want.length);
     got.forEach((v, j) => assert.ok(Math.abs(v - want[j]!) < 1e-5, `feature ${j}`));
     // Asked in the other order, the parts come back in that order too.
     const swapped = (await pool.embed([await image], [1, 0]))[0]!;
     const d0 = local.specs[0]!.featureSize;
-    assert.deepEqual([...swapped.subarray(swapped.length - d0)].map((v) => v.toFixed(4)), [...want.subarray(0, d0)].map((v) => v.toFixed(4)));
+    assert.deepEqual(
+      [...swapped.subarray(swapped.length - d0)].map((v) => v.toFixed(4)),
+      [...want.subarray(0, d0)].map((v) => v.toFixed(4)),
+    );
   } finally {
     await pool.close();
     await local.close();
@@ -80,7 +86,11 @@ test('a pool shrinks (finishing work in flight) and grows back, answering throug
     assert.equal(pool.size, 2);
     const before = pool.requestsPerWorker;
     await pool.embed([image, image]);
-    assert.deepEqual(pool.requestsPerWorker.map((n, i) => n - before[i]!), [1, 1], 'the new worker takes work');
+    assert.deepEqual(
+      pool.requestsPerWorker.map((n, i) => n - before[i]!),
+      [1, 1],
+      'the new worker takes work',
+    );
   } finally {
     await pool.close();
   }
@@ -88,10 +98,13 @@ test('a pool shrinks (finishing work in flight) and grows back, answering throug
 
 test('the micro-batcher gathers concurrent calls into one batch', async () => {
   const sizes: number[] = [];
-  const b = new MicroBatcher(async (xs: number[]) => {
-    sizes.push(xs.length);
-    return xs.map((x) => x * 2);
-  }, { windowMs: 20, maxBatch: 8 });
+  const b = new MicroBatcher(
+    async (xs: number[]) => {
+      sizes.push(xs.length);
+      return xs.map((x) => x * 2);
+    },
+    { windowMs: 20, maxBatch: 8 },
+  );
   const out = await Promise.all([1, 2, 3, 4, 5].map((x) => b.submit(x)));
   assert.deepEqual(out, [2, 4, 6, 8, 10]);
   assert.deepEqual(sizes, [5]);
@@ -102,11 +115,14 @@ test('the micro-batcher gathers concurrent calls into one batch', async () => {
 
 test('calls that arrive while a batch runs form the next batch together', async () => {
   const sizes: number[] = [];
-  const b = new MicroBatcher(async (xs: number[]) => {
-    sizes.push(xs.length);
-    await new Promise((r) => setTimeout(r, 60));
-    return xs.map((x) => -x);
-  }, { windowMs: 2, maxBatch: 16 });
+  const b = new MicroBatcher(
+    async (xs: number[]) => {
+      sizes.push(xs.length);
+      await new Promise((r) => setTimeout(r, 60));
+      return xs.map((x) => -x);
+    },
+    { windowMs: 2, maxBatch: 16 },
+  );
   const first = b.submit(0);
   await new Promise((r) => setTimeout(r, 10));
   // Spaced wider than the window, but all while the first batch runs.
@@ -137,13 +153,22 @@ test('a lazy embedder starts the real one only when something needs embedding', 
 test('a worker that dies mid-request: the request fails at once with a "send it again" error, the worker is replaced, the next request works', async () => {
   const image = await prepareImage(await shapeJpeg('1', rng(4)), { size: TINY_INPUT });
   const events: string[] = [];
-  const pool = await EmbedderPool.start({ arch: backbone, loc: { cacheDir: tmp }, workers: 2, backend: 'wasm', onEvent: (e) => events.push(e.type) });
+  const pool = await EmbedderPool.start({
+    arch: backbone,
+    loc: { cacheDir: tmp },
+    workers: 2,
+    backend: 'wasm',
+    onEvent: (e) => events.push(e.type),
+  });
   try {
     const want = (await pool.embed([image]))[0]!;
     pool.injectFault('exit', 0);
     pool.injectFault('exit', 1);
     const t0 = Date.now();
-    await assert.rejects(pool.embed([image]), (e: unknown) => e instanceof ModelWorkerError && e.code === 'MODEL_RESTARTED' && /please send that photo again/.test(e.message));
+    await assert.rejects(
+      pool.embed([image]),
+      (e: unknown) => e instanceof ModelWorkerError && e.code === 'MODEL_RESTARTED' && /please send that photo again/.test(e.message),
+    );
     assert.ok(Date.now() - t0 < 5000, 'rejected promptly');
     assert.ok(events.includes('worker-died'));
     // The next request is answered (by the surviving worker or a replacement), and the pool gets back to full size.
@@ -151,7 +176,8 @@ test('a worker that dies mid-request: the request fails at once with a "send it 
     const again = (await pool.embed([image]))[0]!;
     assert.deepEqual(again, want);
     const end = Date.now() + 30_000;
-    while ((pool.size < 2 || events.filter((e) => e === 'worker-replaced').length < 2) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    while ((pool.size < 2 || events.filter((e) => e === 'worker-replaced').length < 2) && Date.now() < end)
+      await new Promise((r) => setTimeout(r, 50));
     assert.equal(pool.size, 2, 'both workers replaced');
     assert.deepEqual((await pool.embed([image, image]))[1], want);
   } finally {
@@ -162,7 +188,14 @@ test('a worker that dies mid-request: the request fails at once with a "send it 
 test('a hung worker: the model call times out with a clear error and the worker is replaced', async () => {
   const image = await prepareImage(await shapeJpeg('2', rng(6)), { size: TINY_INPUT });
   const events: string[] = [];
-  const pool = await EmbedderPool.start({ arch: backbone, loc: { cacheDir: tmp }, workers: 1, backend: 'wasm', timeoutMs: 800, onEvent: (e) => events.push(e.type) });
+  const pool = await EmbedderPool.start({
+    arch: backbone,
+    loc: { cacheDir: tmp },
+    workers: 1,
+    backend: 'wasm',
+    timeoutMs: 800,
+    onEvent: (e) => events.push(e.type),
+  });
   try {
     const want = (await pool.embed([image]))[0]!;
     pool.injectFault('hang');

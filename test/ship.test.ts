@@ -19,7 +19,12 @@ let tmp: string;
 let m: Awaited<ReturnType<typeof prepareModel>>;
 const shipped = () => path.join(tmp, 'shipped');
 
-const folderState = (dir: string) => fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => `${path.join(e.parentPath, e.name)}:${fs.statSync(path.join(e.parentPath, e.name)).size}`).sort();
+const folderState = (dir: string) =>
+  fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => `${path.join(e.parentPath, e.name)}:${fs.statSync(path.join(e.parentPath, e.name)).size}`)
+    .sort();
 
 before(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bloom-ship-'));
@@ -33,7 +38,11 @@ test('ship-model writes a float16 head that answers like the original, thumbnail
   fs.rmSync(m.featureDir, { recursive: true, force: true });
   fs.mkdirSync(m.featureDir);
   const r = await shipModel({
-    checkpoint: m.checkpointDir, outDir: shipped(), dataRoots: [m.dataDir], threshold: 0.35, command: 'npm run train:default',
+    checkpoint: m.checkpointDir,
+    outDir: shipped(),
+    dataRoots: [m.dataDir],
+    threshold: 0.35,
+    command: 'npm run train:default',
     featureCacheDir: m.featureDir,
     startEmbedder: async () => new LocalEmbedder(await loadFeatureExtractor(m.backbone, { cacheDir: tmp })),
   });
@@ -48,7 +57,9 @@ test('ship-model writes a float16 head that answers like the original, thumbnail
   const pa = (a.head.predict(x) as tf.Tensor).arraySync() as number[][];
   const pb = (b.head.predict(x) as tf.Tensor).arraySync() as number[][];
   pa.forEach((row, i) => row.forEach((p, k) => assert.ok(Math.abs(p - pb[i]![k]!) < 5e-3, `row ${i} class ${k}: ${p} vs ${pb[i]![k]}`)));
-  a.head.dispose(); b.head.dispose(); x.dispose();
+  a.head.dispose();
+  b.head.dispose();
+  x.dispose();
 
   assert.equal(b.meta.dataRoot, '');
   assert.equal(b.meta.shipped!.fromVersion, a.meta.version);
@@ -71,6 +82,14 @@ test('the model to load: BLOOM_CHECKPOINT_DIR when set, else your own checkpoint
   const env = { BLOOM_SHIPPED_MODEL_DIR: shipped() };
   assert.deepEqual(modelDir({ checkpointDir: own }, env), { dir: shipped(), source: 'shipped' });
   assert.deepEqual(modelDir({ checkpointDir: m.checkpointDir }, env), { dir: m.checkpointDir, source: 'own' });
-  assert.deepEqual(modelDir({ checkpointDir: own }, { ...env, BLOOM_CHECKPOINT_DIR: own }), { dir: own, source: 'configured' }, 'an explicit folder wins, even empty (its error names it)');
-  assert.deepEqual(modelDir({ checkpointDir: own }, { BLOOM_SHIPPED_MODEL_DIR: path.join(tmp, 'none') }), { dir: own, source: 'own' }, 'no shipped model: the error names your folder');
+  assert.deepEqual(
+    modelDir({ checkpointDir: own }, { ...env, BLOOM_CHECKPOINT_DIR: own }),
+    { dir: own, source: 'configured' },
+    'an explicit folder wins, even empty (its error names it)',
+  );
+  assert.deepEqual(
+    modelDir({ checkpointDir: own }, { BLOOM_SHIPPED_MODEL_DIR: path.join(tmp, 'none') }),
+    { dir: own, source: 'own' },
+    'no shipped model: the error names your folder',
+  );
 });

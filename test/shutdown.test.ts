@@ -19,7 +19,13 @@ test('a stop that fails exits 1 and reports the error', async () => {
   const e = exits();
   const errors: unknown[] = [];
   const boom = new Error('database is locked');
-  await stopAndExit(async () => { throw boom; }, 0, { exit: e.exit, graceMs: 50, onError: (err) => errors.push(err) });
+  await stopAndExit(
+    async () => {
+      throw boom;
+    },
+    0,
+    { exit: e.exit, graceMs: 50, onError: (err) => errors.push(err) },
+  );
   assert.deepEqual(e.codes, [1]);
   assert.deepEqual(errors, [boom]);
 });

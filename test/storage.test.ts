@@ -105,9 +105,7 @@ describe('predictions', () => {
     assert.equal(p.errorCode, null);
     assert.ok(!Number.isNaN(Date.parse(p.createdAt)));
 
-    const failed = store.getPrediction(
-      store.insertPrediction({ source: 'slash', errorCode: 'too_large', errorMessage: 'file is 30 MB' }),
-    )!;
+    const failed = store.getPrediction(store.insertPrediction({ source: 'slash', errorCode: 'too_large', errorMessage: 'file is 30 MB' }))!;
     assert.deepEqual(failed.topK, []);
     assert.equal(failed.top1Label, null);
     assert.equal(failed.guildId, null);
@@ -125,9 +123,18 @@ describe('predictions', () => {
     store.insertPrediction(row({ createdAt: '2024-01-02T00:00:00.000Z', sourceId: 'b' }));
     store.insertPrediction(row({ createdAt: '2024-01-01T00:00:00.000Z', sourceId: 'a' })); // written late
     store.insertPrediction(row({ createdAt: '2024-01-03T00:00:00.000Z', sourceId: 'c', guildId: 'g2' }));
-    assert.deepEqual(store.recentPredictions(10).map((p) => p.sourceId), ['c', 'b', 'a']);
-    assert.deepEqual(store.recentPredictions(2).map((p) => p.sourceId), ['c', 'b']);
-    assert.deepEqual(store.recentPredictions(10, { guildId: 'g1' }).map((p) => p.sourceId), ['b', 'a']);
+    assert.deepEqual(
+      store.recentPredictions(10).map((p) => p.sourceId),
+      ['c', 'b', 'a'],
+    );
+    assert.deepEqual(
+      store.recentPredictions(2).map((p) => p.sourceId),
+      ['c', 'b'],
+    );
+    assert.deepEqual(
+      store.recentPredictions(10, { guildId: 'g1' }).map((p) => p.sourceId),
+      ['b', 'a'],
+    );
     store.close();
   });
 });
@@ -138,10 +145,7 @@ describe('training runs', () => {
     const a = store.startRun({ requestedBy: 'u1', guildId: 'g1', params: { epochs: 5 }, previousVersion: 'v1' });
     assert.equal(store.activeRun()?.id, a);
     assert.equal(store.getRun(a)?.status, 'running');
-    assert.equal(
-      store.finishRun(a, { status: 'succeeded', metrics: { loss: 0.2 }, validAccuracy: 0.91, modelVersion: 'v2' }),
-      true,
-    );
+    assert.equal(store.finishRun(a, { status: 'succeeded', metrics: { loss: 0.2 }, validAccuracy: 0.91, modelVersion: 'v2' }), true);
     assert.equal(store.finishRun(a, { status: 'failed', error: 'late' }), false, 'a finished run stays finished');
     assert.equal(store.finishRun(999, { status: 'failed' }), false);
     const b = store.startRun();
@@ -254,10 +258,13 @@ describe('stats', () => {
       { code: 'not_image', count: 1 },
     ]);
     assert.equal(all.uniqueUsers, 3);
-    assert.deepEqual(all.topSpecies.map((s) => [s.label, s.name, s.count]), [
-      ['73', 'water lily', 15],
-      ['74', 'rose', 6],
-    ]);
+    assert.deepEqual(
+      all.topSpecies.map((s) => [s.label, s.name, s.count]),
+      [
+        ['73', 'water lily', 15],
+        ['74', 'rose', 6],
+      ],
+    );
 
     const g1 = store.predictionStats({ guildId: 'g1' });
     assert.equal(g1.total, 23);
@@ -304,7 +311,10 @@ describe('resilient writes', () => {
     store.db.pragma('query_only = 0');
     assert.equal(store.flushPending(), true);
     assert.equal(store.pendingCount, 0);
-    assert.deepEqual(store.recentPredictions(5).map((p) => p.sourceId), ['ro']);
+    assert.deepEqual(
+      store.recentPredictions(5).map((p) => p.sourceId),
+      ['ro'],
+    );
     store.close();
   });
 
@@ -392,10 +402,19 @@ describe('resilient writes', () => {
     store.db.pragma('query_only = 1');
     for (const id of ['a', 'b', 'c']) store.safeInsertPrediction(row({ sourceId: id }));
     assert.equal(store.pendingCount, 2);
-    assert.deepEqual(failures.map((f) => f.dropped), [0, 0, 1]);
+    assert.deepEqual(
+      failures.map((f) => f.dropped),
+      [0, 0, 1],
+    );
     store.db.pragma('query_only = 0');
     store.flushPending();
-    assert.deepEqual(store.recentPredictions(5).map((p) => p.sourceId).sort(), ['b', 'c']);
+    assert.deepEqual(
+      store
+        .recentPredictions(5)
+        .map((p) => p.sourceId)
+        .sort(),
+      ['b', 'c'],
+    );
     store.close();
   });
 

@@ -144,7 +144,10 @@ export async function measureEndToEnd(o: EndToEndOptions): Promise<EndToEndRun> 
       const r = await post();
       if (i === 0) firstReplyMs = r.ms;
       // A bot that cannot answer one photo will not answer fifty: stop here with its log.
-      if (!r.answered) throw new Error(`the bot did not answer a warm-up photo within ${o.replyTimeoutMs} ms${problems.length ? `; it logged: ${problems.slice(0, 2).join(' | ')}` : ''} (BLOOM_BENCH_VERBOSE=1 shows its log)`);
+      if (!r.answered)
+        throw new Error(
+          `the bot did not answer a warm-up photo within ${o.replyTimeoutMs} ms${problems.length ? `; it logged: ${problems.slice(0, 2).join(' | ')}` : ''} (BLOOM_BENCH_VERBOSE=1 shows its log)`,
+        );
     }
 
     o.log(`  ${o.alone} photos one after another…`);
@@ -164,7 +167,13 @@ export async function measureEndToEnd(o: EndToEndOptions): Promise<EndToEndRun> 
       startupMs,
       firstReplyMs,
       alone: series(alone),
-      burst: { ...b, users: o.users, wallMs, imagesPerSecond: (1000 * b.answered) / wallMs, embedBatches: app.identify.batches - batchesBefore },
+      burst: {
+        ...b,
+        users: o.users,
+        wallMs,
+        imagesPerSecond: (1000 * b.answered) / wallMs,
+        embedBatches: app.identify.batches - batchesBefore,
+      },
       botProblems: problems.length,
       botProblemSamples: problems.slice(0, 3),
     };

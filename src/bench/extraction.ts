@@ -69,14 +69,26 @@ export interface ExtractionRun {
   batch16?: Throughput & { batches: number };
 }
 
-const throughput = (images: number, wallMs: number): Throughput => ({ images, wallMs, msPerImage: wallMs / images, imagesPerSecond: (1000 * images) / wallMs });
+const throughput = (images: number, wallMs: number): Throughput => ({
+  images,
+  wallMs,
+  msPerImage: wallMs / images,
+  imagesPerSecond: (1000 * images) / wallMs,
+});
 
 export async function measureExtraction(o: ExtractionOptions): Promise<ExtractionRun> {
   const t0 = now();
   const pool = await EmbedderPool.start({ arch: o.arch, loc: o.loc, workers: o.workers, backend: o.backend, wasmThreads: o.wasmThreads });
   const base: ExtractionRun = {
-    backbone: o.backbone, arch: o.arch, workers: o.workers, wasmThreads: o.wasmThreads ?? 1, backend: pool.backend, wasm: pool.wasm,
-    inputSize: pool.inputSize, featureSize: pool.specs.reduce((n, s) => n + s.featureSize, 0), startupMs: now() - t0,
+    backbone: o.backbone,
+    arch: o.arch,
+    workers: o.workers,
+    wasmThreads: o.wasmThreads ?? 1,
+    backend: pool.backend,
+    wasm: pool.wasm,
+    inputSize: pool.inputSize,
+    featureSize: pool.specs.reduce((n, s) => n + s.featureSize, 0),
+    startupMs: now() - t0,
   };
   try {
     if (o.precheck && !o.precheck(pool)) return { ...base, skipped: true };
@@ -90,7 +102,9 @@ export async function measureExtraction(o: ExtractionOptions): Promise<Extractio
     await Promise.all(Array.from({ length: o.workers }, one));
     await batch();
 
-    const total: number[] = [], decode: number[] = [], embed: number[] = [];
+    const total: number[] = [],
+      decode: number[] = [],
+      embed: number[] = [];
     for (let i = 0; i < o.iterations.latency; i++) {
       const a = now();
       const x = await prep(next());
@@ -103,9 +117,11 @@ export async function measureExtraction(o: ExtractionOptions): Promise<Extractio
     }
 
     let t = now();
-    await Promise.all(Array.from({ length: STREAMS }, async () => {
-      for (let i = 0; i < o.iterations.perStream; i++) await one();
-    }));
+    await Promise.all(
+      Array.from({ length: STREAMS }, async () => {
+        for (let i = 0; i < o.iterations.perStream; i++) await one();
+      }),
+    );
     const twoStreams = throughput(STREAMS * o.iterations.perStream, now() - t);
 
     t = now();
@@ -143,7 +159,13 @@ export function speedups(runs: ExtractionRun[]): Speedup[] {
     if (!two?.batch1 || !two.batch16 || !one.batch1 || !one.batch16) continue;
     const batch1Streams = two.batch1.twoStreams.imagesPerSecond / one.batch1.twoStreams.imagesPerSecond;
     const batch16 = two.batch16.imagesPerSecond / one.batch16.imagesPerSecond;
-    out.push({ backbone: one.backbone, batch1Streams, batch16, target: SPEEDUP_TARGET, meetsTarget: { batch1Streams: batch1Streams >= SPEEDUP_TARGET, batch16: batch16 >= SPEEDUP_TARGET } });
+    out.push({
+      backbone: one.backbone,
+      batch1Streams,
+      batch16,
+      target: SPEEDUP_TARGET,
+      meetsTarget: { batch1Streams: batch1Streams >= SPEEDUP_TARGET, batch16: batch16 >= SPEEDUP_TARGET },
+    });
   }
   return out;
 }

@@ -73,7 +73,8 @@ function cacheSizes(dir: string): Map<string, number> {
   if (!fs.existsSync(dir)) return out;
   for (const b of fs.readdirSync(dir, { withFileTypes: true })) {
     if (!b.isDirectory()) continue;
-    for (const f of fs.readdirSync(path.join(dir, b.name))) if (f.endsWith('.bin')) out.set(`${b.name}/${f}`, fs.statSync(path.join(dir, b.name, f)).size);
+    for (const f of fs.readdirSync(path.join(dir, b.name)))
+      if (f.endsWith('.bin')) out.set(`${b.name}/${f}`, fs.statSync(path.join(dir, b.name, f)).size);
   }
   return out;
 }
@@ -136,9 +137,12 @@ export async function measureRetrain(o: RetrainOptions): Promise<RetrainRun> {
       const dim = dims.get(k.split('/')[0]!);
       if (dim) extracted += (size - (before.get(k) ?? 0)) / (32 + 4 * dim);
     }
-    const scan = marks.scan ?? t0, feats = marks.lastExtract ?? scan, saved = marks.save ?? end;
+    const scan = marks.scan ?? t0,
+      feats = marks.lastExtract ?? scan,
+      saved = marks.save ?? end;
     // Epoch events come at the end of each epoch: the first one also carries the data preparation.
-    const first = marks.train ?? saved, last = marks.lastEpoch ?? saved;
+    const first = marks.train ?? saved,
+      last = marks.lastEpoch ?? saved;
     const perEpoch = epochs > 1 ? (last - first) / (epochs - 1) : first - feats;
     const epochsStart = Math.max(feats, first - perEpoch);
     const ds = scanDataset(o.dataDir);
@@ -148,8 +152,15 @@ export async function measureRetrain(o: RetrainOptions): Promise<RetrainRun> {
       maxPerClass: o.maxPerClass ?? null,
       workers: o.workers,
       seconds: (end - t0) / 1000,
-      phases: { startS: (scan - t0) / 1000, featuresS: (feats - scan) / 1000, headS: (saved - feats) / 1000,
-        headPrepS: (epochsStart - feats) / 1000, epochsS: (last - epochsStart) / 1000, headSaveS: (saved - last) / 1000, finishS: (end - saved) / 1000 },
+      phases: {
+        startS: (scan - t0) / 1000,
+        featuresS: (feats - scan) / 1000,
+        headS: (saved - feats) / 1000,
+        headPrepS: (epochsStart - feats) / 1000,
+        epochsS: (last - epochsStart) / 1000,
+        headSaveS: (saved - last) / 1000,
+        finishS: (end - saved) / 1000,
+      },
       status: outcome.status,
       message: outcome.message,
       trainImages: capped(ds.splits.train ?? [], o.maxPerClass),

@@ -82,7 +82,8 @@ export interface BenchResult {
     model: Omit<ModelSource, 'photos'> | null;
     notes: string[];
   };
-  extraction: Skipped | { skipped: false; backend: string; runs: ExtractionRun[]; speedup: Speedup[]; wasmThreads: WasmThreadsFinding | Skipped };
+  extraction:
+    Skipped | { skipped: false; backend: string; runs: ExtractionRun[]; speedup: Speedup[]; wasmThreads: WasmThreadsFinding | Skipped };
   endToEnd: Skipped | { skipped: false; model: string; photos: { synthetic: boolean; dir: string }; runs: EndToEndRun[] };
   retrain: Skipped | { skipped: false; runs: RetrainRun[]; notes: string[] };
   memory: MemoryReport;
@@ -92,15 +93,28 @@ const readAll = (files: string[]) => files.map((f) => fs.readFileSync(f));
 
 function wasmFinding(requested: number, run: ExtractionRun): Omit<WasmThreadsFinding, 'runs' | 'measured' | 'skipped'> {
   const w = run.wasm;
-  if (!w) return { requested, backend: run.backend, multithreadSupported: null, threads: null, finding: `the backend is ${run.backend}, not wasm: wasm threads do not apply` };
-  const finding = w.multithreadSupported && w.threads > 1
-    ? `multi-threaded wasm works here: ${w.threads} threads in one worker`
-    : `not supported in Node: WASM_HAS_MULTITHREAD_SUPPORT is ${w.multithreadSupported} inside the worker and XNNPACK runs ${w.threads} thread(s) after setThreadsCount(${requested}) ` +
-      '(tfjs-backend-wasm returns false for this flag whenever IS_NODE — tensorflow/tfjs#3830), so one pool worker per core is the only way to use both cores';
+  if (!w)
+    return {
+      requested,
+      backend: run.backend,
+      multithreadSupported: null,
+      threads: null,
+      finding: `the backend is ${run.backend}, not wasm: wasm threads do not apply`,
+    };
+  const finding =
+    w.multithreadSupported && w.threads > 1
+      ? `multi-threaded wasm works here: ${w.threads} threads in one worker`
+      : `not supported in Node: WASM_HAS_MULTITHREAD_SUPPORT is ${w.multithreadSupported} inside the worker and XNNPACK runs ${w.threads} thread(s) after setThreadsCount(${requested}) ` +
+        '(tfjs-backend-wasm returns false for this flag whenever IS_NODE — tensorflow/tfjs#3830), so one pool worker per core is the only way to use both cores';
   return { requested, backend: run.backend, multithreadSupported: w.multithreadSupported, threads: w.threads, finding };
 }
 
-async function extraction(o: BenchOptions, src: BenchSources, mem: MemorySampler, out: BenchResult['sources']): Promise<BenchResult['extraction']> {
+async function extraction(
+  o: BenchOptions,
+  src: BenchSources,
+  mem: MemorySampler,
+  out: BenchResult['sources'],
+): Promise<BenchResult['extraction']> {
   const its = o.quick ? ITERATIONS.quick : ITERATIONS.full;
   const photos = await src.photos();
   const chosen = pick(photos.files, o.quick ? 16 : 32);
@@ -114,7 +128,17 @@ async function extraction(o: BenchOptions, src: BenchSources, mem: MemorySampler
     for (const workers of o.workers) {
       mem.enter(`extraction ${b.name} ${workers}w`);
       o.log(`Extraction: ${b.name}${b.synthetic ? ' (synthetic stand-in)' : ''}, ${workers} worker(s)…`);
-      runs.push(await measureExtraction({ backbone: b.name, arch: b.arch, loc: src.loc, workers, backend: o.config.backend, photos: bytes, iterations: its }));
+      runs.push(
+        await measureExtraction({
+          backbone: b.name,
+          arch: b.arch,
+          loc: src.loc,
+          workers,
+          backend: o.config.backend,
+          photos: bytes,
+          iterations: its,
+        }),
+      );
     }
   }
   let wasmThreads: WasmThreadsFinding | Skipped = { skipped: true, note: 'not requested (--wasm-threads 0)' };
@@ -125,7 +149,14 @@ async function extraction(o: BenchOptions, src: BenchSources, mem: MemorySampler
       mem.enter(`extraction ${b.name} 1w×${o.wasmThreads}t`);
       o.log(`Extraction: ${b.name}, 1 worker with ${o.wasmThreads} wasm threads…`);
       const run = await measureExtraction({
-        backbone: b.name, arch: b.arch, loc: src.loc, workers: 1, wasmThreads: o.wasmThreads, backend: o.config.backend, photos: bytes, iterations: its,
+        backbone: b.name,
+        arch: b.arch,
+        loc: src.loc,
+        workers: 1,
+        wasmThreads: o.wasmThreads,
+        backend: o.config.backend,
+        photos: bytes,
+        iterations: its,
         precheck: (pool) => !!pool.wasm?.multithreadSupported && pool.wasm.threads > 1,
       });
       finding ??= wasmFinding(o.wasmThreads, run);
@@ -146,14 +177,30 @@ async function endToEnd(o: BenchOptions, model: ModelSource, mem: MemorySampler)
   for (const workers of o.workers) {
     mem.enter(`end-to-end ${workers}w`);
     o.log(`End to end: ${workers} worker(s)…`);
-    runs.push(await measureEndToEnd({
-      workers, photos, warmup, alone, burst, users: o.users ?? (o.quick ? 5 : 10),
-      checkpointDir: model.checkpointDir, dataDir: model.dataDir, backboneDir: model.backboneDir, backboneCache: model.backboneCache, backend: o.config.backend,
-      replyTimeoutMs: Math.max(60_000, burst * 3000),
-      log: o.log,
-    }));
+    runs.push(
+      await measureEndToEnd({
+        workers,
+        photos,
+        warmup,
+        alone,
+        burst,
+        users: o.users ?? (o.quick ? 5 : 10),
+        checkpointDir: model.checkpointDir,
+        dataDir: model.dataDir,
+        backboneDir: model.backboneDir,
+        backboneCache: model.backboneCache,
+        backend: o.config.backend,
+        replyTimeoutMs: Math.max(60_000, burst * 3000),
+        log: o.log,
+      }),
+    );
   }
-  return { skipped: false, model: `${model.version} (${model.arch}, ${model.kind})`, photos: { synthetic: model.photos.synthetic, dir: model.photos.dir }, runs };
+  return {
+    skipped: false,
+    model: `${model.version} (${model.arch}, ${model.kind})`,
+    photos: { synthetic: model.photos.synthetic, dir: model.photos.dir },
+    runs,
+  };
 }
 
 async function retrain(o: BenchOptions, src: BenchSources, model: ModelSource, mem: MemorySampler): Promise<BenchResult['retrain']> {
@@ -161,11 +208,18 @@ async function retrain(o: BenchOptions, src: BenchSources, model: ModelSource, m
   const runs: RetrainRun[] = [];
   const workers = Math.max(1, o.config.workers);
   const base = {
-    checkpointDir: model.checkpointDir, dataDir: model.dataDir, backboneDir: model.backboneDir, backboneCache: model.backboneCache,
-    workers, backend: o.config.backend, maxPerClass: o.retrainSubset, log: o.log,
+    checkpointDir: model.checkpointDir,
+    dataDir: model.dataDir,
+    backboneDir: model.backboneDir,
+    backboneCache: model.backboneCache,
+    workers,
+    backend: o.config.backend,
+    maxPerClass: o.retrainSubset,
+    log: o.log,
   };
   const coldAndWarm = o.retrain || (o.retrainWarmOnly && model.kind === 'synthetic');
-  if (o.retrainWarmOnly && model.kind === 'synthetic') notes.push('synthetic data: --retrain-warm-only runs cold then warm on a temp cache instead of the project cache');
+  if (o.retrainWarmOnly && model.kind === 'synthetic')
+    notes.push('synthetic data: --retrain-warm-only runs cold then warm on a temp cache instead of the project cache');
   if (coldAndWarm) {
     const cache = path.join(src.tmp, 'retrain-features');
     for (const kind of ['cold', 'warm'] as const) {
@@ -178,10 +232,17 @@ async function retrain(o: BenchOptions, src: BenchSources, model: ModelSource, m
     mem.enter('retrain warm-project-cache');
     o.log(`/retrain warm on the project cache ${o.config.featureCache}…`);
     const run = await measureRetrain({ ...base, kind: 'warm-project-cache', featureCacheDir: o.config.featureCache });
-    if (run.featuresExtracted > 0) notes.push(`the project cache was not fully warm: ${run.featuresExtracted} feature vectors were extracted during the "warm" run (now cached; run again for a warm figure)`);
+    if (run.featuresExtracted > 0)
+      notes.push(
+        `the project cache was not fully warm: ${run.featuresExtracted} feature vectors were extracted during the "warm" run (now cached; run again for a warm figure)`,
+      );
     runs.push(run);
   }
-  for (const r of runs) if (r.status === 'rejected') notes.push(`${r.kind}: the new model scored below the live one and was rejected (timing still covers the whole run; a swap adds little)`);
+  for (const r of runs)
+    if (r.status === 'rejected')
+      notes.push(
+        `${r.kind}: the new model scored below the live one and was rejected (timing still covers the whole run; a swap adds little)`,
+      );
   return { skipped: false, runs, notes };
 }
 
@@ -196,18 +257,31 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     seconds: 0,
     synthetic: false,
     machine: {
-      cpus: os.availableParallelism(), cpuModel: os.cpus()[0]?.model ?? 'unknown', memoryMb: Math.round(os.totalmem() / 2 ** 20),
-      node: process.version, platform: `${process.platform}-${process.arch}`, tfjs: tf.version_core,
+      cpus: os.availableParallelism(),
+      cpuModel: os.cpus()[0]?.model ?? 'unknown',
+      memoryMb: Math.round(os.totalmem() / 2 ** 20),
+      node: process.version,
+      platform: `${process.platform}-${process.arch}`,
+      tfjs: tf.version_core,
       loadAverage: { start: os.loadavg()[0]!, end: NaN },
     },
     options: {
-      quick: o.quick, synthetic: o.synthetic, workers: o.workers, backbones: o.backbones, wasmThreads: o.wasmThreads,
-      retrain: o.retrain, retrainWarmOnly: o.retrainWarmOnly, retrainSubset: o.retrainSubset ?? null,
+      quick: o.quick,
+      synthetic: o.synthetic,
+      workers: o.workers,
+      backbones: o.backbones,
+      wasmThreads: o.wasmThreads,
+      retrain: o.retrain,
+      retrainWarmOnly: o.retrainWarmOnly,
+      retrainSubset: o.retrainSubset ?? null,
     },
     sources: { backbones: [], photos: null, model: null, notes: src.notes },
     extraction: { skipped: true, note: 'not requested (--no-extraction)' },
     endToEnd: { skipped: true, note: 'not requested (--no-e2e)' },
-    retrain: { skipped: true, note: 'not requested: --retrain (cold + warm, long: ~10+ min on the full set here), --retrain-subset N (N photos per class), --retrain-warm-only (warm on the project cache; the ≤ 60 s target)' },
+    retrain: {
+      skipped: true,
+      note: 'not requested: --retrain (cold + warm, long: ~10+ min on the full set here), --retrain-subset N (N photos per class), --retrain-warm-only (warm on the project cache; the ≤ 60 s target)',
+    },
     memory: undefined as unknown as MemoryReport,
   };
   try {
@@ -226,7 +300,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     result.memory = mem.stop();
     src.cleanup();
   }
-  result.synthetic = result.sources.backbones.some((b) => b.synthetic) || !!result.sources.photos?.synthetic || result.sources.model?.kind === 'synthetic';
+  result.synthetic =
+    result.sources.backbones.some((b) => b.synthetic) || !!result.sources.photos?.synthetic || result.sources.model?.kind === 'synthetic';
   result.machine.loadAverage.end = os.loadavg()[0]!;
   result.seconds = (Date.now() - t0) / 1000;
   return result;

@@ -111,10 +111,14 @@ export class BenchSources {
         const { dir } = await resolveBackbone(name, this.loc);
         return { name, arch: name, synthetic: false, dir };
       } catch (err) {
-        this.note(`backbone ${name} is not available offline (${(err as Error).message.split('\n')[0]}): timing a tiny synthetic CNN (32×32 input) in its place — not representative`);
+        this.note(
+          `backbone ${name} is not available offline (${(err as Error).message.split('\n')[0]}): timing a tiny synthetic CNN (32×32 input) in its place — not representative`,
+        );
       }
     } else if (!this.notes.some((n) => n.startsWith('--synthetic'))) {
-      this.note('--synthetic: a tiny random CNN (32×32 input) stands in for every backbone, and generated shape photos for the flowers; the figures exercise the code paths, they are not the bot\'s speed');
+      this.note(
+        "--synthetic: a tiny random CNN (32×32 input) stands in for every backbone, and generated shape photos for the flowers; the figures exercise the code paths, they are not the bot's speed",
+      );
     }
     const dir = await this.tinyBackbone();
     return { name, arch: dir, synthetic: true, dir };
@@ -143,12 +147,24 @@ export class BenchSources {
     return (this.model ??= this.findModel());
   }
 
-  private describe(kind: ModelSource['kind'], checkpointDir: string, dataDir: string, backboneDir: string, backboneCache: string): ModelSource {
+  private describe(
+    kind: ModelSource['kind'],
+    checkpointDir: string,
+    dataDir: string,
+    backboneDir: string,
+    backboneCache: string,
+  ): ModelSource {
     const meta = readMeta(resolveCheckpointDir(checkpointDir));
     const valid = path.join(dataDir, 'valid');
     return {
-      kind, checkpointDir, dataDir, backboneDir, backboneCache,
-      version: meta.version, arch: archOf(meta), validAccuracy: meta.validAccuracy,
+      kind,
+      checkpointDir,
+      dataDir,
+      backboneDir,
+      backboneCache,
+      version: meta.version,
+      arch: archOf(meta),
+      validAccuracy: meta.validAccuracy,
       photos: { synthetic: kind === 'synthetic', dir: valid, files: listPhotos(valid) },
     };
   }
@@ -159,7 +175,9 @@ export class BenchSources {
       let dir: string | undefined;
       try {
         dir = resolveCheckpointDir(c.checkpointDir);
-      } catch { /* none yet */ }
+      } catch {
+        /* none yet */
+      }
       const hasData = fs.existsSync(path.join(c.dataDir, 'train')) && listPhotos(path.join(c.dataDir, 'valid')).length > 0;
       if (dir && hasData) {
         const m = this.describe('checkpoint', c.checkpointDir, c.dataDir, c.backboneDir, c.backboneCache);
@@ -167,12 +185,21 @@ export class BenchSources {
         return m;
       }
       const arch = DEFAULT_TRAIN_PARAMS.arch;
-      const haveBackbone = await Promise.all(splitArch(arch).map((p) => resolveBackbone(p, this.loc))).then(() => true, () => false);
+      const haveBackbone = await Promise.all(splitArch(arch).map((p) => resolveBackbone(p, this.loc))).then(
+        () => true,
+        () => false,
+      );
       if (hasData && haveBackbone) {
-        this.note(`no checkpoint in ${c.checkpointDir}: trained a small ${arch} head on ${this.o.fallbackPerClass} photos per class for the end-to-end run (its accuracy is low; its speed is the default model's)`);
+        this.note(
+          `no checkpoint in ${c.checkpointDir}: trained a small ${arch} head on ${this.o.fallbackPerClass} photos per class for the end-to-end run (its accuracy is low; its speed is the default model's)`,
+        );
         return this.trainSubset();
       }
-      const missing = [dir ? '' : `no checkpoint in ${c.checkpointDir}`, hasData ? '' : `no flowers in ${c.dataDir}`, haveBackbone ? '' : `no ${arch} backbone`].filter(Boolean);
+      const missing = [
+        dir ? '' : `no checkpoint in ${c.checkpointDir}`,
+        hasData ? '' : `no flowers in ${c.dataDir}`,
+        haveBackbone ? '' : `no ${arch} backbone`,
+      ].filter(Boolean);
       this.note(`${missing.join(', ')}: the bot runs a tiny synthetic model (3 shape classes, 32×32 CNN) on shape photos`);
     }
     const m = await prepareModel(path.join(this.tmp, 'synthetic-model'));
@@ -184,11 +211,23 @@ export class BenchSources {
     const c = this.o.config;
     const saveDir = path.join(this.tmp, 'fallback-checkpoints');
     this.o.log(`Training a fallback model on ${this.o.fallbackPerClass} photos per class…`);
-    const embedder = await makeEmbedder({ arch: DEFAULT_TRAIN_PARAMS.arch, workers: Math.max(1, c.workers), loc: this.loc, backend: backendInfo()?.name });
+    const embedder = await makeEmbedder({
+      arch: DEFAULT_TRAIN_PARAMS.arch,
+      workers: Math.max(1, c.workers),
+      loc: this.loc,
+      backend: backendInfo()?.name,
+    });
     try {
       const r = await train({
-        ...DEFAULT_TRAIN_PARAMS, augViews: 0, augLevel: 'basic', epochs: 40, maxPerClass: this.o.fallbackPerClass,
-        dataDir: c.dataDir, saveDir, embedder, cache: new FeatureCache(c.featureCache),
+        ...DEFAULT_TRAIN_PARAMS,
+        augViews: 0,
+        augLevel: 'basic',
+        epochs: 40,
+        maxPerClass: this.o.fallbackPerClass,
+        dataDir: c.dataDir,
+        saveDir,
+        embedder,
+        cache: new FeatureCache(c.featureCache),
       });
       setCurrent(saveDir, r.meta.version);
     } finally {

@@ -34,10 +34,15 @@ export function summarise(samples: readonly number[]): Summary {
 export function roundDeep<T>(v: T, digits = 2): T {
   const f = 10 ** digits;
   const walk = (x: unknown): unknown =>
-    typeof x === 'number' ? (Number.isFinite(x) ? Math.round(x * f) / f : x)
-    : Array.isArray(x) ? x.map(walk)
-    : x && typeof x === 'object' ? Object.fromEntries(Object.entries(x).map(([k, y]) => [k, walk(y)]))
-    : x;
+    typeof x === 'number'
+      ? Number.isFinite(x)
+        ? Math.round(x * f) / f
+        : x
+      : Array.isArray(x)
+        ? x.map(walk)
+        : x && typeof x === 'object'
+          ? Object.fromEntries(Object.entries(x).map(([k, y]) => [k, walk(y)]))
+          : x;
   return walk(v) as T;
 }
 

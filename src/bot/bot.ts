@@ -13,9 +13,15 @@ export class BloomBot {
   private stopping = false;
   readonly ctx: BotContext;
 
-  constructor(readonly client: Client, ctx: Omit<BotContext, 'track' | 'draining'>) {
+  constructor(
+    readonly client: Client,
+    ctx: Omit<BotContext, 'track' | 'draining'>,
+  ) {
     this.ctx = { ...ctx, track: (p) => this.track(p), draining: () => this.stopping };
-    client.on(Events.MessageCreate, (m) => void this.track(onMessage(this.ctx, m)).catch((err) => ctx.log.error({ err }, 'message handler failed')));
+    client.on(
+      Events.MessageCreate,
+      (m) => void this.track(onMessage(this.ctx, m)).catch((err) => ctx.log.error({ err }, 'message handler failed')),
+    );
     client.on(Events.InteractionCreate, (i) => void this.track(this.onInteraction(i)));
     client.on(Events.Error, (err) => ctx.log.error({ err }, 'discord client error'));
     client.on(Events.ShardDisconnect, (_e, id) => ctx.log.warn({ shard: id }, 'gateway disconnected'));
@@ -44,7 +50,9 @@ export class BloomBot {
       const shown = err instanceof UserFacingError;
       if (!shown) this.ctx.log.error({ err, command: i.commandName, interactionId: i.id }, 'command failed');
       const content = shown ? err.userMessage : 'Something went wrong on my side. Please try again in a moment.';
-      await (i.deferred || i.replied ? i.followUp({ content, flags: EPHEMERAL }) : i.reply({ content, flags: EPHEMERAL })).catch(() => undefined);
+      await (i.deferred || i.replied ? i.followUp({ content, flags: EPHEMERAL }) : i.reply({ content, flags: EPHEMERAL })).catch(
+        () => undefined,
+      );
     }
   }
 

@@ -6,7 +6,10 @@ import type { Prediction } from '../classifier/ranking.ts';
 const escapeXml = (s: string) => s.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
 
 export function chartSvg(top: Prediction[], width = 600): string {
-  const rowH = 34, pad = 12, labelW = 250, barW = width - labelW - pad * 2 - 56;
+  const rowH = 34,
+    pad = 12,
+    labelW = 250,
+    barW = width - labelW - pad * 2 - 56;
   const height = pad * 2 + rowH * top.length;
   const rows = top.map((p, i) => {
     const y = pad + i * rowH;
@@ -23,5 +26,7 @@ export function chartSvg(top: Prediction[], width = 600): string {
 
 export async function chartPng(top: Prediction[]): Promise<Buffer> {
   // Fastest zlib level: a chart of flat colours stays small, and it saves ~2 ms a reply.
-  return sharp(Buffer.from(chartSvg(top))).png({ compressionLevel: 1 }).toBuffer();
+  return sharp(Buffer.from(chartSvg(top)))
+    .png({ compressionLevel: 1 })
+    .toBuffer();
 }

@@ -11,7 +11,12 @@ export interface ClientSettings {
  */
 export function createClient(s: ClientSettings = {}): Client {
   const opts: ClientOptions = {
-    intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.MessageContent, GatewayIntentBits.DirectMessages],
+    intents: [
+      GatewayIntentBits.Guilds,
+      GatewayIntentBits.GuildMessages,
+      GatewayIntentBits.MessageContent,
+      GatewayIntentBits.DirectMessages,
+    ],
     partials: [Partials.Channel],
     shards: [0],
     shardCount: 1,

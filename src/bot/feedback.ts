@@ -6,7 +6,18 @@ import { Routes, type APIMessage, type MessageComponentInteraction, type ModalSu
 import type { VoteAnswer } from '../storage/index.ts';
 import type { BotContext } from './context.ts';
 import {
-  confirmation, FEEDBACK_FAILED, FEEDBACK_GONE, FEEDBACK_UNKNOWN, NAME_FIELD, nameModal, parseCustomId, PICK, tallyLine, withTally, wrongMenu, WRONG_PROMPT,
+  confirmation,
+  FEEDBACK_FAILED,
+  FEEDBACK_GONE,
+  FEEDBACK_UNKNOWN,
+  NAME_FIELD,
+  nameModal,
+  parseCustomId,
+  PICK,
+  tallyLine,
+  withTally,
+  wrongMenu,
+  WRONG_PROMPT,
 } from './feedbackRender.ts';
 import { EPHEMERAL } from './replies.ts';
 
@@ -69,7 +80,12 @@ async function feedback(i: FeedbackInteraction, ctx: BotContext): Promise<void> 
     if (!i.isButton()) return say(i, FEEDBACK_UNKNOWN);
     messageId = i.message.id;
     if (a.action === 'wrong') {
-      return void (await i.reply({ content: WRONG_PROMPT, components: wrongMenu(p, messageId), flags: EPHEMERAL, allowedMentions: NO_MENTIONS }));
+      return void (await i.reply({
+        content: WRONG_PROMPT,
+        components: wrongMenu(p, messageId),
+        flags: EPHEMERAL,
+        allowedMentions: NO_MENTIONS,
+      }));
     }
     answer = { kind: 'label', label: p.top1Label! };
     await i.deferReply({ flags: EPHEMERAL });

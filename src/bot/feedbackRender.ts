@@ -19,8 +19,7 @@ export const FEEDBACK_PREFIX = 'fb:';
 export const TALLY_MARK = '🗳️';
 
 export type FeedbackAction =
-  | { action: 'right' | 'wrong'; predictionId: number }
-  | { action: 'pick' | 'name'; predictionId: number; messageId: string };
+  { action: 'right' | 'wrong'; predictionId: number } | { action: 'pick' | 'name'; predictionId: number; messageId: string };
 
 export const customId = {
   right: (id: number) => `fb:right:${id}`,
@@ -41,13 +40,15 @@ export function parseCustomId(id: string): FeedbackAction | undefined {
 
 /** The ✅ Right / ❌ Wrong row under an answer. */
 export function feedbackButtons(predictionId: number): MessageRow[] {
-  return [{
-    type: ROW,
-    components: [
-      { type: BUTTON, style: STYLE.success, custom_id: customId.right(predictionId), label: 'Right', emoji: { name: '✅' } },
-      { type: BUTTON, style: STYLE.danger, custom_id: customId.wrong(predictionId), label: 'Wrong', emoji: { name: '❌' } },
-    ],
-  }];
+  return [
+    {
+      type: ROW,
+      components: [
+        { type: BUTTON, style: STYLE.success, custom_id: customId.right(predictionId), label: 'Right', emoji: { name: '✅' } },
+        { type: BUTTON, style: STYLE.danger, custom_id: customId.wrong(predictionId), label: 'Wrong', emoji: { name: '❌' } },
+      ],
+    },
+  ];
 }
 
 export const PICK = { other: 'other', notFlower: 'not_flower', label: (l: string) => `label:${l}` };
@@ -57,21 +58,25 @@ const title = (s: string) => s.replace(/\b\p{L}/gu, (c) => c.toUpperCase());
 /** "Which one is it?": the other candidates, another species (typed), or not a flower. */
 export function wrongMenu(p: Prediction, messageId: string): MessageRow[] {
   const others = p.topK.filter((e) => e.label !== p.top1Label).slice(0, 23);
-  return [{
-    type: ROW,
-    components: [{
-      type: STRING_SELECT,
-      custom_id: customId.pick(p.id, messageId),
-      placeholder: 'What is it?',
-      min_values: 1,
-      max_values: 1,
-      options: [
-        ...others.map((e) => ({ label: title(e.name).slice(0, 100), value: PICK.label(e.label) })),
-        { label: 'Another species… (type its name)', value: PICK.other, emoji: { name: '✏️' } },
-        { label: 'Not a flower', value: PICK.notFlower, emoji: { name: '🚫' } },
+  return [
+    {
+      type: ROW,
+      components: [
+        {
+          type: STRING_SELECT,
+          custom_id: customId.pick(p.id, messageId),
+          placeholder: 'What is it?',
+          min_values: 1,
+          max_values: 1,
+          options: [
+            ...others.map((e) => ({ label: title(e.name).slice(0, 100), value: PICK.label(e.label) })),
+            { label: 'Another species… (type its name)', value: PICK.other, emoji: { name: '✏️' } },
+            { label: 'Not a flower', value: PICK.notFlower, emoji: { name: '🚫' } },
+          ],
+        },
       ],
-    }],
-  }];
+    },
+  ];
 }
 
 export const NAME_FIELD = 'species';
@@ -80,10 +85,23 @@ export function nameModal(predictionId: number, messageId: string): APIModalInte
   return {
     custom_id: customId.name(predictionId, messageId),
     title: 'Which flower is it?',
-    components: [{
-      type: ROW,
-      components: [{ type: TEXT_INPUT, custom_id: NAME_FIELD, style: 1, label: 'Species name', placeholder: 'e.g. Lenten Rose', min_length: 2, max_length: 80, required: true }],
-    }],
+    components: [
+      {
+        type: ROW,
+        components: [
+          {
+            type: TEXT_INPUT,
+            custom_id: NAME_FIELD,
+            style: 1,
+            label: 'Species name',
+            placeholder: 'e.g. Lenten Rose',
+            min_length: 2,
+            max_length: 80,
+            required: true,
+          },
+        ],
+      },
+    ],
   };
 }
 
@@ -98,8 +116,13 @@ const members = (n: number) => (n === 1 ? '1 member says' : `${n} members say`);
 /** "🗳️ 3 members say it's right · 2 members say: Lenten Rose"; empty without votes. */
 export function tallyLine(tally: TallyEntry[], p: Prediction, nameOf: (label: string) => string): string {
   if (!tally.length) return '';
-  const parts = tally.slice(0, 4).map((t) =>
-    t.answer.kind === 'label' && t.answer.label === p.top1Label ? `✅ ${members(t.count)} it's right` : `❌ ${members(t.count)}: ${describeAnswer(t.answer, nameOf)}`);
+  const parts = tally
+    .slice(0, 4)
+    .map((t) =>
+      t.answer.kind === 'label' && t.answer.label === p.top1Label
+        ? `✅ ${members(t.count)} it's right`
+        : `❌ ${members(t.count)}: ${describeAnswer(t.answer, nameOf)}`,
+    );
   const rest = tally.slice(4).reduce((n, t) => n + t.count, 0);
   if (rest) parts.push(`${rest} more with other answers`);
   return `${TALLY_MARK} ${parts.join(' · ')}`;
@@ -113,10 +136,14 @@ export function withTally(content: string | null | undefined, line: string): str
 
 /** The private confirmation a member gets after voting. */
 export function confirmation(o: FeedbackOutcome, answer: VoteAnswer, nameOf: (label: string) => string): string {
-  const said = answer.kind === 'label' && answer.label === o.prediction.top1Label ? "it's right" : `it's **${describeAnswer(answer, nameOf)}**`;
-  const head = o.result === 'same' ? `You already said ${said} — your vote counts once.`
-    : o.result === 'changed' ? `Changed your vote: ${said}. Thanks!`
-      : `Thanks! Noted that ${said}.`;
+  const said =
+    answer.kind === 'label' && answer.label === o.prediction.top1Label ? "it's right" : `it's **${describeAnswer(answer, nameOf)}**`;
+  const head =
+    o.result === 'same'
+      ? `You already said ${said} — your vote counts once.`
+      : o.result === 'changed'
+        ? `Changed your vote: ${said}. Thanks!`
+        : `Thanks! Noted that ${said}.`;
   const photo: Record<FeedbackOutcome['photo'], string> = {
     kept: 'I kept this photo (without its location or other metadata) to learn from once it is reviewed.',
     already: '',

@@ -25,17 +25,21 @@ export async function onMessage(ctx: BotContext, msg: Message): Promise<void> {
   if (!inDm && !isWatched(ctx, msg.guildId, msg.channelId)) return;
   const photos = [...msg.attachments.values()].filter(isPhotoAttachment);
   if (photos.length === 0) return;
-  await handlePhotos(ctx, {
-    entry: 'message',
-    photos: photos.map((a) => ({ url: a.url, fromAttachment: true, name: a.name, declaredSize: a.size })),
-    who: { source: 'message', sourceId: msg.id, guildId: msg.guildId, channelId: msg.channelId, userId: msg.author.id },
-    logFields: { messageId: msg.id },
-  }, {
-    refuse: (text) => safeReply(ctx, msg, renderNotice(text)),
-    // Only for work we took on: a flood of refused photos must not become a flood of typing calls.
-    accepted: () => {
-      if ('sendTyping' in msg.channel) void msg.channel.sendTyping().catch(() => undefined);
+  await handlePhotos(
+    ctx,
+    {
+      entry: 'message',
+      photos: photos.map((a) => ({ url: a.url, fromAttachment: true, name: a.name, declaredSize: a.size })),
+      who: { source: 'message', sourceId: msg.id, guildId: msg.guildId, channelId: msg.channelId, userId: msg.author.id },
+      logFields: { messageId: msg.id },
     },
-    answer: (a) => safeReply(ctx, msg, a.payload),
-  });
+    {
+      refuse: (text) => safeReply(ctx, msg, renderNotice(text)),
+      // Only for work we took on: a flood of refused photos must not become a flood of typing calls.
+      accepted: () => {
+        if ('sendTyping' in msg.channel) void msg.channel.sendTyping().catch(() => undefined);
+      },
+      answer: (a) => safeReply(ctx, msg, a.payload),
+    },
+  );
 }

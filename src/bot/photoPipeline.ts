@@ -34,7 +34,8 @@ export const REFUSALS = {
 
 export const busyMessage = (s: number) => `I'm busy with a lot of photos right now — please try again in ${s} s.`;
 
-export const inFlightMessage = (n: number) => `You already have ${n} photo${n === 1 ? '' : 's'} being looked at — wait for those answers first.`;
+export const inFlightMessage = (n: number) =>
+  `You already have ${n} photo${n === 1 ? '' : 's'} being looked at — wait for those answers first.`;
 
 export interface PhotoRequest {
   entry: keyof typeof REFUSALS;
@@ -75,7 +76,8 @@ export async function handlePhotos(ctx: BotContext, req: PhotoRequest, reply: Ph
 
   const cap = ctx.config.maxImagesPerMessage;
   const chosen = req.photos.slice(0, cap);
-  let started = false, accepted = false;
+  let started = false,
+    accepted = false;
   for (const [index, photo] of chosen.entries()) {
     // The model is full right now: say so before spending a download on it.
     if (ctx.admission.full) return reply.refuse(busyMessage(ctx.admission.retryAfterS()));

@@ -2,7 +2,12 @@ import { REST, Routes, type RESTGetCurrentApplicationResult } from 'discord.js';
 import { COMMANDS } from '../../commands/index.ts';
 
 /** Bulk-overwrites the slash commands in one guild (instant) or globally. */
-export async function registerCommands(o: { token: string; apiUrl?: string; applicationId?: string; guildId?: string }): Promise<{ count: number; scope: string }> {
+export async function registerCommands(o: {
+  token: string;
+  apiUrl?: string;
+  applicationId?: string;
+  guildId?: string;
+}): Promise<{ count: number; scope: string }> {
   const rest = new REST(o.apiUrl ? { api: o.apiUrl } : {}).setToken(o.token);
   const appId = o.applicationId ?? ((await rest.get(Routes.currentApplication())) as RESTGetCurrentApplicationResult).id;
   const body = COMMANDS.map((c) => c.data.toJSON());

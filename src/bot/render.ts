@@ -39,10 +39,13 @@ export const percent = (p: number) => `${(p * 100).toFixed(p >= 0.995 || p < 0.1
 const title = (s: string) => s.replace(/\b\p{L}/gu, (c) => c.toUpperCase());
 
 export function topLines(top: Prediction[]): string {
-  return top.map((p, i) => `\`${bar(p.probability)}\` **${percent(p.probability)}** ${i === 0 ? '**' + title(p.name) + '**' : title(p.name)}`).join('\n');
+  return top
+    .map((p, i) => `\`${bar(p.probability)}\` **${percent(p.probability)}** ${i === 0 ? '**' + title(p.name) + '**' : title(p.name)}`)
+    .join('\n');
 }
 
-export const PHOTO_TIPS = 'Tips: fill the frame with one flower, shoot in daylight, hold still, and send the original photo (not a screenshot or thumbnail).';
+export const PHOTO_TIPS =
+  'Tips: fill the frame with one flower, shoot in daylight, hold still, and send the original photo (not a screenshot or thumbnail).';
 
 export const NAME_PROMPT = "If you know its name, tell me: it helps me learn the flowers I don't know yet.";
 
@@ -51,7 +54,8 @@ export function renderNotFlower(o: Identified, x: Omit<ResultExtras, 'chart'> = 
   const embed: APIEmbed = {
     color: COLOURS.unsure,
     title: "That doesn't look like a flower",
-    description: "I only know flowers, and this photo doesn't look like one to me. If it is a flower, send a closer photo of it: one bloom filling the frame.",
+    description:
+      "I only know flowers, and this photo doesn't look like one to me. If it is a flower, send a closer photo of it: one bloom filling the frame.",
     fields: [{ name: 'For a better answer', value: PHOTO_TIPS }],
     footer: { text: `model ${o.modelVersion} · ${o.backend} · ${Math.round(o.ms)} ms` },
   };
@@ -66,7 +70,8 @@ export function renderResult(o: Identified, x: ResultExtras = {}): ReplyPayload 
   const files: RenderedFile[] = [];
   const embed: APIEmbed & { fields: APIEmbedField[] } = {
     color: o.uncertain ? COLOURS.unsure : COLOURS.sure,
-    title: o.answer === 'notSure' ? 'Not sure which flower this is' : o.uncertain ? 'Not sure — is this a flower?' : `🌸 ${title(best.name)}`,
+    title:
+      o.answer === 'notSure' ? 'Not sure which flower this is' : o.uncertain ? 'Not sure — is this a flower?' : `🌸 ${title(best.name)}`,
     description: o.uncertain
       ? `My best guess is **${title(best.name)}**, but only at ${percent(best.probability)}. Here are the candidates:`
       : `I'm **${percent(best.probability)}** sure this is **${title(best.name)}**.`,
@@ -84,7 +89,11 @@ export function renderResult(o: Identified, x: ResultExtras = {}): ReplyPayload 
   if (o.typical) {
     files.push({ name: 'typical.jpg', data: o.typical.jpeg });
     embed.thumbnail = { url: 'attachment://typical.jpg' };
-    embed.fields.push({ name: o.uncertain ? 'Best guess looks like' : 'A typical one', value: `${title(best.name)} from the training set (thumbnail)` , inline: true });
+    embed.fields.push({
+      name: o.uncertain ? 'Best guess looks like' : 'A typical one',
+      value: `${title(best.name)} from the training set (thumbnail)`,
+      inline: true,
+    });
   }
   if (x.imageName) embed.author = { name: x.imageName.slice(0, 256) };
   // Feedback needs the logged row: an answer whose row could not be written has no buttons.
@@ -92,7 +101,10 @@ export function renderResult(o: Identified, x: ResultExtras = {}): ReplyPayload 
 }
 
 export function renderError(message: string, hint?: string): ReplyPayload {
-  return { embeds: [{ color: COLOURS.error, title: "I couldn't identify that", description: hint ? `${message}\n\n${hint}` : message }], files: [] };
+  return {
+    embeds: [{ color: COLOURS.error, title: "I couldn't identify that", description: hint ? `${message}\n\n${hint}` : message }],
+    files: [],
+  };
 }
 
 export function renderNotice(text: string): ReplyPayload {

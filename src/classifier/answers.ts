@@ -78,15 +78,26 @@ function nll(rows: ArrayLike<number>[], targets: number[], t: number): number {
 
 /** The temperature that minimises the negative log-likelihood (golden-section search on log T). */
 export function fitTemperature(rows: ArrayLike<number>[], targets: number[]): number {
-  let a = Math.log(0.05), b = Math.log(20);
+  let a = Math.log(0.05),
+    b = Math.log(20);
   const g = (Math.sqrt(5) - 1) / 2;
-  let c = b - g * (b - a), d = a + g * (b - a);
-  let fc = nll(rows, targets, Math.exp(c)), fd = nll(rows, targets, Math.exp(d));
+  let c = b - g * (b - a),
+    d = a + g * (b - a);
+  let fc = nll(rows, targets, Math.exp(c)),
+    fd = nll(rows, targets, Math.exp(d));
   for (let i = 0; i < 40; i++) {
     if (fc < fd) {
-      b = d; d = c; fd = fc; c = b - g * (b - a); fc = nll(rows, targets, Math.exp(c));
+      b = d;
+      d = c;
+      fd = fc;
+      c = b - g * (b - a);
+      fc = nll(rows, targets, Math.exp(c));
     } else {
-      a = c; c = d; fc = fd; d = a + g * (b - a); fd = nll(rows, targets, Math.exp(d));
+      a = c;
+      c = d;
+      fc = fd;
+      d = a + g * (b - a);
+      fd = nll(rows, targets, Math.exp(d));
     }
   }
   return Math.exp((a + b) / 2);
@@ -94,7 +105,9 @@ export function fitTemperature(rows: ArrayLike<number>[], targets: number[]): nu
 
 /** Expected calibration error of the top-1 confidence, in equal-width bins. */
 export function expectedCalibrationError(rows: ArrayLike<number>[], targets: number[], bins = 15): number {
-  const conf = new Array<number>(bins).fill(0), acc = new Array<number>(bins).fill(0), n = new Array<number>(bins).fill(0);
+  const conf = new Array<number>(bins).fill(0),
+    acc = new Array<number>(bins).fill(0),
+    n = new Array<number>(bins).fill(0);
   rows.forEach((r, i) => {
     let best = 0;
     for (let c = 1; c < r.length; c++) if (r[c]! > r[best]!) best = c;
@@ -160,9 +173,15 @@ export function nearestSimilarity(features: Float32Array, centroids: Float32Arra
 }
 
 /** ImageNet mass on the flower classes, averaged over backbones with a head and classes; undefined when none. */
-export function flowerLikeness(features: Float32Array, heads: (ImagenetHead | undefined)[], offsets: number[], classes: number[][] | undefined): number | undefined {
+export function flowerLikeness(
+  features: Float32Array,
+  heads: (ImagenetHead | undefined)[],
+  offsets: number[],
+  classes: number[][] | undefined,
+): number | undefined {
   if (!classes) return undefined;
-  let sum = 0, n = 0;
+  let sum = 0,
+    n = 0;
   heads.forEach((h, i) => {
     const set = classes[i];
     if (!h || !set?.length) return;

@@ -44,8 +44,18 @@ export interface Transform {
 }
 
 export const IDENTITY: Transform = {
-  area: 1, aspect: 1, cx: 0.5, cy: 0.5, rotateDeg: 0, flip: false,
-  brightness: 1, contrast: 1, saturation: 1, blurSigma: 0, downscaleTo: 0, jpegQuality: 0,
+  area: 1,
+  aspect: 1,
+  cx: 0.5,
+  cy: 0.5,
+  rotateDeg: 0,
+  flip: false,
+  brightness: 1,
+  contrast: 1,
+  saturation: 1,
+  blurSigma: 0,
+  downscaleTo: 0,
+  jpegQuality: 0,
 };
 
 export type AugmentLevel = 'basic' | 'robust' | 'phone';
@@ -120,8 +130,10 @@ export function samplePerturbation(r: () => number): Transform {
 /** Largest axis-aligned rectangle inside a w×h image rotated by `rad` (no fill borders). */
 export function innerRect(w: number, h: number, rad: number): { w: number; h: number } {
   if (w <= 0 || h <= 0) return { w: 0, h: 0 };
-  const long = Math.max(w, h), short = Math.min(w, h);
-  const s = Math.abs(Math.sin(rad)), c = Math.abs(Math.cos(rad));
+  const long = Math.max(w, h),
+    short = Math.min(w, h);
+  const s = Math.abs(Math.sin(rad)),
+    c = Math.abs(Math.cos(rad));
   let wr: number, hr: number;
   if (short <= 2 * s * c * long || Math.abs(s - c) < 1e-10) {
     const x = 0.5 * short;
@@ -164,8 +176,10 @@ export async function applyTransform(img: RGBImage, t: Transform, size: number):
   const area = inner.w * inner.h * t.area;
   const cw = Math.max(1, Math.min(inner.w, Math.round(Math.sqrt(area * t.aspect))));
   const ch = Math.max(1, Math.min(inner.h, Math.round(Math.sqrt(area / t.aspect))));
-  const x0 = Math.floor((cur.width - inner.w) / 2), y0 = Math.floor((cur.height - inner.h) / 2);
-  const left = x0 + Math.round((inner.w - cw) * t.cx), top = y0 + Math.round((inner.h - ch) * t.cy);
+  const x0 = Math.floor((cur.width - inner.w) / 2),
+    y0 = Math.floor((cur.height - inner.h) / 2);
+  const left = x0 + Math.round((inner.w - cw) * t.cx),
+    top = y0 + Math.round((inner.h - ch) * t.cy);
   let p = raw(cur).extract({ left, top, width: cw, height: ch });
   if (t.flip) p = p.flop();
   if (t.brightness !== 1 || t.saturation !== 1) p = p.modulate({ brightness: t.brightness, saturation: t.saturation });

@@ -50,13 +50,20 @@ export function findPreset(name: string): PresetSpec | undefined {
 
 /** "densenet121+mobilenet_v1_0.75_224" → its parts; each a preset name, a folder or a URL. */
 export function splitArch(arch: string): string[] {
-  const parts = arch.split('+').map((s) => s.trim()).filter(Boolean);
+  const parts = arch
+    .split('+')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (parts.length === 0) throw new Error('--arch is empty');
   return parts;
 }
 
 /** Maps 0..255 RGB to the backbone's input range, in place. */
-export function normalizePixels(rgb: Uint8Array | Uint8ClampedArray, norm: Normalization, out = new Float32Array(rgb.length)): Float32Array {
+export function normalizePixels(
+  rgb: Uint8Array | Uint8ClampedArray,
+  norm: Normalization,
+  out = new Float32Array(rgb.length),
+): Float32Array {
   if (norm.kind === 'scale') {
     for (let i = 0; i < rgb.length; i++) out[i] = rgb[i]! / norm.divisor + norm.offset;
   } else {

@@ -66,17 +66,25 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendInf
   let chosen: BackendName = 'cpu';
   for (const name of order) {
     const why =
-      name === 'tensorflow-gpu' ? await tryNative('@tensorflow/tfjs-node-gpu')
-      : name === 'tensorflow' ? await tryNative('@tensorflow/tfjs-node')
-      : name === 'wasm' ? await tryWasm(opts.wasmThreads)
-      : await tryCpu();
-    if (why === null) { chosen = name; break; }
+      name === 'tensorflow-gpu'
+        ? await tryNative('@tensorflow/tfjs-node-gpu')
+        : name === 'tensorflow'
+          ? await tryNative('@tensorflow/tfjs-node')
+          : name === 'wasm'
+            ? await tryWasm(opts.wasmThreads)
+            : await tryCpu();
+    if (why === null) {
+      chosen = name;
+      break;
+    }
     skipped.push(`${name}: ${why}`);
   }
   await tf.ready();
   const gpuAvailable = chosen === 'tensorflow-gpu';
   if (opts.gpu && !gpuAvailable) {
-    opts.log?.(`GPU requested but not available (${skipped.find((s) => s.startsWith('tensorflow-gpu')) ?? 'not tried'}); running on ${chosen}`);
+    opts.log?.(
+      `GPU requested but not available (${skipped.find((s) => s.startsWith('tensorflow-gpu')) ?? 'not tried'}); running on ${chosen}`,
+    );
   }
   current = { name: chosen, skipped, gpuRequested: !!opts.gpu, gpuAvailable };
   opts.log?.(`TensorFlow.js backend: ${chosen}${skipped.length ? ` (skipped ${skipped.join('; ')})` : ''}`);

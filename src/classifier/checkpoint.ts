@@ -110,7 +110,9 @@ export function resolveCheckpointDir(p: string): string {
   if (fs.existsSync(path.join(p, 'meta.json'))) return p;
   const cur = path.join(p, 'CURRENT');
   if (fs.existsSync(cur)) return path.join(p, fs.readFileSync(cur, 'utf8').trim());
-  throw new CheckpointError(`No checkpoint at ${p} (expected meta.json, or CURRENT naming a version). Train one first: npm run train -- --help`);
+  throw new CheckpointError(
+    `No checkpoint at ${p} (expected meta.json, or CURRENT naming a version). Train one first: npm run train -- --help`,
+  );
 }
 
 export function readMeta(dir: string): CheckpointMeta {

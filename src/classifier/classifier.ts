@@ -37,7 +37,7 @@ export interface LoadClassifierOptions extends BackboneLocations {
 
 /** The --arch string that reloads a checkpoint's backbones: preset names, or the custom source. */
 export function archOf(meta: CheckpointMeta): string {
-  return meta.backbones.map((b) => (b.id.startsWith('custom-') ? b.source ?? b.id : b.id)).join('+');
+  return meta.backbones.map((b) => (b.id.startsWith('custom-') ? (b.source ?? b.id) : b.id)).join('+');
 }
 
 export class Classifier {
@@ -100,12 +100,23 @@ export class Classifier {
 
   /** Flower-likeness of one view's features (ImageNet mass on the training photos' classes), when the checkpoint has it. */
   flowerLikeness(features: Float32Array): number | undefined {
-    return flowerLikeness(features, this.imagenet, featureOffsets(this.meta.backbones.map((b) => b.featureSize)), this.meta.answers?.flowerClasses);
+    return flowerLikeness(
+      features,
+      this.imagenet,
+      featureOffsets(this.meta.backbones.map((b) => b.featureSize)),
+      this.meta.answers?.flowerClasses,
+    );
   }
 
   /** Cosine similarity of one view's features to the nearest species centroid, when the checkpoint has them. */
   similarity(features: Float32Array): number | undefined {
-    return this.centroids ? nearestSimilarity(features, this.centroids, this.meta.backbones.map((b) => b.featureSize)) : undefined;
+    return this.centroids
+      ? nearestSimilarity(
+          features,
+          this.centroids,
+          this.meta.backbones.map((b) => b.featureSize),
+        )
+      : undefined;
   }
 
   /** The kind of answer for a photo's calibrated probabilities, flower-likeness and similarity to the species. */

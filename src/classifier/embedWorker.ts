@@ -38,9 +38,14 @@ async function main(): Promise<void> {
   // One thread per worker by default: the pool, not wasm threads, spreads work over the cores.
   const wasmThreads = d.wasmThreads ?? 1;
   const info = await initBackend({ prefer: d.backend, wasmThreads });
-  const wasm = info.name === 'wasm'
-    ? { requested: wasmThreads, multithreadSupported: tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT'), threads: (await import('@tensorflow/tfjs-backend-wasm')).getThreadsCount() }
-    : undefined;
+  const wasm =
+    info.name === 'wasm'
+      ? {
+          requested: wasmThreads,
+          multithreadSupported: tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT'),
+          threads: (await import('@tensorflow/tfjs-backend-wasm')).getThreadsCount(),
+        }
+      : undefined;
   const fx = await loadFeatureExtractor(d.arch, d.loc);
   // Warm-up: the first inference compiles kernels; pay it here, not on a user's photo.
   fx.extract([new Uint8Array(fx.inputSize * fx.inputSize * 3)]);
@@ -52,11 +57,16 @@ async function main(): Promise<void> {
     if (fault === 'hang') for (;;); // a stuck model call: only terminate() ends it
     try {
       const features = fx.extract(req.images, req.which);
-      port.postMessage({ type: 'result', id: req.id, features } satisfies EmbedReply, features.map((f) => f.buffer as ArrayBuffer));
+      port.postMessage(
+        { type: 'result', id: req.id, features } satisfies EmbedReply,
+        features.map((f) => f.buffer as ArrayBuffer),
+      );
     } catch (err) {
       port.postMessage({ type: 'error', id: req.id, message: (err as Error).message } satisfies EmbedReply);
     }
   });
 }
 
-main().catch((err: unknown) => port.postMessage({ type: 'error', id: -1, message: (err as Error)?.message ?? String(err) } satisfies EmbedReply));
+main().catch((err: unknown) =>
+  port.postMessage({ type: 'error', id: -1, message: (err as Error)?.message ?? String(err) } satisfies EmbedReply),
+);

@@ -35,7 +35,11 @@ export class LocalEmbedder implements Embedder {
 export class LazyEmbedder implements Embedder {
   private real: Promise<Embedder> | undefined;
 
-  constructor(readonly specs: BackboneSpec[], readonly inputSize: number, private readonly start: () => Promise<Embedder>) {}
+  constructor(
+    readonly specs: BackboneSpec[],
+    readonly inputSize: number,
+    private readonly start: () => Promise<Embedder>,
+  ) {}
 
   get started(): boolean {
     return !!this.real;

@@ -27,9 +27,13 @@ interface Slot {
 /** A model call that could not be answered: the worker died or took too long. Its message is for the user. */
 export class ModelWorkerError extends UserFacingError<'MODEL_RESTARTED' | 'MODEL_TIMEOUT'> {
   constructor(code: 'MODEL_RESTARTED' | 'MODEL_TIMEOUT', detail: string) {
-    super(code, code === 'MODEL_RESTARTED'
-      ? 'My model worker restarted — please send that photo again.'
-      : 'My model took too long on that photo — please send it again in a moment.', { detail });
+    super(
+      code,
+      code === 'MODEL_RESTARTED'
+        ? 'My model worker restarted — please send that photo again.'
+        : 'My model took too long on that photo — please send it again in a moment.',
+      { detail },
+    );
     this.name = 'ModelWorkerError';
   }
 }
@@ -40,7 +44,6 @@ export type PoolEvent =
   | { type: 'timeout'; ms: number }
   | { type: 'worker-replaced' }
   | { type: 'replace-failed'; reason: string };
-
 
 export interface PoolOptions {
   arch: string;
@@ -95,10 +98,23 @@ export class EmbedderPool implements Embedder {
   static async start(o: PoolOptions): Promise<EmbedderPool> {
     // Downloads happen once, here; workers then load from local folders.
     for (const part of splitArch(o.arch)) await resolveBackbone(part, o.loc);
-    const data: EmbedWorkerData = { arch: o.arch, loc: { backboneDir: o.loc.backboneDir, cacheDir: o.loc.cacheDir }, backend: o.backend, wasmThreads: o.wasmThreads };
+    const data: EmbedWorkerData = {
+      arch: o.arch,
+      loc: { backboneDir: o.loc.backboneDir, cacheDir: o.loc.cacheDir },
+      backend: o.backend,
+      wasmThreads: o.wasmThreads,
+    };
     const started = await Promise.all(Array.from({ length: Math.max(1, o.workers) }, () => startOne(data)));
     const first = started[0]!.ready;
-    return new EmbedderPool(data, started.map((s) => s.slot), first.specs, first.inputSize, first.backend, first.wasm, o);
+    return new EmbedderPool(
+      data,
+      started.map((s) => s.slot),
+      first.specs,
+      first.inputSize,
+      first.backend,
+      first.wasm,
+      o,
+    );
   }
 
   get size(): number {
@@ -129,20 +145,23 @@ export class EmbedderPool implements Embedder {
   private replace(): void {
     if (this.closed || this.slots.length + this.replacing >= this.target) return;
     this.replacing++;
-    startOne(this.data).then(({ slot }) => {
-      this.replacing--;
-      if (this.closed || this.slots.length >= this.target) return void slot.worker.terminate();
-      this.watch(slot);
-      this.slots.push(slot);
-      this.onEvent({ type: 'worker-replaced' });
-      this.joined.resolve();
-      this.joined = deferred();
-    }, (err: Error) => {
-      this.replacing--;
-      this.onEvent({ type: 'replace-failed', reason: err.message });
-      // Try again a little later (say memory was short), unless the pool is gone.
-      setTimeout(() => this.replace(), 5000).unref();
-    });
+    startOne(this.data).then(
+      ({ slot }) => {
+        this.replacing--;
+        if (this.closed || this.slots.length >= this.target) return void slot.worker.terminate();
+        this.watch(slot);
+        this.slots.push(slot);
+        this.onEvent({ type: 'worker-replaced' });
+        this.joined.resolve();
+        this.joined = deferred();
+      },
+      (err: Error) => {
+        this.replacing--;
+        this.onEvent({ type: 'replace-failed', reason: err.message });
+        // Try again a little later (say memory was short), unless the pool is gone.
+        setTimeout(() => this.replace(), 5000).unref();
+      },
+    );
   }
 
   /** Test hook: the worker's next request makes it exit (a crash) or never return (a hang). */
@@ -161,14 +180,15 @@ export class EmbedderPool implements Embedder {
       slot.waiting.set(id, { resolve, reject });
       // A worker that does not answer in time is stuck: it is replaced, which fails its other requests too.
       const timeoutMs = this.timeoutMs;
-      if (timeoutMs !== undefined) timer = setTimeout(() => {
-        if (!slot.waiting.has(id)) return;
-        slot.waiting.delete(id);
-        reject(new ModelWorkerError('MODEL_TIMEOUT', `no answer from the embedding worker in ${timeoutMs} ms`));
-        this.onEvent({ type: 'timeout', ms: timeoutMs });
-        this.lose(slot, `did not answer within ${timeoutMs} ms`);
-        void slot.worker.terminate();
-      }, timeoutMs);
+      if (timeoutMs !== undefined)
+        timer = setTimeout(() => {
+          if (!slot.waiting.has(id)) return;
+          slot.waiting.delete(id);
+          reject(new ModelWorkerError('MODEL_TIMEOUT', `no answer from the embedding worker in ${timeoutMs} ms`));
+          this.onEvent({ type: 'timeout', ms: timeoutMs });
+          this.lose(slot, `did not answer within ${timeoutMs} ms`);
+          void slot.worker.terminate();
+        }, timeoutMs);
       slot.worker.postMessage({ id, images, which } satisfies EmbedRequest);
     }).finally(() => {
       clearTimeout(timer);
@@ -181,7 +201,13 @@ export class EmbedderPool implements Embedder {
     if (this.slots.length > 0 || this.closed) return this.slots;
     let timer: NodeJS.Timeout | undefined;
     const waitMs = Math.max(this.timeoutMs ?? 0, 60_000);
-    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new ModelWorkerError('MODEL_TIMEOUT', `no embedding worker came back within ${waitMs} ms`)), waitMs)));
+    const timeout = new Promise<never>(
+      (_, reject) =>
+        (timer = setTimeout(
+          () => reject(new ModelWorkerError('MODEL_TIMEOUT', `no embedding worker came back within ${waitMs} ms`)),
+          waitMs,
+        )),
+    );
     try {
       while (this.slots.length === 0 && !this.closed) await Promise.race([this.joined.promise, timeout]);
     } finally {
@@ -248,10 +274,12 @@ export class EmbedderPool implements Embedder {
     }
     const leaving = this.slots.splice(want);
     leaving.forEach((slot) => (slot.retiring = true));
-    await Promise.all(leaving.map(async (slot) => {
-      while (slot.pending > 0) await new Promise((r) => setTimeout(r, 10));
-      await slot.worker.terminate();
-    }));
+    await Promise.all(
+      leaving.map(async (slot) => {
+        while (slot.pending > 0) await new Promise((r) => setTimeout(r, 10));
+        await slot.worker.terminate();
+      }),
+    );
   }
 
   async close(): Promise<void> {

@@ -42,8 +42,10 @@ async function materialise(source: string, cacheName: string, loc: BackboneLocat
   try {
     return await mirrorRemoteModel(source, cache, loc.fetchFile);
   } catch (err) {
-    throw new Error(`Could not download backbone from ${source}: ${(err as Error).message}. ` +
-      `If this machine is offline, put the model folder in ${cache} or set BLOOM_BACKBONE_DIR.`);
+    throw new Error(
+      `Could not download backbone from ${source}: ${(err as Error).message}. ` +
+        `If this machine is offline, put the model folder in ${cache} or set BLOOM_BACKBONE_DIR.`,
+    );
   }
 }
 
@@ -52,13 +54,13 @@ export async function resolveBackbone(part: string, loc: BackboneLocations): Pro
   const preset = findPreset(part);
   if (preset) {
     const local = loc.backboneDir ? path.join(loc.backboneDir, preset.id) : undefined;
-    const dir = local && fs.existsSync(path.join(local, 'model.json'))
-      ? local
-      : await materialise(preset.url, preset.id, loc);
+    const dir = local && fs.existsSync(path.join(local, 'model.json')) ? local : await materialise(preset.url, preset.id, loc);
     return { spec: { ...preset, source: dir }, dir };
   }
   if (!isUrl(part) && !fs.existsSync(path.join(part, 'model.json'))) {
-    throw new Error(`Unknown backbone "${part}": not a preset (${presetNames().join(', ')}), a folder with model.json, or an http(s) URL of one`);
+    throw new Error(
+      `Unknown backbone "${part}": not a preset (${presetNames().join(', ')}), a folder with model.json, or an http(s) URL of one`,
+    );
   }
   const id = 'custom-' + crypto.createHash('sha256').update(part).digest('hex').slice(0, 12);
   const dir = await materialise(part, id, loc);
@@ -66,7 +68,12 @@ export async function resolveBackbone(part: string, loc: BackboneLocations): Pro
   const sidecarPath = path.join(dir, 'bloom-backbone.json');
   const sidecar: Sidecar = fs.existsSync(sidecarPath) ? (JSON.parse(fs.readFileSync(sidecarPath, 'utf8')) as Sidecar) : {};
   // The id hashes the topology so a changed model never reuses cached features.
-  const hash = crypto.createHash('sha256').update(JSON.stringify(json.modelTopology)).update(JSON.stringify(json.weightsManifest)).digest('hex').slice(0, 12);
+  const hash = crypto
+    .createHash('sha256')
+    .update(JSON.stringify(json.modelTopology))
+    .update(JSON.stringify(json.weightsManifest))
+    .digest('hex')
+    .slice(0, 12);
   const spec: BackboneSpec = {
     id: `custom-${hash}`,
     inputSize: sidecar.inputSize ?? 0,

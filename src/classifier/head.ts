@@ -19,17 +19,33 @@ export function buildHead(s: HeadShape): tf.Sequential {
   // A distinct seed per layer: one seed for all would give related starting weights.
   const seed = (i: number) => (s.seed === undefined ? undefined : s.seed * 101 + i);
   s.hidden.forEach((units, i) => {
-    m.add(tf.layers.dense({ units, activation: 'relu', inputShape: i === 0 ? [s.inputDim] : undefined, kernelInitializer: tf.initializers.heNormal({ seed: seed(i) }) }));
+    m.add(
+      tf.layers.dense({
+        units,
+        activation: 'relu',
+        inputShape: i === 0 ? [s.inputDim] : undefined,
+        kernelInitializer: tf.initializers.heNormal({ seed: seed(i) }),
+      }),
+    );
     if (s.dropout > 0) m.add(tf.layers.dropout({ rate: s.dropout }));
   });
   if (s.hidden.length === 0 && s.dropout > 0) m.add(tf.layers.dropout({ rate: s.dropout, inputShape: [s.inputDim] }));
-  m.add(tf.layers.dense({ units: s.classes, activation: 'softmax', inputShape: m.layers.length === 0 ? [s.inputDim] : undefined, kernelInitializer: tf.initializers.glorotUniform({ seed: seed(s.hidden.length) }) }));
+  m.add(
+    tf.layers.dense({
+      units: s.classes,
+      activation: 'softmax',
+      inputShape: m.layers.length === 0 ? [s.inputDim] : undefined,
+      kernelInitializer: tf.initializers.glorotUniform({ seed: seed(s.hidden.length) }),
+    }),
+  );
   return m;
 }
 
 /** "512,256" | "512" | "0" → widths. */
 export function parseHidden(v: string | number): number[] {
-  const parts = String(v).split(',').map((x) => Number(x.trim()));
+  const parts = String(v)
+    .split(',')
+    .map((x) => Number(x.trim()));
   if (parts.some((n) => !Number.isInteger(n) || n < 0)) throw new Error(`hidden units must be whole numbers ≥ 0, got "${v}"`);
   return parts.filter((n) => n > 0);
 }

@@ -37,12 +37,14 @@ const BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
 export function readImagenetHead(dir: string, featureSize: number): ImagenetHead | undefined {
   const json = readModelJson(dir);
   const specs = json.weightsManifest.flatMap((g, group) => g.weights.map((w) => ({ ...w, group })));
-  const layer = layersOf(json.modelTopology).reverse().find((l) => {
-    if (l.class_name !== 'Dense' && l.class_name !== 'Conv2D') return false;
-    if (l.class_name === 'Conv2D' && (l.config.kernel_size ?? []).some((k) => k !== 1)) return false;
-    const k = specs.find((w) => w.name === `${l.config.name}/kernel`);
-    return !!k && k.shape[k.shape.length - 2] === featureSize;
-  });
+  const layer = layersOf(json.modelTopology)
+    .reverse()
+    .find((l) => {
+      if (l.class_name !== 'Dense' && l.class_name !== 'Conv2D') return false;
+      if (l.class_name === 'Conv2D' && (l.config.kernel_size ?? []).some((k) => k !== 1)) return false;
+      const k = specs.find((w) => w.name === `${l.config.name}/kernel`);
+      return !!k && k.shape[k.shape.length - 2] === featureSize;
+    });
   if (!layer) return undefined;
   const want = [`${layer.config.name}/kernel`, `${layer.config.name}/bias`];
   const found: Float32Array[] = [];
@@ -87,13 +89,19 @@ export function imagenetProbs(head: ImagenetHead, features: Float32Array, offset
  * The ImageNet heads of a checkpoint's backbones, in order (undefined for one
  * that has none or cannot be read): `parts` are the --arch parts of the backbones.
  */
-export async function loadImagenetHeads(parts: string[], specs: BackboneSpec[], loc: BackboneLocations): Promise<(ImagenetHead | undefined)[]> {
-  return Promise.all(parts.map(async (part, i) => {
-    try {
-      const { dir } = await resolveBackbone(part, loc);
-      return readImagenetHead(dir, specs[i]!.featureSize);
-    } catch {
-      return undefined;
-    }
-  }));
+export async function loadImagenetHeads(
+  parts: string[],
+  specs: BackboneSpec[],
+  loc: BackboneLocations,
+): Promise<(ImagenetHead | undefined)[]> {
+  return Promise.all(
+    parts.map(async (part, i) => {
+      try {
+        const { dir } = await resolveBackbone(part, loc);
+        return readImagenetHead(dir, specs[i]!.featureSize);
+      } catch {
+        return undefined;
+      }
+    }),
+  );
 }

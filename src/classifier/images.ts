@@ -140,7 +140,8 @@ export const outerSide = (size: number, cropFraction = 0.875) => Math.max(size, 
  */
 export async function decodeShortSide(buf: Buffer, side: number, maxPixels = DEFAULT_MAX_PIXELS): Promise<RGBImage> {
   const probed = await probeImage(buf, maxPixels);
-  const short = Math.min(probed.width, probed.height), long = Math.max(probed.width, probed.height);
+  const short = Math.min(probed.width, probed.height),
+    long = Math.max(probed.width, probed.height);
   checkBudget(side, Math.ceil((side * long) / short), probed);
   try {
     const { data, info } = await sharpOf(buf, maxPixels)
@@ -197,8 +198,15 @@ export async function prepareImage(buf: Buffer, opts: PrepareOptions): Promise<U
 }
 
 /** Upright RGB → a square input, flipped or cropped at a given box (for TTA views). */
-export async function cropBox(img: RGBImage, box: { left: number; top: number; width: number; height: number }, size: number, flip = false): Promise<Uint8Array> {
-  let p = sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).extract(box).resize(size, size, { fit: 'fill' });
+export async function cropBox(
+  img: RGBImage,
+  box: { left: number; top: number; width: number; height: number },
+  size: number,
+  flip = false,
+): Promise<Uint8Array> {
+  let p = sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+    .extract(box)
+    .resize(size, size, { fit: 'fill' });
   if (flip) p = p.flop();
   const data = await p.raw().toBuffer();
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);

@@ -49,9 +49,10 @@ function presetSpecs(arch: string): BackboneSpec[] | undefined {
 }
 
 export async function makeEmbedder(o: MakeEmbedderOptions): Promise<Embedder> {
-  const start = async (): Promise<Embedder> => embedderKind(o) === 'pool'
-    ? EmbedderPool.start({ arch: o.arch, loc: o.loc, workers: o.workers, backend: o.backend, timeoutMs: o.timeoutMs, onEvent: o.onEvent })
-    : new LocalEmbedder(await loadFeatureExtractor(o.arch, o.loc));
+  const start = async (): Promise<Embedder> =>
+    embedderKind(o) === 'pool'
+      ? EmbedderPool.start({ arch: o.arch, loc: o.loc, workers: o.workers, backend: o.backend, timeoutMs: o.timeoutMs, onEvent: o.onEvent })
+      : new LocalEmbedder(await loadFeatureExtractor(o.arch, o.loc));
   const specs = o.lazy ? presetSpecs(o.arch) : undefined;
   return specs ? new LazyEmbedder(specs, specs[0]!.inputSize, start) : start();
 }

@@ -23,7 +23,9 @@ export const DEFAULT_BLUR_THRESHOLD = 60;
 
 /** Variance of the 4-neighbour Laplacian of a greyscale image. */
 export function laplacianVariance(grey: Uint8Array, w: number, h: number): number {
-  let sum = 0, sq = 0, n = 0;
+  let sum = 0,
+    sq = 0,
+    n = 0;
   for (let y = 1; y < h - 1; y++) {
     for (let x = 1; x < w - 1; x++) {
       const i = y * w + x;
@@ -46,11 +48,17 @@ export const QUALITY_SIDE = 256;
  * QUALITY_SIDE (the bot's, made for the model) — so a photo is not decoded
  * twice. A photo smaller than that is measured at its own size.
  */
-export async function assessQuality(buf: Buffer, opts: QualityOptions, known: { info?: Pick<ImageInfo, 'width' | 'height'>; decoded?: RGBImage } = {}, maxPixels = DEFAULT_MAX_PIXELS): Promise<QualityReport> {
+export async function assessQuality(
+  buf: Buffer,
+  opts: QualityOptions,
+  known: { info?: Pick<ImageInfo, 'width' | 'height'>; decoded?: RGBImage } = {},
+  maxPixels = DEFAULT_MAX_PIXELS,
+): Promise<QualityReport> {
   const info = known.info ?? (await probeImage(buf, maxPixels));
-  const img = Math.min(info.width, info.height) > QUALITY_SIDE
-    ? known.decoded ?? (await decodeShortSide(buf, QUALITY_SIDE, maxPixels))
-    : await decodeUpright(buf, maxPixels);
+  const img =
+    Math.min(info.width, info.height) > QUALITY_SIDE
+      ? (known.decoded ?? (await decodeShortSide(buf, QUALITY_SIDE, maxPixels)))
+      : await decodeUpright(buf, maxPixels);
   return qualityOf(img, info, opts);
 }
 
@@ -65,7 +73,10 @@ export function qualityOf(img: RGBImage, original: { width: number; height: numb
   const small = short < opts.minSide;
   const blurry = sharpness < (opts.blurThreshold ?? DEFAULT_BLUR_THRESHOLD);
   const notes: string[] = [];
-  if (small) notes.push(`This photo is small (${width}×${height} px). A larger one, at least ${opts.minSide} px on the short side, gives better answers.`);
+  if (small)
+    notes.push(
+      `This photo is small (${width}×${height} px). A larger one, at least ${opts.minSide} px on the short side, gives better answers.`,
+    );
   if (blurry) notes.push('This photo looks blurry. Hold still, tap to focus on the flower, and try again.');
   if (notes.length) notes.push('One flower filling most of the frame works best.');
   return { width, height, sharpness, small, blurry, notes };
@@ -74,6 +85,7 @@ export function qualityOf(img: RGBImage, original: { width: number; height: numb
 /** Rec. 709 luma. */
 function lumaOf(img: RGBImage): Uint8Array {
   const grey = new Uint8Array(img.width * img.height);
-  for (let i = 0, j = 0; i < grey.length; i++, j += 3) grey[i] = Math.round(0.2126 * img.data[j]! + 0.7152 * img.data[j + 1]! + 0.0722 * img.data[j + 2]!);
+  for (let i = 0, j = 0; i < grey.length; i++, j += 3)
+    grey[i] = Math.round(0.2126 * img.data[j]! + 0.7152 * img.data[j + 1]! + 0.0722 * img.data[j + 2]!);
   return grey;
 }

@@ -6,7 +6,10 @@
 export class RateEstimator {
   private points: { t: number; done: number }[] = [];
 
-  constructor(private readonly windowMs = 180_000, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly windowMs = 180_000,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   update(done: number): void {
     const t = this.now();
@@ -17,7 +20,8 @@ export class RateEstimator {
 
   /** Units per second over the window; undefined until 5 s and some progress are seen. */
   rate(): number | undefined {
-    const first = this.points[0], last = this.points[this.points.length - 1];
+    const first = this.points[0],
+      last = this.points[this.points.length - 1];
     if (!first || !last || last.t - first.t < 5000 || last.done <= first.done) return undefined;
     return ((last.done - first.done) * 1000) / (last.t - first.t);
   }

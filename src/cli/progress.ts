@@ -31,13 +31,19 @@ export function phaseProgress(): (label: string, done: number, total: number) =>
       lastPct = -1;
       eta = new RateEstimator();
       if (process.stderr.isTTY) {
-        bar = new cliProgress.SingleBar({ format: `${label} [{bar}] {value}/{total} | ETA {eta_formatted}`, stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic);
+        bar = new cliProgress.SingleBar(
+          { format: `${label} [{bar}] {value}/{total} | ETA {eta_formatted}`, stream: process.stderr, hideCursor: true },
+          cliProgress.Presets.shades_classic,
+        );
         bar.start(total, 0);
       }
     }
     if (bar) {
       bar.update(done);
-      if (done >= total) { bar.stop(); bar = undefined; }
+      if (done >= total) {
+        bar.stop();
+        bar = undefined;
+      }
       return;
     }
     eta.update(done);

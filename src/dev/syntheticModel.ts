@@ -10,7 +10,16 @@ import { train } from '../training/trainer.ts';
 import { writeShapesDataset } from './fixtures/shapes.ts';
 import { writeTinyBackbone } from './fixtures/tinyBackbone.ts';
 
-export const TRAIN_PARAMS = { hiddenUnits: [32], dropout: 0.1, learningRate: 0.01, epochs: 25, batchSize: 16, augViews: 0, augLevel: 'basic', seed: 1 };
+export const TRAIN_PARAMS = {
+  hiddenUnits: [32],
+  dropout: 0.1,
+  learningRate: 0.01,
+  epochs: 25,
+  batchSize: 16,
+  augViews: 0,
+  augLevel: 'basic',
+  seed: 1,
+};
 
 export interface SyntheticModel {
   dataDir: string;
@@ -27,7 +36,14 @@ export async function prepareModel(tmp: string): Promise<SyntheticModel> {
   const checkpointDir = path.join(tmp, 'checkpoints');
   const featureDir = path.join(tmp, 'features');
   const embedder = await makeEmbedder({ arch: backbone, loc: { cacheDir: tmp }, workers: 0 });
-  const r = await train({ ...TRAIN_PARAMS, arch: backbone, dataDir, saveDir: checkpointDir, embedder, cache: new FeatureCache(featureDir) });
+  const r = await train({
+    ...TRAIN_PARAMS,
+    arch: backbone,
+    dataDir,
+    saveDir: checkpointDir,
+    embedder,
+    cache: new FeatureCache(featureDir),
+  });
   await embedder.close();
   setCurrent(checkpointDir, r.meta.version);
   return { dataDir, backbone, checkpointDir, featureDir };

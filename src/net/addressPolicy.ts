@@ -69,11 +69,7 @@ export function bareHostname(url: URL): string {
  * answers is refused, since we can't know which one a later lookup would
  * hand out.
  */
-export async function resolveVetted(
-  url: URL,
-  policy: AddressPolicy,
-  resolve: Resolver = systemResolver,
-): Promise<ResolvedAddress[]> {
+export async function resolveVetted(url: URL, policy: AddressPolicy, resolve: Resolver = systemResolver): Promise<ResolvedAddress[]> {
   const host = bareHostname(url);
   const originAllowed = policy.allowOrigins?.includes(url.origin) ?? false;
 

@@ -12,14 +12,7 @@
 import { createHash } from 'node:crypto';
 import type { LookupFunction } from 'node:net';
 import { Agent } from 'undici';
-import {
-  bareHostname,
-  resolveVetted,
-  systemResolver,
-  type AddressPolicy,
-  type ResolvedAddress,
-  type Resolver,
-} from './addressPolicy.ts';
+import { bareHostname, resolveVetted, systemResolver, type AddressPolicy, type ResolvedAddress, type Resolver } from './addressPolicy.ts';
 import { DownloadError } from './errors.ts';
 import {
   Deadline,
@@ -150,14 +143,22 @@ function watchRate(t: ResolvedTimeouts, received: () => number, deadline: Deadli
   if (!(floor > 0)) return () => {};
   const grace = t.minRateGraceMs ?? DEFAULT_MIN_RATE_GRACE_MS;
   const start = performance.now();
-  const timer = setInterval(() => {
-    const elapsed = performance.now() - start;
-    if (elapsed < grace) return;
-    const rate = received() / (elapsed / 1000);
-    if (rate >= floor) return;
-    clearInterval(timer);
-    deadline.fail(new DownloadError('TOO_SLOW', { minBytesPerSec: floor, detail: `${Math.round(rate)} bytes/s after ${Math.round(elapsed)} ms, floor ${floor}` }));
-  }, Math.max(50, Math.min(250, grace / 4)));
+  const timer = setInterval(
+    () => {
+      const elapsed = performance.now() - start;
+      if (elapsed < grace) return;
+      const rate = received() / (elapsed / 1000);
+      if (rate >= floor) return;
+      clearInterval(timer);
+      deadline.fail(
+        new DownloadError('TOO_SLOW', {
+          minBytesPerSec: floor,
+          detail: `${Math.round(rate)} bytes/s after ${Math.round(elapsed)} ms, floor ${floor}`,
+        }),
+      );
+    },
+    Math.max(50, Math.min(250, grace / 4)),
+  );
   timer.unref();
   return () => clearInterval(timer);
 }
@@ -188,7 +189,11 @@ function pinnedAgent(pins: ReadonlyMap<string, readonly ResolvedAddress[]>, t: R
       return;
     }
     const usable = options.family === 4 || options.family === 6 ? vetted.filter((a) => a.family === options.family) : vetted;
-    if (options.all) callback(null, usable.map((a) => ({ address: a.address, family: a.family })));
+    if (options.all)
+      callback(
+        null,
+        usable.map((a) => ({ address: a.address, family: a.family })),
+      );
     else if (usable[0]) callback(null, usable[0].address, usable[0].family);
     else callback(new DownloadError('BLOCKED_ADDRESS', { detail: `no vetted IPv${options.family} address for ${hostname}` }), '');
   };

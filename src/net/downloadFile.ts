@@ -95,8 +95,7 @@ export async function downloadFile(url: string | URL, dest: string, opts: Downlo
     let status = result.response.statusCode;
 
     if (offset > 0) {
-      const continues =
-        (status === 206 && contentRangeStart(result) === offset) || (status === 416 && rangeTotal(result) === offset);
+      const continues = (status === 206 && contentRangeStart(result) === offset) || (status === 416 && rangeTotal(result) === offset);
       if (status === 200) {
         offset = 0; // no range support, or If-Range saw a changed file: this is the whole file
       } else if (!continues && (status === 206 || status === 416)) {
@@ -167,7 +166,10 @@ async function hashFileInto(path: string, hash: Hash): Promise<void> {
 
 /** Size of a usable `.part` for this URL, or 0 (after clearing a stale one). */
 async function resumableOffset(part: string, metaPath: string, source: URL, expectedSize?: number): Promise<number> {
-  const size = await stat(part).then((s) => s.size, () => 0);
+  const size = await stat(part).then(
+    (s) => s.size,
+    () => 0,
+  );
   const meta = await readMeta(metaPath);
   if (size > 0 && meta?.url === source.href && (expectedSize === undefined || size <= expectedSize)) return size;
   if (size > 0 || meta) await discard(part, metaPath);

@@ -112,7 +112,5 @@ function httpStatusMessage(status: number | undefined): string {
   if (status !== undefined && status >= 500) {
     return `The server hosting that file had a problem (HTTP ${status}) — please try again later.`;
   }
-  return status !== undefined
-    ? `The server refused to send that file (HTTP ${status}).`
-    : 'The server refused to send that file.';
+  return status !== undefined ? `The server refused to send that file (HTTP ${status}).` : 'The server refused to send that file.';
 }

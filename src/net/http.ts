@@ -34,8 +34,12 @@ export function resolveTimeouts(given: Timeouts | undefined, defaults: ResolvedT
     headersMs: given?.headersMs ?? defaults.headersMs,
     bodyIdleMs: given?.bodyIdleMs ?? defaults.bodyIdleMs,
     totalMs: given?.totalMs ?? defaults.totalMs,
-    ...((given?.minBytesPerSec ?? defaults.minBytesPerSec) !== undefined && { minBytesPerSec: given?.minBytesPerSec ?? defaults.minBytesPerSec }),
-    ...((given?.minRateGraceMs ?? defaults.minRateGraceMs) !== undefined && { minRateGraceMs: given?.minRateGraceMs ?? defaults.minRateGraceMs }),
+    ...((given?.minBytesPerSec ?? defaults.minBytesPerSec) !== undefined && {
+      minBytesPerSec: given?.minBytesPerSec ?? defaults.minBytesPerSec,
+    }),
+    ...((given?.minRateGraceMs ?? defaults.minRateGraceMs) !== undefined && {
+      minRateGraceMs: given?.minRateGraceMs ?? defaults.minRateGraceMs,
+    }),
   };
 }
 
@@ -174,9 +178,7 @@ export async function getFollowingRedirects(start: URL, opts: FollowOptions): Pr
       throw new DownloadError('TOO_MANY_REDIRECTS', { detail: `more than ${opts.maxRedirects} redirects` });
     }
     if (next.origin !== url.origin) {
-      headers = Object.fromEntries(
-        Object.entries(headers).filter(([k]) => !CREDENTIAL_HEADERS.includes(k.toLowerCase())),
-      );
+      headers = Object.fromEntries(Object.entries(headers).filter(([k]) => !CREDENTIAL_HEADERS.includes(k.toLowerCase())));
     }
     url = next;
   }

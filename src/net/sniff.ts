@@ -24,8 +24,7 @@ export const IMAGE_MIME: Readonly<Record<ImageKind, string>> = {
 /** Enough leading bytes to classify anything in the tables below. */
 export const SNIFF_BYTES = 512;
 
-const ascii = (buf: Uint8Array, start: number, end: number): string =>
-  String.fromCharCode(...buf.subarray(start, end));
+const ascii = (buf: Uint8Array, start: number, end: number): string => String.fromCharCode(...buf.subarray(start, end));
 
 const startsWith = (buf: Uint8Array, sig: readonly number[], at = 0): boolean =>
   buf.length >= at + sig.length && sig.every((b, i) => buf[at + i] === b);
@@ -68,7 +67,10 @@ function sniffFtyp(buf: Uint8Array): 'avif' | 'heif' | null {
 export function sniffNonImageType(buf: Uint8Array): NonImageKind | null {
   if (buf.length >= 5 && ascii(buf, 0, 5) === '%PDF-') return 'pdf';
   let head = Buffer.from(buf.subarray(0, SNIFF_BYTES)).toString('utf8');
-  head = head.replace(/^\uFEFF/, '').trimStart().toLowerCase();
+  head = head
+    .replace(/^\uFEFF/, '')
+    .trimStart()
+    .toLowerCase();
   if (head.startsWith('<')) {
     if (/<svg[\s/>]/.test(head)) return 'svg';
     if (/^<!doctype html|<html[\s>]|<head[\s>]|<body[\s>]/.test(head)) return 'html';

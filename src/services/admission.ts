@@ -5,7 +5,11 @@ export class Cooldowns {
   private readonly last = new Map<string, number>();
 
   /** `dmS`: the cooldown of the one bucket every direct message shares (the guild cooldown by default). */
-  constructor(private readonly userS: number, private readonly guildS: number, private readonly dmS = guildS) {}
+  constructor(
+    private readonly userS: number,
+    private readonly guildS: number,
+    private readonly dmS = guildS,
+  ) {}
 
   /** Seconds to wait, or 0 when the call may go ahead (and is then counted). */
   check(userId: string, guildId: string | null | undefined, now = Date.now()): number {

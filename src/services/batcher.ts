@@ -20,7 +20,10 @@ export class MicroBatcher<I, O> {
   private busy = false;
   batches = 0;
 
-  constructor(private readonly run: (items: I[]) => Promise<O[]>, private readonly opts: BatcherOptions) {}
+  constructor(
+    private readonly run: (items: I[]) => Promise<O[]>,
+    private readonly opts: BatcherOptions,
+  ) {}
 
   submit(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {

@@ -43,7 +43,11 @@ export type SpeciesMatch = { kind: 'label'; label: string; name: string } | { ki
 
 /** Case, diacritics, spacing and punctuation do not matter. */
 export const normalizeName = (s: string): string =>
-  s.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().replace(/[^\p{L}\p{N}]+/gu, '');
+  s
+    .normalize('NFKD')
+    .replace(/\p{M}/gu, '')
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}]+/gu, '');
 
 export function editDistance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
@@ -62,22 +66,34 @@ export function editDistance(a: string, b: string): number {
  */
 export function matchSpecies(typed: string, names: Record<string, string>): SpeciesMatch | undefined {
   // Only what a species name needs: no markdown, mentions or emoji in a name shown to the channel.
-  const clean = typed.replace(/[^\p{L}\p{N}\s'’().,-]/gu, '').replace(/\s+/g, ' ').trim().slice(0, 80);
+  const clean = typed
+    .replace(/[^\p{L}\p{N}\s'’().,-]/gu, '')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, 80);
   const key = normalizeName(clean);
   if (!key) return undefined;
   const entries = Object.entries(names).map(([label, name]) => ({ label, name, key: normalizeName(name) }));
   const exact = entries.find((e) => e.key === key);
   if (exact) return { kind: 'label', label: exact.label, name: exact.name };
   const limit = Math.max(1, Math.floor(key.length / 5));
-  const scored = entries.map((e) => ({ ...e, d: editDistance(key, e.key) })).filter((e) => e.d <= limit).sort((a, b) => a.d - b.d);
-  if (scored.length && (scored.length === 1 || scored[1]!.d > scored[0]!.d)) return { kind: 'label', label: scored[0]!.label, name: scored[0]!.name };
+  const scored = entries
+    .map((e) => ({ ...e, d: editDistance(key, e.key) }))
+    .filter((e) => e.d <= limit)
+    .sort((a, b) => a.d - b.d);
+  if (scored.length && (scored.length === 1 || scored[1]!.d > scored[0]!.d))
+    return { kind: 'label', label: scored[0]!.label, name: scored[0]!.name };
   return { kind: 'new', name: clean };
 }
 
 /** The last photos identified, by prediction id, waiting for a vote: bounded in count and age. */
 export class PhotoCache {
   private readonly items = new Map<number, { bytes: Buffer; at: number }>();
-  constructor(private readonly maxItems: number, private readonly maxAgeMs: number, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly maxItems: number,
+    private readonly maxAgeMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   put(id: number, bytes: Buffer): void {
     this.items.delete(id);
@@ -103,7 +119,11 @@ export class FeedbackService {
   readonly photos: PhotoCache;
   private readonly now: () => number;
 
-  constructor(private readonly store: Store, private readonly species: () => Record<string, string>, private readonly s: FeedbackSettings) {
+  constructor(
+    private readonly store: Store,
+    private readonly species: () => Record<string, string>,
+    private readonly s: FeedbackSettings,
+  ) {
     this.now = s.now ?? Date.now;
     this.photos = new PhotoCache(s.cacheItems ?? 200, s.cacheMs ?? 15 * 60_000, this.now);
   }
@@ -150,7 +170,8 @@ export class FeedbackService {
     const kept = await this.keep(bytes);
     // The vote may have changed while the photo was being stored: the contribution takes the latest.
     const latest = fb.getVote(prediction.id, userId)?.answer ?? answer;
-    if (!fb.getContribution(prediction.id, userId)) fb.addContribution({ ...kept, predictionId: prediction.id, answer: latest, createdBy: userId });
+    if (!fb.getContribution(prediction.id, userId))
+      fb.addContribution({ ...kept, predictionId: prediction.id, answer: latest, createdBy: userId });
     return done('kept');
   }
 
@@ -167,7 +188,11 @@ export class FeedbackService {
   /** Re-encoded (sharp drops EXIF/GPS and every other metadata), capped, stored under its own hash. */
   private async keep(bytes: Buffer): Promise<{ sha256: string; path: string; bytes: number }> {
     const side = this.s.maxSide ?? 1024;
-    const jpeg = await sharp(bytes, { failOn: 'none' }).rotate().resize(side, side, { fit: 'inside', withoutEnlargement: true }).jpeg({ quality: 88 }).toBuffer();
+    const jpeg = await sharp(bytes, { failOn: 'none' })
+      .rotate()
+      .resize(side, side, { fit: 'inside', withoutEnlargement: true })
+      .jpeg({ quality: 88 })
+      .toBuffer();
     const sha256 = crypto.createHash('sha256').update(jpeg).digest('hex');
     const rel = path.join(sha256.slice(0, 2), `${sha256}.jpg`);
     const file = path.join(this.s.contribDir, rel);

@@ -100,13 +100,19 @@ export interface Fetched {
 type Job = { clf: Classifier; views: Uint8Array[] };
 /** Calibrated probabilities and the flower-likeness (when the model has it), averaged over the photo's views. */
 type Scored = { probs: Float32Array; likeness?: number; similarity?: number };
-const mean = (xs: (number | undefined)[]) => (xs.length && xs.every((x) => x !== undefined) ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined);
+const mean = (xs: (number | undefined)[]) =>
+  xs.length && xs.every((x) => x !== undefined) ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined;
 
 export class IdentifyService {
   private readonly batcher: MicroBatcher<Job, Scored>;
   private readonly samples = new Map<string, Promise<Buffer | undefined>>();
 
-  constructor(private readonly models: ModelManager, private readonly store: Store | undefined, private readonly s: IdentifySettings, private readonly backendName: () => string) {
+  constructor(
+    private readonly models: ModelManager,
+    private readonly store: Store | undefined,
+    private readonly s: IdentifySettings,
+    private readonly backendName: () => string,
+  ) {
     this.batcher = new MicroBatcher((jobs) => this.runBatch(jobs), { windowMs: s.batchWindowMs ?? 4, maxBatch: 16 });
   }
 
@@ -163,8 +169,16 @@ export class IdentifyService {
       const rel = clf.meta.typicalImages?.[label];
       const roots = [this.s.dataDir, clf.meta.dataRoot].filter((r): r is string => !!r);
       const file = rel && roots.map((r) => path.join(r, rel)).find((f) => fs.existsSync(f));
-      sample = fs.existsSync(thumb) ? fs.promises.readFile(thumb).catch(() => undefined)
-        : file ? sharp(file).rotate().resize(320, 320, { fit: 'inside' }).jpeg({ quality: 82 }).toBuffer().catch(() => undefined) : Promise.resolve(undefined);
+      sample = fs.existsSync(thumb)
+        ? fs.promises.readFile(thumb).catch(() => undefined)
+        : file
+          ? sharp(file)
+              .rotate()
+              .resize(320, 320, { fit: 'inside' })
+              .jpeg({ quality: 82 })
+              .toBuffer()
+              .catch(() => undefined)
+          : Promise.resolve(undefined);
       this.samples.set(key, sample);
     }
     return sample;
@@ -203,10 +217,23 @@ export class IdentifyService {
       const best = top[0]!;
       const sample = await this.sample(clf, best.label);
       const ms = performance.now() - t0;
-      const logId = this.log(ctx, { bytes, info, top, ms, modelVersion: clf.version, qualityNote: quality.notes.join(' ') || null, imageUrl: f.url });
+      const logId = this.log(ctx, {
+        bytes,
+        info,
+        top,
+        ms,
+        modelVersion: clf.version,
+        qualityNote: quality.notes.join(' ') || null,
+        imageUrl: f.url,
+      });
       if (logId !== null) this.s.keepPhoto?.(logId, bytes);
       return {
-        kind: 'identified', top, uncertain, answer, ms, logId,
+        kind: 'identified',
+        top,
+        uncertain,
+        answer,
+        ms,
+        logId,
         modelVersion: clf.version,
         backend: this.backendName(),
         qualityNotes: quality.notes,
@@ -227,11 +254,30 @@ export class IdentifyService {
     const error = toUserFacing(err);
     const ms = performance.now() - t0;
     // Expected failures log their user message; an internal one its technical detail.
-    const logId = this.log(ctx, { bytes, info, ms, errorCode: error.code, errorMessage: error.code === 'INTERNAL' ? error.detail : error.message });
+    const logId = this.log(ctx, {
+      bytes,
+      info,
+      ms,
+      errorCode: error.code,
+      errorMessage: error.code === 'INTERNAL' ? error.detail : error.message,
+    });
     return { kind: 'failed', error, ms, logId };
   }
 
-  private log(ctx: IdentifyContext, r: { bytes?: Buffer; info?: { width: number; height: number }; top?: Prediction[]; ms: number; modelVersion?: string; errorCode?: string; errorMessage?: string; qualityNote?: string | null; imageUrl?: string }): number | null {
+  private log(
+    ctx: IdentifyContext,
+    r: {
+      bytes?: Buffer;
+      info?: { width: number; height: number };
+      top?: Prediction[];
+      ms: number;
+      modelVersion?: string;
+      errorCode?: string;
+      errorMessage?: string;
+      qualityNote?: string | null;
+      imageUrl?: string;
+    },
+  ): number | null {
     if (!this.store) return null;
     return this.store.safeInsertPrediction({
       source: ctx.source,

@@ -66,7 +66,9 @@ export class ModelManager {
 
   /** Disposes in the background: a failure costs memory, not the process (and is logged). */
   private retireLater(old: Slot, next: Classifier): void {
-    this.retire(old, next).catch((err: unknown) => this.log?.warn({ err, version: old.clf.version }, 'could not dispose the retired model'));
+    this.retire(old, next).catch((err: unknown) =>
+      this.log?.warn({ err, version: old.clf.version }, 'could not dispose the retired model'),
+    );
   }
 
   /** Runs fn with the live model, keeping it alive until fn settles. */

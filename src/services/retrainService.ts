@@ -43,7 +43,8 @@ export class RetrainBusyError extends UserFacingError<'RETRAIN_BUSY'> {
 }
 
 /** What the admin reads when shutdown cuts a run short. */
-export const INTERRUPTED_MESSAGE = 'Retraining was interrupted because the bot is shutting down; nothing changed — run /retrain again later.';
+export const INTERRUPTED_MESSAGE =
+  'Retraining was interrupted because the bot is shutting down; nothing changed — run /retrain again later.';
 const INTERRUPTED_ERROR = 'interrupted: the bot shut down';
 
 class RetrainInterrupted extends Error {
@@ -102,7 +103,9 @@ export class RetrainService {
     if (cur.runId !== null) {
       try {
         this.store?.finishRun(cur.runId, { status: 'failed', error: INTERRUPTED_ERROR });
-      } catch { /* the store reports its own failures; the startup recovery marks it otherwise */ }
+      } catch {
+        /* the store reports its own failures; the startup recovery marks it otherwise */
+      }
     }
     cur.stopWorker();
   }
@@ -112,7 +115,11 @@ export class RetrainService {
     await this.active?.catch(() => undefined);
   }
 
-  start(who: { userId: string; guildId?: string | null }, onProgress: (p: RetrainProgress) => void, overrides: Partial<TrainParams> = {}): Promise<RetrainOutcome> {
+  start(
+    who: { userId: string; guildId?: string | null },
+    onProgress: (p: RetrainProgress) => void,
+    overrides: Partial<TrainParams> = {},
+  ): Promise<RetrainOutcome> {
     if (this.active) throw new RetrainBusyError();
     if (this.shuttingDown) throw new RetrainBusyError();
     this.active = this.lendingMemory(() => this.run(who, onProgress, overrides)).finally(() => {
@@ -132,12 +139,22 @@ export class RetrainService {
     }
   }
 
-  private async run(who: { userId: string; guildId?: string | null }, onProgress: (p: RetrainProgress) => void, overrides: Partial<TrainParams>): Promise<RetrainOutcome> {
+  private async run(
+    who: { userId: string; guildId?: string | null },
+    onProgress: (p: RetrainProgress) => void,
+    overrides: Partial<TrainParams>,
+  ): Promise<RetrainOutcome> {
     const t0 = Date.now();
     const live = this.models.current;
     // A retrain repeats the live model's recipe unless the admin overrides a part of it.
     const params: TrainParams = { ...this.s.params, ...(live?.meta.params ?? {}), ...overrides };
-    const runId = this.store?.startRun({ requestedBy: who.userId, guildId: who.guildId ?? null, params: { ...params }, previousVersion: live?.version ?? null }) ?? null;
+    const runId =
+      this.store?.startRun({
+        requestedBy: who.userId,
+        guildId: who.guildId ?? null,
+        params: { ...params },
+        previousVersion: live?.version ?? null,
+      }) ?? null;
     this.current = { runId };
     const finish = (o: Omit<RetrainOutcome, 'runId' | 'seconds'>): RetrainOutcome => {
       const out = { ...o, runId, seconds: (Date.now() - t0) / 1000 };
@@ -145,8 +162,17 @@ export class RetrainService {
       if (runId !== null) {
         try {
           if (o.status === 'interrupted') this.store!.finishRun(runId, { status: 'failed', error: INTERRUPTED_ERROR });
-          else this.store!.finishRun(runId, { status: o.status, validAccuracy: o.validAccuracy, modelVersion: o.version, metrics: { validAccuracy: o.validAccuracy, previousAccuracy: o.previousAccuracy, seconds: out.seconds }, error: o.status === 'succeeded' ? undefined : o.message });
-        } catch { /* the outcome still reaches the admin; the store reports its own failures */ }
+          else
+            this.store!.finishRun(runId, {
+              status: o.status,
+              validAccuracy: o.validAccuracy,
+              modelVersion: o.version,
+              metrics: { validAccuracy: o.validAccuracy, previousAccuracy: o.previousAccuracy, seconds: out.seconds },
+              error: o.status === 'succeeded' ? undefined : o.message,
+            });
+        } catch {
+          /* the outcome still reaches the admin; the store reports its own failures */
+        }
       }
       return out;
     };
@@ -156,23 +182,44 @@ export class RetrainService {
     try {
       done = await this.runWorker({ ...this.s, params }, onProgress);
     } catch (err) {
-      if (err instanceof RetrainInterrupted) return finish({ status: 'interrupted', message: INTERRUPTED_MESSAGE, previousVersion: live?.version });
-      return finish({ status: 'failed', message: `Training failed: ${(err as Error).message}. The current model stays in place.`, previousVersion: live?.version });
+      if (err instanceof RetrainInterrupted)
+        return finish({ status: 'interrupted', message: INTERRUPTED_MESSAGE, previousVersion: live?.version });
+      return finish({
+        status: 'failed',
+        message: `Training failed: ${(err as Error).message}. The current model stays in place.`,
+        previousVersion: live?.version,
+      });
     }
     const prevAcc = live?.meta.validAccuracy;
     if (live && prevAcc !== undefined && done.validAccuracy < prevAcc) {
       fs.rmSync(done.dir, { recursive: true, force: true });
-      return finish({ status: 'rejected', version: done.version, validAccuracy: done.validAccuracy, previousVersion: live.version, previousAccuracy: prevAcc,
-        message: `The new model scored ${(done.validAccuracy * 100).toFixed(1)}% on the validation photos, below the current ${(prevAcc * 100).toFixed(1)}%, so I kept the current model.` });
+      return finish({
+        status: 'rejected',
+        version: done.version,
+        validAccuracy: done.validAccuracy,
+        previousVersion: live.version,
+        previousAccuracy: prevAcc,
+        message: `The new model scored ${(done.validAccuracy * 100).toFixed(1)}% on the validation photos, below the current ${(prevAcc * 100).toFixed(1)}%, so I kept the current model.`,
+      });
     }
     try {
       await this.models.load(done.dir);
       setCurrent(this.s.saveDir, done.version);
     } catch (err) {
-      return finish({ status: 'failed', message: `The new model could not be loaded (${(err as Error).message}); the current model stays in place.`, previousVersion: live?.version });
+      return finish({
+        status: 'failed',
+        message: `The new model could not be loaded (${(err as Error).message}); the current model stays in place.`,
+        previousVersion: live?.version,
+      });
     }
-    return finish({ status: 'succeeded', version: done.version, validAccuracy: done.validAccuracy, previousVersion: live?.version, previousAccuracy: prevAcc,
-      message: `New model ${done.version} is live: ${(done.validAccuracy * 100).toFixed(1)}% top-1 on ${'validation'} photos${prevAcc !== undefined ? ` (was ${(prevAcc * 100).toFixed(1)}%)` : ''}.` });
+    return finish({
+      status: 'succeeded',
+      version: done.version,
+      validAccuracy: done.validAccuracy,
+      previousVersion: live?.version,
+      previousAccuracy: prevAcc,
+      message: `New model ${done.version} is live: ${(done.validAccuracy * 100).toFixed(1)}% top-1 on ${'validation'} photos${prevAcc !== undefined ? ` (was ${(prevAcc * 100).toFixed(1)}%)` : ''}.`,
+    });
   }
 
   private runWorker(job: RetrainJob, onProgress: (p: RetrainProgress) => void): Promise<Extract<WorkerMessage, { type: 'done' }>> {
@@ -180,7 +227,10 @@ export class RetrainService {
       // A small young generation: the worker's short-lived garbage (hashes, maps,
       // batch arrays) is collected often instead of piling up (bot during a
       // retrain 791–843 → 739–749 MB, same speed).
-      const worker = startTsWorker(new URL('../training/worker.ts', import.meta.url), { workerData: job, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+      const worker = startTsWorker(new URL('../training/worker.ts', import.meta.url), {
+        workerData: job,
+        resourceLimits: { maxYoungGenerationSizeMb: 8 },
+      });
       let settled = false;
       const settle = (f: () => void) => {
         if (settled) return;
@@ -195,9 +245,23 @@ export class RetrainService {
         else {
           const e = m.event;
           // Extraction is most of the time: 0-80 %, training 80-100 %.
-          if (e.phase === 'scan') onProgress({ phase: 'scan', percent: 1, detail: `${e.classes} classes, ${e.train} training and ${e.valid} validation photos` });
-          else if (e.phase === 'extract') onProgress({ phase: 'extract', percent: Math.round((e.split === 'train' ? 70 : 10) * (e.done / e.total) + (e.split === 'train' ? 0 : 70)), detail: `Reading ${e.split} photos (views ${e.done}/${e.total})` });
-          else if (e.phase === 'train') onProgress({ phase: 'train', percent: 80 + Math.round((20 * e.epoch) / e.epochs), detail: `Epoch ${e.epoch}/${e.epochs}`, epoch: e.epoch, epochs: e.epochs, validAccuracy: e.metrics.validAccuracy });
+          if (e.phase === 'scan')
+            onProgress({ phase: 'scan', percent: 1, detail: `${e.classes} classes, ${e.train} training and ${e.valid} validation photos` });
+          else if (e.phase === 'extract')
+            onProgress({
+              phase: 'extract',
+              percent: Math.round((e.split === 'train' ? 70 : 10) * (e.done / e.total) + (e.split === 'train' ? 0 : 70)),
+              detail: `Reading ${e.split} photos (views ${e.done}/${e.total})`,
+            });
+          else if (e.phase === 'train')
+            onProgress({
+              phase: 'train',
+              percent: 80 + Math.round((20 * e.epoch) / e.epochs),
+              detail: `Epoch ${e.epoch}/${e.epochs}`,
+              epoch: e.epoch,
+              epochs: e.epochs,
+              validAccuracy: e.metrics.validAccuracy,
+            });
           else onProgress({ phase: 'save', percent: 100, detail: 'Saving the checkpoint' });
         }
       });

@@ -70,9 +70,7 @@ export function migrate(db: Db, steps: readonly string[]): number {
   const version = () => db.pragma('user_version', { simple: true }) as number;
   const start = version();
   if (start > steps.length) {
-    throw new Error(
-      `database schema is version ${start} but this code knows only up to ${steps.length}; refusing to use a newer database`,
-    );
+    throw new Error(`database schema is version ${start} but this code knows only up to ${steps.length}; refusing to use a newer database`);
   }
   for (let v = start; v < steps.length; v++) {
     db.transaction(() => {

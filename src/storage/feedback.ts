@@ -46,7 +46,9 @@ const toAnswer = (r: AnswerColumns): VoteAnswer =>
   r.notFlower ? { kind: 'not_flower' } : r.label !== null ? { kind: 'label', label: r.label } : { kind: 'new', name: r.newName ?? '' };
 
 export const sameAnswer = (a: VoteAnswer, b: VoteAnswer): boolean =>
-  a.kind === b.kind && (a.kind !== 'label' || a.label === (b as typeof a).label) && (a.kind !== 'new' || a.name.toLowerCase() === (b as typeof a).name.toLowerCase());
+  a.kind === b.kind &&
+  (a.kind !== 'label' || a.label === (b as typeof a).label) &&
+  (a.kind !== 'new' || a.name.toLowerCase() === (b as typeof a).name.toLowerCase());
 
 type StoredContribution = Omit<Contribution, 'answer'> & AnswerColumns;
 
@@ -76,9 +78,16 @@ export function feedbackQueries(db: Db) {
   const updateContribution = db.prepare<AnswerColumns & { predictionId: number; createdBy: string }>(`
     UPDATE contributions SET label = @label, new_name = @newName, not_flower = @notFlower
     WHERE prediction_id = @predictionId AND created_by = @createdBy AND status = 'pending'`);
-  const pendingSince = db.prepare<[string, string], number>(`
-    SELECT count(*) FROM contributions WHERE created_by = ? AND status = 'pending' AND created_at >= ?`).pluck();
-  const counts = db.prepare<{ guildId: string | null; since: string | null }, { contributions: number; pending: number; photos: number; votes: number }>(`
+  const pendingSince = db
+    .prepare<[string, string], number>(
+      `
+    SELECT count(*) FROM contributions WHERE created_by = ? AND status = 'pending' AND created_at >= ?`,
+    )
+    .pluck();
+  const counts = db.prepare<
+    { guildId: string | null; since: string | null },
+    { contributions: number; pending: number; photos: number; votes: number }
+  >(`
     SELECT (SELECT count(*) FROM contributions c JOIN predictions p ON p.id = c.prediction_id
               WHERE (@guildId IS NULL OR p.guild_id = @guildId) AND (@since IS NULL OR c.created_at >= @since)) AS contributions,
            (SELECT count(*) FROM contributions c JOIN predictions p ON p.id = c.prediction_id
@@ -97,15 +106,17 @@ export function feedbackQueries(db: Db) {
     },
     /** One vote per member per photo: a new one is added, a different one replaces it, the same one changes nothing. */
     vote: (predictionId: number, userId: string, answer: VoteAnswer): VoteResult =>
-      db.transaction((): VoteResult => {
-        const old = getVote.get(predictionId, userId);
-        const params = { predictionId, userId, now: now(), ...answerColumns(answer) };
-        if (!old) return (insertVote.run(params), 'new');
-        if (sameAnswer(toAnswer(old), answer)) return 'same';
-        updateVote.run(params);
-        updateContribution.run({ predictionId, createdBy: userId, ...answerColumns(answer) });
-        return 'changed';
-      }).immediate(),
+      db
+        .transaction((): VoteResult => {
+          const old = getVote.get(predictionId, userId);
+          const params = { predictionId, userId, now: now(), ...answerColumns(answer) };
+          if (!old) return (insertVote.run(params), 'new');
+          if (sameAnswer(toAnswer(old), answer)) return 'same';
+          updateVote.run(params);
+          updateContribution.run({ predictionId, createdBy: userId, ...answerColumns(answer) });
+          return 'changed';
+        })
+        .immediate(),
     tally: (predictionId: number): TallyEntry[] => tally.all(predictionId).map((r) => ({ answer: toAnswer(r), count: r.count })),
     getContribution: (predictionId: number, userId: string): Contribution | undefined => {
       const r = getContribution.get(predictionId, userId);

@@ -9,12 +9,8 @@ export function settingsQueries(db: Db) {
   const listChannels = db
     .prepare<[string], string>(`SELECT channel_id FROM watched_channels WHERE guild_id = ? ORDER BY channel_id`)
     .pluck();
-  const isWatched = db
-    .prepare<[string, string], number>(`SELECT 1 FROM watched_channels WHERE guild_id = ? AND channel_id = ?`)
-    .pluck();
-  const getValue = db
-    .prepare<[string, string], string>(`SELECT value FROM guild_settings WHERE guild_id = ? AND key = ?`)
-    .pluck();
+  const isWatched = db.prepare<[string, string], number>(`SELECT 1 FROM watched_channels WHERE guild_id = ? AND channel_id = ?`).pluck();
+  const getValue = db.prepare<[string, string], string>(`SELECT value FROM guild_settings WHERE guild_id = ? AND key = ?`).pluck();
   const allValues = db.prepare<[string], { key: string; value: string }>(
     `SELECT key, value FROM guild_settings WHERE guild_id = ? ORDER BY key`,
   );
@@ -28,8 +24,7 @@ export function settingsQueries(db: Db) {
     addWatchedChannel: (guildId: string, channelId: string): boolean =>
       addChannel.run(guildId, channelId, new Date().toISOString()).changes > 0,
     /** True when it was being watched. */
-    removeWatchedChannel: (guildId: string, channelId: string): boolean =>
-      removeChannel.run(guildId, channelId).changes > 0,
+    removeWatchedChannel: (guildId: string, channelId: string): boolean => removeChannel.run(guildId, channelId).changes > 0,
     listWatchedChannels: (guildId: string): string[] => listChannels.all(guildId),
     isWatched: (guildId: string, channelId: string): boolean => isWatched.get(guildId, channelId) !== undefined,
 

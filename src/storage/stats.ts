@@ -31,10 +31,7 @@ const FILTER = `(@guildId IS NULL OR guild_id = @guildId) AND (@since IS NULL OR
 type Filter = { guildId: string | null; since: string | null };
 
 export function statsQueries(db: Db) {
-  const totals = db.prepare<
-    Filter,
-    { total: number; errors: number; users: number; latencyCount: number; latencyMean: number | null }
-  >(`
+  const totals = db.prepare<Filter, { total: number; errors: number; users: number; latencyCount: number; latencyMean: number | null }>(`
     SELECT count(*) AS total,
            count(error_code) AS errors,
            count(DISTINCT user_id) AS users,
@@ -43,10 +40,12 @@ export function statsQueries(db: Db) {
     FROM predictions WHERE ${FILTER}`);
   // Nearest-rank percentile: the value at position ceil(0.95 n).
   const nthLatency = db
-    .prepare<Filter & { offset: number }, number>(`
+    .prepare<Filter & { offset: number }, number>(
+      `
       SELECT latency_ms FROM predictions
       WHERE ${FILTER} AND error_code IS NULL AND latency_ms IS NOT NULL
-      ORDER BY latency_ms LIMIT 1 OFFSET @offset`)
+      ORDER BY latency_ms LIMIT 1 OFFSET @offset`,
+    )
     .pluck();
   const byCode = db.prepare<Filter, { code: string; count: number }>(`
     SELECT error_code AS code, count(*) AS count FROM predictions
@@ -69,20 +68,21 @@ export function statsQueries(db: Db) {
       }
       const filter: Filter = { guildId: opts.guildId ?? null, since };
       // One read transaction, so all the numbers describe the same snapshot.
-      return db.transaction(() => {
-        const t = totals.get(filter)!;
-        const p95 =
-          t.latencyCount === 0 ? null : (nthLatency.get({ ...filter, offset: Math.ceil(0.95 * t.latencyCount) - 1 }) ?? null);
-        return {
-          total: t.total,
-          succeeded: t.total - t.errors,
-          errors: t.errors,
-          errorsByCode: byCode.all(filter),
-          uniqueUsers: t.users,
-          latencyMs: { mean: t.latencyMean, p95 },
-          topSpecies: species.all({ ...filter, limit: Math.max(0, Math.trunc(opts.topN ?? 5)) }),
-        };
-      }).deferred();
+      return db
+        .transaction(() => {
+          const t = totals.get(filter)!;
+          const p95 = t.latencyCount === 0 ? null : (nthLatency.get({ ...filter, offset: Math.ceil(0.95 * t.latencyCount) - 1 }) ?? null);
+          return {
+            total: t.total,
+            succeeded: t.total - t.errors,
+            errors: t.errors,
+            errorsByCode: byCode.all(filter),
+            uniqueUsers: t.users,
+            latencyMs: { mean: t.latencyMean, p95 },
+            topSpecies: species.all({ ...filter, limit: Math.max(0, Math.trunc(opts.topN ?? 5)) }),
+          };
+        })
+        .deferred();
     },
   };
 }

@@ -44,7 +44,9 @@ const warnOnStderr: WriteErrorHandler = (f: WriteFailure) => {
 };
 
 const warnReopenOnStderr = (e: { file: string; reason: string; error?: unknown }) =>
-  console.warn(`[storage] database file ${e.file} ${e.reason}; ${e.error ? `could not reopen it: ${messageOf(e.error)}` : 'reopened it at its path'}`);
+  console.warn(
+    `[storage] database file ${e.file} ${e.reason}; ${e.error ? `could not reopen it: ${messageOf(e.error)}` : 'reopened it at its path'}`,
+  );
 
 type FileId = { dev: number; ino: number };
 const fileId = (file: string): FileId | undefined => {
@@ -109,7 +111,11 @@ export class Store {
     try {
       db = openStoreConnection(this.#file, this.#opts);
     } catch (error) {
-      try { report({ file: this.#file, reason, error }); } catch { /* reporting must not throw */ }
+      try {
+        report({ file: this.#file, reason, error });
+      } catch {
+        /* reporting must not throw */
+      }
       return false;
     }
     const old = this.#db;
@@ -125,7 +131,11 @@ export class Store {
     } catch {
       // the old file is gone anyway
     }
-    try { report({ file: this.#file, reason }); } catch { /* reporting must not throw */ }
+    try {
+      report({ file: this.#file, reason });
+    } catch {
+      /* reporting must not throw */
+    }
     return true;
   }
 

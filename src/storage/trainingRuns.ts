@@ -124,9 +124,7 @@ export function trainingRunQueries(db: Db) {
      */
     recoverInterrupted: (): number[] => {
       const now = new Date().toISOString();
-      const stale = running
-        .all()
-        .filter((r) => r.pid === null || (r.pid === process.pid ? r.owner !== PROCESS_OWNER : !pidAlive(r.pid)));
+      const stale = running.all().filter((r) => r.pid === null || (r.pid === process.pid ? r.owner !== PROCESS_OWNER : !pidAlive(r.pid)));
       db.transaction(() => stale.forEach((r) => interrupt.run(now, r.id)))();
       return stale.map((r) => r.id);
     },

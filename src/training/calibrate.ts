@@ -5,7 +5,18 @@
 // species the head never saw (a leave-species-out run), when given.
 import fs from 'node:fs';
 import path from 'node:path';
-import { expectedCalibrationError, fitTemperature, flowerLikeness, nearestSimilarity, quantile, applyTemperature, pickFlowerClasses, featureOffsets, speciesCentroids, type AnswerSettings } from '../classifier/answers.ts';
+import {
+  expectedCalibrationError,
+  fitTemperature,
+  flowerLikeness,
+  nearestSimilarity,
+  quantile,
+  applyTemperature,
+  pickFlowerClasses,
+  featureOffsets,
+  speciesCentroids,
+  type AnswerSettings,
+} from '../classifier/answers.ts';
 import type { Classifier } from '../classifier/classifier.ts';
 import { imagenetProbs, type ImagenetHead } from '../classifier/imagenetHead.ts';
 import type { Sample } from './dataset.ts';
@@ -49,7 +60,12 @@ export interface CalibrateReport {
 }
 
 /** Centre-view features of samples (cached), in order, with the ones that failed left out. */
-export async function centreFeatures(clf: Classifier, samples: Sample[], cache: FeatureCache | undefined, onProgress?: (done: number, total: number) => void) {
+export async function centreFeatures(
+  clf: Classifier,
+  samples: Sample[],
+  cache: FeatureCache | undefined,
+  onProgress?: (done: number, total: number) => void,
+) {
   const r = await extractFeatures(samples, { embedder: clf.embedder, cache, plan: CENTRE_ONLY, onProgress });
   return { samples: r.items.map((it) => it.sample), features: r.items.map((it) => Float32Array.from(it.views[0]!)), skipped: r.skipped };
 }
@@ -59,31 +75,51 @@ const quartiles = (xs: number[]) => [0, 0.001, 0.01, 0.05, 0.25, 0.5].map((q) =>
 export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
   const clf = o.classifier;
   const meta = clf.meta;
-  if (!o.imagenet.some(Boolean)) throw new Error('None of the checkpoint\'s backbones has a readable ImageNet head: cannot tell flowers from other photos');
-  const valid = await centreFeatures(clf, o.valid.filter((s) => meta.labels.includes(s.label)), o.cache, (d, t) => o.onProgress?.('Features (valid)', d, t));
+  if (!o.imagenet.some(Boolean))
+    throw new Error("None of the checkpoint's backbones has a readable ImageNet head: cannot tell flowers from other photos");
+  const valid = await centreFeatures(
+    clf,
+    o.valid.filter((s) => meta.labels.includes(s.label)),
+    o.cache,
+    (d, t) => o.onProgress?.('Features (valid)', d, t),
+  );
   // An even sample of the training photos is plenty to see where their ImageNet mass goes.
   const known = o.train.filter((s) => meta.labels.includes(s.label));
   const step = Math.max(1, Math.ceil(known.length / (o.maxTrain ?? 2000)));
-  const train = await centreFeatures(clf, known.filter((_, i) => i % step === 0), o.cache, (d, t) => o.onProgress?.('Features (train)', d, t));
+  const train = await centreFeatures(
+    clf,
+    known.filter((_, i) => i % step === 0),
+    o.cache,
+    (d, t) => o.onProgress?.('Features (train)', d, t),
+  );
   const raw = clf.probsOfFeatures(valid.features);
   const targets = valid.samples.map((s) => meta.labels.indexOf(s.label));
   const temperature = fitTemperature(raw, targets);
   const eceBefore = expectedCalibrationError(raw, targets);
-  const eceAfter = expectedCalibrationError(raw.map((r) => applyTemperature(r, temperature)), targets);
+  const eceAfter = expectedCalibrationError(
+    raw.map((r) => applyTemperature(r, temperature)),
+    targets,
+  );
 
   // Which ImageNet classes the training photos look like, per backbone.
   const offsets = featureOffsets(meta.backbones.map((b) => b.featureSize));
   const flowerClasses = o.imagenet.map((h, b) => (h ? pickFlowerClasses(train.features.map((f) => imagenetProbs(h, f, offsets[b]))) : []));
   const settings: AnswerSettings = { temperature, flowerClasses };
   const likeness = (rows: Float32Array[]) => rows.map((f) => flowerLikeness(f, o.imagenet, offsets, flowerClasses) ?? 1);
-  const flowerTrain = likeness(train.features), flowerValid = likeness(valid.features);
+  const flowerTrain = likeness(train.features),
+    flowerValid = likeness(valid.features);
   // From flower photos only: never tuned to any set of other things.
   const tail = quantile([...flowerTrain, ...flowerValid], o.flowerTail ?? 0.002);
   settings.notFlowerBelow = tail * (o.flowerMargin ?? 0.5);
 
   // Similarity to the nearest species centroid: far from every species is not a flower either.
   const sizes = meta.backbones.map((b) => b.featureSize);
-  const centroids = speciesCentroids(train.features, train.samples.map((s) => meta.labels.indexOf(s.label)), meta.labels.length, sizes);
+  const centroids = speciesCentroids(
+    train.features,
+    train.samples.map((s) => meta.labels.indexOf(s.label)),
+    meta.labels.length,
+    sizes,
+  );
   const similar = (rows: Float32Array[]) => rows.map((f) => nearestSimilarity(f, centroids, sizes));
   const simValid = similar(valid.features);
   settings.centroids = 'centroids.bin';
@@ -97,7 +133,10 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
     unknownLikeness = likeness(u.features);
     unknownSim = similar(u.features);
     unknownTop1 = clf.probsOfFeatures(u.features).map((r) => Math.max(...applyTemperature(r, temperature)));
-    settings.notFlowerSimilarityBelow = Math.min(settings.notFlowerSimilarityBelow, Math.min(...unknownSim) - (o.unknownSimilarityMargin ?? 0.05));
+    settings.notFlowerSimilarityBelow = Math.min(
+      settings.notFlowerSimilarityBelow,
+      Math.min(...unknownSim) - (o.unknownSimilarityMargin ?? 0.05),
+    );
   }
   if (o.speciesThreshold !== undefined) settings.speciesThreshold = o.speciesThreshold;
   else if (unknownTop1.length) {
@@ -110,19 +149,38 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
     flowerClassesOn: `train (${train.samples.length} photos), ImageNet classes covering 90% of their mass`,
     notFlowerBelow: `${o.flowerMargin ?? 0.5} × the ${(o.flowerTail ?? 0.002) * 100}% quantile of train + valid flower-likeness (${tail.toFixed(4)})`,
     notFlowerSimilarityBelow: `the 0.2% quantile of valid similarity to the nearest species centroid − ${o.similarityMargin ?? 0.12}${unknownSim ? `, and at most the least similar unknown-species photo − ${o.unknownSimilarityMargin ?? 0.05}` : ''}`,
-    speciesThreshold: o.speciesThreshold !== undefined ? 'given' : unknownTop1.length ? `at most ${(o.unknownSpeciesRate ?? 0.15) * 100}% of ${unknownTop1.length} unknown-species photos answered with a species` : 'not fitted (BLOOM_CONFIDENCE_THRESHOLD)',
-    eceBefore, eceAfter,
+    speciesThreshold:
+      o.speciesThreshold !== undefined
+        ? 'given'
+        : unknownTop1.length
+          ? `at most ${(o.unknownSpeciesRate ?? 0.15) * 100}% of ${unknownTop1.length} unknown-species photos answered with a species`
+          : 'not fitted (BLOOM_CONFIDENCE_THRESHOLD)',
+    eceBefore,
+    eceAfter,
   };
   return {
-    settings, centroids, temperature, eceBefore, eceAfter, validImages: valid.samples.length,
-    flowerLikeness: { train: quartiles(flowerTrain), valid: quartiles(flowerValid), ...(unknownLikeness && { unknown: quartiles(unknownLikeness) }) },
+    settings,
+    centroids,
+    temperature,
+    eceBefore,
+    eceAfter,
+    validImages: valid.samples.length,
+    flowerLikeness: {
+      train: quartiles(flowerTrain),
+      valid: quartiles(flowerValid),
+      ...(unknownLikeness && { unknown: quartiles(unknownLikeness) }),
+    },
     similarity: { valid: quartiles(simValid), ...(unknownSim && { unknown: quartiles(unknownSim) }) },
   };
 }
 
 /** Writes the settings into the checkpoint's meta.json (write-then-rename). */
 export function saveAnswerSettings(dir: string, settings: AnswerSettings, centroids?: Float32Array): void {
-  if (centroids && settings.centroids) fs.writeFileSync(path.join(dir, path.basename(settings.centroids)), new Uint8Array(centroids.buffer, centroids.byteOffset, centroids.byteLength));
+  if (centroids && settings.centroids)
+    fs.writeFileSync(
+      path.join(dir, path.basename(settings.centroids)),
+      new Uint8Array(centroids.buffer, centroids.byteOffset, centroids.byteLength),
+    );
   const file = path.join(dir, 'meta.json');
   const meta = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
   meta.answers = settings;

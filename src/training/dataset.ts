@@ -23,7 +23,8 @@ export interface Dataset {
 const IMAGE_EXT = /\.(jpe?g|png|webp|gif|tiff?|avif|heic)$/i;
 
 export function compareLabels(a: string, b: string): number {
-  const na = Number(a), nb = Number(b);
+  const na = Number(a),
+    nb = Number(b);
   return Number.isFinite(na) && Number.isFinite(nb) ? na - nb : a.localeCompare(b);
 }
 
@@ -92,8 +93,14 @@ export function scanDataset(root: string, opts: { requireValid?: boolean; only?:
     }
     const byLabel = scanSplit(dir, split, problems);
     if (split === 'train' || split === opts.only) {
-      labels = [...byLabel.entries()].filter(([, s]) => s.length > 0).map(([l]) => l).sort(compareLabels);
-      if (labels.length < (opts.only ? 1 : 2)) throw new DatasetError(`${dir} needs at least ${opts.only ? 'one non-empty class folder' : 'two non-empty class folders'} (found ${labels.length})`);
+      labels = [...byLabel.entries()]
+        .filter(([, s]) => s.length > 0)
+        .map(([l]) => l)
+        .sort(compareLabels);
+      if (labels.length < (opts.only ? 1 : 2))
+        throw new DatasetError(
+          `${dir} needs at least ${opts.only ? 'one non-empty class folder' : 'two non-empty class folders'} (found ${labels.length})`,
+        );
     } else {
       for (const l of byLabel.keys()) if (!labels.includes(l)) problems.push(`${split}/${l}: class not in train/, its images are ignored`);
       for (const l of labels) if (!byLabel.has(l)) problems.push(`${split}/ has no folder for class ${l}`);
@@ -101,7 +108,8 @@ export function scanDataset(root: string, opts: { requireValid?: boolean; only?:
     splits[split] = [...byLabel.entries()].filter(([l]) => labels.includes(l)).flatMap(([, s]) => s);
   }
   for (const l of labels) if (Object.keys(names).length && !(l in names)) problems.push(`label ${l} has no name in cat_to_name.json`);
-  if (!opts.only) for (const l of Object.keys(names)) if (!labels.includes(l)) problems.push(`cat_to_name.json names ${l}, which has no train/ folder`);
+  if (!opts.only)
+    for (const l of Object.keys(names)) if (!labels.includes(l)) problems.push(`cat_to_name.json names ${l}, which has no train/ folder`);
   return { root, labels, names, splits, problems };
 }
 

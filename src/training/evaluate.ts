@@ -52,7 +52,13 @@ export interface AnswersReport {
 }
 
 /** The bot's answer for each photo (the centre view, as the bot sends it without TTA) and its best label. */
-export async function answerPhotos(clf: Classifier, samples: Sample[], fallbackThreshold: number, cache?: FeatureCache, onProgress?: (done: number, total: number) => void) {
+export async function answerPhotos(
+  clf: Classifier,
+  samples: Sample[],
+  fallbackThreshold: number,
+  cache?: FeatureCache,
+  onProgress?: (done: number, total: number) => void,
+) {
   const r = await extractFeatures(samples, { embedder: clf.embedder, cache, plan: CENTRE_ONLY, onProgress });
   const feats = r.items.map((it) => Float32Array.from(it.views[0]!));
   const probs = feats.length ? clf.probsOfFeatures(feats) : [];
@@ -93,14 +99,18 @@ export interface EvalOptions {
 type Scored = { label: string; probs: Float32Array };
 
 function score(rows: Scored[], labels: string[]): Scores & { hits: Map<string, [number, number]> } {
-  let t1 = 0, t5 = 0;
+  let t1 = 0,
+    t5 = 0;
   const hits = new Map<string, [number, number]>();
   for (const r of rows) {
     const want = labels.indexOf(r.label);
     const order = Array.from(r.probs.keys()).sort((a, b) => r.probs[b]! - r.probs[a]!);
     const h = hits.get(r.label) ?? [0, 0];
     h[1]++;
-    if (order[0] === want) { t1++; h[0]++; }
+    if (order[0] === want) {
+      t1++;
+      h[0]++;
+    }
     if (order.slice(0, 5).includes(want)) t5++;
     hits.set(r.label, h);
   }
@@ -110,24 +120,27 @@ function score(rows: Scored[], labels: string[]): Scores & { hits: Map<string, [
 
 /** TTA needs the whole image, so it bypasses the feature cache. */
 async function ttaRows(o: EvalOptions, perturb: boolean, label: string): Promise<{ rows: Scored[]; skipped: EvalReport['skipped'] }> {
-  const rows: Scored[] = [], skipped: EvalReport['skipped'] = [];
+  const rows: Scored[] = [],
+    skipped: EvalReport['skipped'] = [];
   for (let i = 0; i < o.samples.length; i += 8) {
     const chunk = o.samples.slice(i, i + 8);
-    const views = await Promise.all(chunk.map(async (s) => {
-      try {
-        const buf = await fs.readFile(s.path);
-        let img: RGBImage = await decodeUpright(buf, undefined, 512);
-        if (perturb) {
-          const sha = crypto.createHash('sha256').update(buf).digest('hex');
-          const t = samplePerturbation(rng(seedOf(sha, 'perturb', o.seed ?? 1, 0)));
-          img = { data: Buffer.from(await applyTransform(img, t, 256)), width: 256, height: 256 };
+    const views = await Promise.all(
+      chunk.map(async (s) => {
+        try {
+          const buf = await fs.readFile(s.path);
+          let img: RGBImage = await decodeUpright(buf, undefined, 512);
+          if (perturb) {
+            const sha = crypto.createHash('sha256').update(buf).digest('hex');
+            const t = samplePerturbation(rng(seedOf(sha, 'perturb', o.seed ?? 1, 0)));
+            img = { data: Buffer.from(await applyTransform(img, t, 256)), width: 256, height: 256 };
+          }
+          return { s, v: await o.classifier.ttaViews(img) };
+        } catch (err) {
+          skipped.push({ path: s.path, reason: (err as Error).message });
+          return null;
         }
-        return { s, v: await o.classifier.ttaViews(img) };
-      } catch (err) {
-        skipped.push({ path: s.path, reason: (err as Error).message });
-        return null;
-      }
-    }));
+      }),
+    );
     const ok = views.filter((x) => x !== null);
     if (ok.length === 0) continue;
     const probs = o.classifier.probsOfFeatures(await o.classifier.embedder.embed(ok.flatMap((x) => x.v)));
@@ -140,7 +153,12 @@ async function ttaRows(o: EvalOptions, perturb: boolean, label: string): Promise
 
 async function cachedRows(o: EvalOptions, perturb: boolean, label: string) {
   const plan = perturb ? { centre: false, seed: o.seed ?? 1, aug: [{ level: 'perturb' as const, views: 1 }] } : CENTRE_ONLY;
-  const r = await extractFeatures(o.samples, { embedder: o.classifier.embedder, cache: o.cache, plan, onProgress: (d, t) => o.onProgress?.(label, d, t) });
+  const r = await extractFeatures(o.samples, {
+    embedder: o.classifier.embedder,
+    cache: o.cache,
+    plan,
+    onProgress: (d, t) => o.onProgress?.(label, d, t),
+  });
   const probs = r.items.length ? o.classifier.probsOfFeatures(r.items.map((it) => it.views[0]!)) : [];
   return { rows: r.items.map((it, i) => ({ label: it.sample.label, probs: probs[i]! })), skipped: r.skipped };
 }
@@ -151,7 +169,8 @@ export async function evaluate(o: EvalOptions): Promise<EvalReport> {
   const run = (perturb: boolean, label: string) => (o.tta ? ttaRows(known, perturb, label) : cachedRows(known, perturb, label));
   const clean = await run(false, 'Evaluating (clean)');
   const c = score(clean.rows, labels);
-  const perClass = [...c.hits].map(([label, [h, n]]) => ({ label, name: o.classifier.meta.names[label] ?? label, images: n, accuracy: h / n }))
+  const perClass = [...c.hits]
+    .map(([label, [h, n]]) => ({ label, name: o.classifier.meta.names[label] ?? label, images: n, accuracy: h / n }))
     .sort((a, b) => a.accuracy - b.accuracy || a.label.localeCompare(b.label));
   let perturbed: Scores | undefined;
   if (o.perturb) {
@@ -165,13 +184,29 @@ export async function evaluate(o: EvalOptions): Promise<EvalReport> {
     const progress = (label: string) => (d: number, n: number) => o.onProgress?.(label, d, n);
     const k = await answerPhotos(o.classifier, known.samples, t, o.cache, progress('Answers (split)'));
     answers = { known: answerShares(k.rows, true) as AnswersReport['known'] };
-    if (o.unknown) answers.unknown = answerShares((await answerPhotos(o.classifier, o.unknown, t, o.cache, progress('Answers (unknown species)'))).rows, false);
-    if (o.notFlowers) answers.notFlowers = answerShares((await answerPhotos(o.classifier, o.notFlowers, t, o.cache, progress('Answers (not flowers)'))).rows, false);
+    if (o.unknown)
+      answers.unknown = answerShares(
+        (await answerPhotos(o.classifier, o.unknown, t, o.cache, progress('Answers (unknown species)'))).rows,
+        false,
+      );
+    if (o.notFlowers)
+      answers.notFlowers = answerShares(
+        (await answerPhotos(o.classifier, o.notFlowers, t, o.cache, progress('Answers (not flowers)'))).rows,
+        false,
+      );
   }
   // Speed: whole path for a few photos, one at a time, as a user would send them.
   const timed = known.samples.slice(0, o.timed ?? 16);
   const t0 = performance.now();
   for (const s of timed) await o.classifier.classify(await fs.readFile(s.path), { tta: o.tta });
   const msPerImage = timed.length ? (performance.now() - t0) / timed.length : 0;
-  return { clean: { top1: c.top1, top5: c.top5, images: c.images }, perturbed, perClass, ...(answers && { answers }), msPerImage, tta: !!o.tta, skipped: clean.skipped };
+  return {
+    clean: { top1: c.top1, top5: c.top5, images: c.images },
+    perturbed,
+    perClass,
+    ...(answers && { answers }),
+    msPerImage,
+    tta: !!o.tta,
+    skipped: clean.skipped,
+  };
 }

@@ -34,7 +34,10 @@ export class FeatureCache {
         const hash = buf.subarray(off, off + HASH_BYTES).toString('hex');
         // A view into the file buffer when aligned (records are multiples of 4 bytes), else a copy.
         const at = buf.byteOffset + off + HASH_BYTES;
-        const vec = at % 4 === 0 ? new Float32Array(buf.buffer, at, dim) : new Float32Array(new Uint8Array(buf.subarray(off + HASH_BYTES, off + rec)).buffer);
+        const vec =
+          at % 4 === 0
+            ? new Float32Array(buf.buffer, at, dim)
+            : new Float32Array(new Uint8Array(buf.subarray(off + HASH_BYTES, off + rec)).buffer);
         t.set(hash, vec);
       }
     }
@@ -88,7 +91,7 @@ export class FeatureCache {
     const bytes = new Uint8Array(vec.buffer);
     const fd = fs.openSync(file, 'r');
     try {
-      for (let pos = 0; ; ) {
+      for (let pos = 0; ;) {
         const n = fs.readSync(fd, buf, 0, buf.length, pos);
         const whole = Math.floor(n / rec);
         for (let r = 0; r < whole; r++) {

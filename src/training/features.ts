@@ -2,7 +2,15 @@
 // is looked up in the cache first; only misses are decoded and embedded.
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
-import { applyTransform, AUGMENT_LEVELS, rng, samplePerturbation, sampleTransform, seedOf, type AugmentLevel } from '../classifier/augment.ts';
+import {
+  applyTransform,
+  AUGMENT_LEVELS,
+  rng,
+  samplePerturbation,
+  sampleTransform,
+  seedOf,
+  type AugmentLevel,
+} from '../classifier/augment.ts';
 import type { Embedder } from '../classifier/embedder.ts';
 import { decodeUpright, ImageError, prepareImage, type RGBImage } from '../classifier/images.ts';
 import type { FeatureCache } from './featureCache.ts';
@@ -42,7 +50,8 @@ export function parseAugmentation(level: string, views: number): ViewSet[] {
       })
     : [{ level: level.trim(), views }];
   for (const s of sets) {
-    if (!(AUGMENT_LEVELS as readonly string[]).includes(s.level)) throw new Error(`unknown augmentation level "${s.level}" (use ${AUGMENT_LEVELS.join(', ')}, or a mix such as robust:2,phone:3)`);
+    if (!(AUGMENT_LEVELS as readonly string[]).includes(s.level))
+      throw new Error(`unknown augmentation level "${s.level}" (use ${AUGMENT_LEVELS.join(', ')}, or a mix such as robust:2,phone:3)`);
     if (!Number.isInteger(s.views) || s.views < 0) throw new Error(`"${s.level}" needs a whole number of views, got ${s.views}`);
   }
   return views === 0 ? [] : (sets.filter((s) => s.views > 0) as ViewSet[]);
@@ -54,7 +63,8 @@ type View = { key: string; centre: true } | { key: string; centre: false; level:
 function planViews(plan: ViewPlan): View[] {
   const views: View[] = plan.centre ? [{ key: 'centre', centre: true }] : [];
   for (const set of plan.aug) {
-    for (let i = set.from ?? 0; i < (set.from ?? 0) + set.views; i++) views.push({ key: `aug-${set.level}-${RECIPE}-s${plan.seed}-v${i}`, centre: false, level: set.level, index: i });
+    for (let i = set.from ?? 0; i < (set.from ?? 0) + set.views; i++)
+      views.push({ key: `aug-${set.level}-${RECIPE}-s${plan.seed}-v${i}`, centre: false, level: set.level, index: i });
   }
   return views;
 }
@@ -93,7 +103,14 @@ export interface ExtractOptions {
   hashes?: Map<string, string>;
 }
 
-async function renderView(buf: Buffer, sha: string, view: View, seed: number, size: number, upright: () => Promise<RGBImage>): Promise<Uint8Array> {
+async function renderView(
+  buf: Buffer,
+  sha: string,
+  view: View,
+  seed: number,
+  size: number,
+  upright: () => Promise<RGBImage>,
+): Promise<Uint8Array> {
   if (view.centre) return prepareImage(buf, { size });
   const r = rng(seedOf(sha, view.level, seed, view.index));
   return applyTransform(await upright(), view.level === 'perturb' ? samplePerturbation(r) : sampleTransform(r, view.level), size);
@@ -105,7 +122,15 @@ async function renderView(buf: Buffer, sha: string, view: View, seed: number, si
  * alone (loading every file whole left up to a second copy of the features
  * waiting for the garbage collector). Rows missing a backbone are left out.
  */
-function prefillRows(cache: FeatureCache, key: string, ids: string[], dims: number[], shas: string[], dropped: Set<number>, reuse?: Float32Array): Map<number, Float32Array> {
+function prefillRows(
+  cache: FeatureCache,
+  key: string,
+  ids: string[],
+  dims: number[],
+  shas: string[],
+  dropped: Set<number>,
+  reuse?: Float32Array,
+): Map<number, Float32Array> {
   const total = dims.reduce((a, b) => a + b, 0);
   const want = new Map<string, number[]>();
   shas.forEach((sha, i) => {
@@ -165,15 +190,22 @@ function skipPhoto(x: Extraction, i: number, reason: string): void {
 /** Content hashes first (reusing known ones); files are read again only where a view misses the cache. */
 async function hashPhotos(x: Extraction, batch: number, known?: Map<string, string>): Promise<void> {
   for (let start = 0; start < x.samples.length; start += batch) {
-    await Promise.all(x.samples.slice(start, start + batch).map(async (sample, j) => {
-      try {
-        const sha = known?.get(sample.path);
-        x.shas[start + j] = sha ?? crypto.createHash('sha256').update(await fs.readFile(sample.path)).digest('hex');
-        if (!sha) known?.set(sample.path, x.shas[start + j]!);
-      } catch (err) {
-        skipPhoto(x, start + j, (err as Error).message);
-      }
-    }));
+    await Promise.all(
+      x.samples.slice(start, start + batch).map(async (sample, j) => {
+        try {
+          const sha = known?.get(sample.path);
+          x.shas[start + j] =
+            sha ??
+            crypto
+              .createHash('sha256')
+              .update(await fs.readFile(sample.path))
+              .digest('hex');
+          if (!sha) known?.set(sample.path, x.shas[start + j]!);
+        } catch (err) {
+          skipPhoto(x, start + j, (err as Error).message);
+        }
+      }),
+    );
   }
 }
 
@@ -195,15 +227,20 @@ function takePrefilled(x: Extraction, photos: number[], prefilled: Map<number, F
 /** Renders the view of each photo that misses the cache (decoding the file again); unreadable ones are skipped. */
 async function renderMissing(x: Extraction, view: View, seed: number, photos: number[]): Promise<Map<number, Uint8Array>> {
   const inputs = new Map<number, Uint8Array>();
-  await Promise.all(photos.map(async (i) => {
-    try {
-      const buf = await fs.readFile(x.samples[i]!.path);
-      let upright: Promise<RGBImage> | undefined;
-      inputs.set(i, await renderView(buf, x.shas[i]!, view, seed, x.embedder.inputSize, () => (upright ??= decodeUpright(buf, undefined, 512))));
-    } catch (err) {
-      skipPhoto(x, i, err instanceof ImageError ? `${err.code}: ${err.cause ?? err.message}` : (err as Error).message);
-    }
-  }));
+  await Promise.all(
+    photos.map(async (i) => {
+      try {
+        const buf = await fs.readFile(x.samples[i]!.path);
+        let upright: Promise<RGBImage> | undefined;
+        inputs.set(
+          i,
+          await renderView(buf, x.shas[i]!, view, seed, x.embedder.inputSize, () => (upright ??= decodeUpright(buf, undefined, 512))),
+        );
+      } catch (err) {
+        skipPhoto(x, i, err instanceof ImageError ? `${err.code}: ${err.cause ?? err.message}` : (err as Error).message);
+      }
+    }),
+  );
   return inputs;
 }
 
@@ -220,9 +257,18 @@ function groupByMissingBackbones(photos: number[], vectors: Map<number, Backbone
 }
 
 /** Embeds a group by its missing backbones; each backbone's part goes into the photos' vectors and the cache. */
-async function embedGroup(x: Extraction, view: View, group: EmbedGroup, inputs: Map<number, Uint8Array>, vectors: Map<number, BackboneVectors>): Promise<void> {
+async function embedGroup(
+  x: Extraction,
+  view: View,
+  group: EmbedGroup,
+  inputs: Map<number, Uint8Array>,
+  vectors: Map<number, BackboneVectors>,
+): Promise<void> {
   const { backbones, photos } = group;
-  const embedded = await x.embedder.embed(photos.map((i) => inputs.get(i)!), backbones);
+  const embedded = await x.embedder.embed(
+    photos.map((i) => inputs.get(i)!),
+    backbones,
+  );
   let off = 0;
   for (const b of backbones) {
     const dim = x.dims[b]!;
@@ -239,25 +285,50 @@ function joinBackbones(vectors: BackboneVectors, dims: number[], total: number):
   if (vectors.length === 1) return vectors[0]!;
   const row = new Float32Array(total);
   let off = 0;
-  vectors.forEach((v, b) => { row.set(v!, off); off += dims[b]!; });
+  vectors.forEach((v, b) => {
+    row.set(v!, off);
+    off += dims[b]!;
+  });
   return row;
 }
 
 /** One batch of photos for one view: cached rows, then per-backbone cache hits, then the misses rendered and embedded. */
-async function extractBatch(x: Extraction, view: View, seed: number, photos: number[], prefilled: Map<number, Float32Array>, out: Float32Array[]): Promise<void> {
+async function extractBatch(
+  x: Extraction,
+  view: View,
+  seed: number,
+  photos: number[],
+  prefilled: Map<number, Float32Array>,
+  out: Float32Array[],
+): Promise<void> {
   const lookup = takePrefilled(x, photos, prefilled, out);
-  const vectors = new Map(lookup.map((i): [number, BackboneVectors] => [i, x.embedder.specs.map((s, b) => x.cache?.get(s.id, view.key, x.shas[i]!, x.dims[b]!))]));
+  const vectors = new Map(
+    lookup.map((i): [number, BackboneVectors] => [i, x.embedder.specs.map((s, b) => x.cache?.get(s.id, view.key, x.shas[i]!, x.dims[b]!))]),
+  );
   const missing = lookup.filter((i) => vectors.get(i)!.some((v) => !v));
   x.result.cached += lookup.length - missing.length;
   const inputs = await renderMissing(x, view, seed, missing);
-  for (const group of groupByMissingBackbones(missing.filter((i) => inputs.has(i)), vectors)) await embedGroup(x, view, group, inputs, vectors);
+  for (const group of groupByMissingBackbones(
+    missing.filter((i) => inputs.has(i)),
+    vectors,
+  ))
+    await embedGroup(x, view, group, inputs, vectors);
   for (const i of lookup) if (!x.dropped.has(i)) out[i] = joinBackbones(vectors.get(i)!, x.dims, x.total);
 }
 
 export async function extractFeatures(samples: Sample[], opts: ExtractOptions): Promise<ExtractResult> {
   const { embedder, cache, plan } = opts;
   const dims = embedder.specs.map((s) => s.featureSize);
-  const x: Extraction = { samples, embedder, cache, dims, total: dims.reduce((a, b) => a + b, 0), shas: [], dropped: new Set(), result: { items: [], skipped: [], extracted: 0, cached: 0 } };
+  const x: Extraction = {
+    samples,
+    embedder,
+    cache,
+    dims,
+    total: dims.reduce((a, b) => a + b, 0),
+    shas: [],
+    dropped: new Set(),
+    result: { items: [], skipped: [], extracted: 0, cached: 0 },
+  };
   const batch = opts.batchSize ?? 16;
   await hashPhotos(x, batch, opts.hashes);
 
@@ -267,10 +338,28 @@ export async function extractFeatures(samples: Sample[], opts: ExtractOptions): 
   const rows: Float32Array[][] = views.map(() => []);
   const ensemble = embedder.specs.length > 1;
   for (const [v, view] of views.entries()) {
-    const prefilled = ensemble && cache ? prefillRows(cache, view.key, embedder.specs.map((s) => s.id), dims, x.shas, x.dropped, opts.rowBuffer) : new Map<number, Float32Array>();
+    const prefilled =
+      ensemble && cache
+        ? prefillRows(
+            cache,
+            view.key,
+            embedder.specs.map((s) => s.id),
+            dims,
+            x.shas,
+            x.dropped,
+            opts.rowBuffer,
+          )
+        : new Map<number, Float32Array>();
     for (let start = 0; start < samples.length; start += batch) {
       const end = Math.min(start + batch, samples.length);
-      await extractBatch(x, view, plan.seed, Array.from({ length: end - start }, (_, k) => start + k), prefilled, rows[v]!);
+      await extractBatch(
+        x,
+        view,
+        plan.seed,
+        Array.from({ length: end - start }, (_, k) => start + k),
+        prefilled,
+        rows[v]!,
+      );
       opts.onProgress?.(v * samples.length + end, samples.length * views.length);
     }
     if (ensemble) cache?.forgetView(view.key);

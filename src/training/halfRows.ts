@@ -15,7 +15,7 @@ export function toHalf(x: number): number {
   if (exp >= 31) return sign | 0x7c00; // too large: ±∞
   if (exp <= 0) {
     if (exp < -10) return sign; // too small: ±0
-    return sign | (((mant | 0x800000) >> (1 - exp)) + 0x1000) >> 13; // subnormal
+    return sign | ((((mant | 0x800000) >> (1 - exp)) + 0x1000) >> 13); // subnormal
   }
   // Adding (not or-ing) lets a rounding carry move into the exponent.
   return sign | ((exp << 10) + ((mant + 0x1000) >> 13));
@@ -35,7 +35,10 @@ const TABLE = Float32Array.from({ length: 65536 }, (_, h) => fromHalf(h));
 export class HalfRows {
   private readonly data: Uint16Array;
 
-  constructor(readonly count: number, readonly dim: number) {
+  constructor(
+    readonly count: number,
+    readonly dim: number,
+  ) {
     this.data = new Uint16Array(count * dim);
   }
 

@@ -74,7 +74,9 @@ function writeHalfHead(src: string, dest: string): void {
 }
 
 function folderBytes(dir: string): number {
-  return fs.readdirSync(dir, { withFileTypes: true }).reduce((n, e) => n + (e.isDirectory() ? folderBytes(path.join(dir, e.name)) : fs.statSync(path.join(dir, e.name)).size), 0);
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .reduce((n, e) => n + (e.isDirectory() ? folderBytes(path.join(dir, e.name)) : fs.statSync(path.join(dir, e.name)).size), 0);
 }
 
 /** The pick nearest the median probability of a group: a usual case of its kind, not the best one. */
@@ -83,11 +85,16 @@ function median<T extends { p: number }>(xs: T[]): T | undefined {
   return s[Math.floor(s.length / 2)];
 }
 
-export async function shipModel(o: ShipOptions): Promise<{ dir: string; meta: CheckpointMeta & { shipped: ShippedInfo }; demo: DemoPlan; bytes: number }> {
+export async function shipModel(
+  o: ShipOptions,
+): Promise<{ dir: string; meta: CheckpointMeta & { shipped: ShippedInfo }; demo: DemoPlan; bytes: number }> {
   const src = resolveCheckpointDir(o.checkpoint);
   const meta = readMeta(src);
   const roots = [...o.dataRoots, meta.dataRoot].filter((r) => r && fs.existsSync(path.join(r, 'valid')));
-  if (roots.length === 0) throw new Error(`No dataset with a valid/ folder at ${[...o.dataRoots, meta.dataRoot].join(' or ')}: it is needed for the thumbnails and the figures`);
+  if (roots.length === 0)
+    throw new Error(
+      `No dataset with a valid/ folder at ${[...o.dataRoots, meta.dataRoot].join(' or ')}: it is needed for the thumbnails and the figures`,
+    );
   const root = roots[0]!;
 
   fs.mkdirSync(path.dirname(path.resolve(o.outDir)), { recursive: true });
@@ -112,7 +119,12 @@ export async function shipModel(o: ShipOptions): Promise<{ dir: string; meta: Ch
     const samples = scanDataset(root).splits.valid ?? [];
     const specs = meta.backbones;
     const embedder = new LazyEmbedder(specs, specs[0]!.inputSize, () => o.startEmbedder(specs.map((b) => b.id).join('+')));
-    const ex = await extractFeatures(samples, { embedder, cache: o.featureCacheDir ? new ReadOnlyCache(o.featureCacheDir) : undefined, plan: CENTRE_ONLY, onProgress: o.onProgress });
+    const ex = await extractFeatures(samples, {
+      embedder,
+      cache: o.featureCacheDir ? new ReadOnlyCache(o.featureCacheDir) : undefined,
+      plan: CENTRE_ONLY,
+      onProgress: o.onProgress,
+    });
     await embedder.close();
     const dim = specs.reduce((n, s) => n + s.featureSize, 0);
     const flat = new Float32Array(ex.items.length * dim);
@@ -126,7 +138,14 @@ export async function shipModel(o: ShipOptions): Promise<{ dir: string; meta: Ch
       const row = Array.from(data.subarray(i * n, (i + 1) * n));
       const order = row.map((_, k) => k).sort((a, b) => row[b]! - row[a]!);
       const want = meta.labels.indexOf(it.sample.label);
-      return { photo: path.relative(root, it.sample.path), label: it.sample.label, top1: meta.labels[order[0]!]!, p: row[order[0]!]!, right: order[0] === want, top5: order.slice(0, 5).includes(want) };
+      return {
+        photo: path.relative(root, it.sample.path),
+        label: it.sample.label,
+        top1: meta.labels[order[0]!]!,
+        p: row[order[0]!]!,
+        right: order[0] === want,
+        top5: order.slice(0, 5).includes(want),
+      };
     });
     const frac = (k: number) => k / rows.length;
     const sure = rows.filter((r) => r.p >= o.threshold);
@@ -147,18 +166,37 @@ export async function shipModel(o: ShipOptions): Promise<{ dir: string; meta: Ch
     const demo: DemoPlan = {
       threshold: o.threshold,
       picks: [
-        ...pick('confident-right', sure.filter((r) => r.right)),
-        ...pick('unsure', rows.filter((r) => r.p < o.threshold)),
+        ...pick(
+          'confident-right',
+          sure.filter((r) => r.right),
+        ),
+        ...pick(
+          'unsure',
+          rows.filter((r) => r.p < o.threshold),
+        ),
         ...pick('wrong', wrongSure.length ? wrongSure : rows.filter((r) => !r.right)),
       ],
       valid,
     };
-    const shipped: ShippedInfo = { fromVersion: meta.version, exportedAt: new Date().toISOString(), weights: 'float16', command: o.command, valid };
-    const final: CheckpointMeta & { shipped: ShippedInfo } = { ...out, validAccuracy: valid.top1, validTop5: valid.top5, validImages: rows.length, shipped };
+    const shipped: ShippedInfo = {
+      fromVersion: meta.version,
+      exportedAt: new Date().toISOString(),
+      weights: 'float16',
+      command: o.command,
+      valid,
+    };
+    const final: CheckpointMeta & { shipped: ShippedInfo } = {
+      ...out,
+      validAccuracy: valid.top1,
+      validTop5: valid.top5,
+      validImages: rows.length,
+      shipped,
+    };
     fs.writeFileSync(path.join(tmp, 'meta.json'), JSON.stringify(final, null, 2));
     fs.writeFileSync(path.join(tmp, 'demo.json'), JSON.stringify(demo, null, 2));
     const bytes = folderBytes(tmp);
-    if (bytes > SHIPPED_BUDGET_BYTES) throw new Error(`the shipped model would take ${bytes} bytes, over the ${SHIPPED_BUDGET_BYTES}-byte budget`);
+    if (bytes > SHIPPED_BUDGET_BYTES)
+      throw new Error(`the shipped model would take ${bytes} bytes, over the ${SHIPPED_BUDGET_BYTES}-byte budget`);
     const dest = path.resolve(o.outDir);
     fs.rmSync(dest, { recursive: true, force: true });
     fs.renameSync(tmp, dest);

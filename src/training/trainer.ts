@@ -73,7 +73,8 @@ export function accuracy(head: tf.LayersModel, x: tf.Tensor2D, y: number[]): { t
   const idx = indices.arraySync();
   probs.dispose();
   indices.dispose();
-  let t1 = 0, t5 = 0;
+  let t1 = 0,
+    t5 = 0;
   idx.forEach((row, i) => {
     if (row[0] === y[i]) t1++;
     if (row.includes(y[i]!)) t5++;
@@ -90,7 +91,8 @@ function typicalImages(items: ExtractedSample[], root: string): Record<string, s
     const d = xs[0]!.views[0]!.length;
     const mean = new Float32Array(d);
     for (const x of xs) x.views[0]!.forEach((v, i) => (mean[i]! += v / xs.length));
-    let best = xs[0]!, bestD = Infinity;
+    let best = xs[0]!,
+      bestD = Infinity;
     for (const x of xs) {
       let s = 0;
       x.views[0]!.forEach((v, i) => (s += (v - mean[i]!) ** 2));
@@ -106,7 +108,8 @@ function trainViewPlans(opts: TrainOptions): ViewPlan[] {
   return [
     { centre: true, seed: opts.seed, aug: [] },
     ...parseAugmentation(opts.augLevel, opts.augViews).flatMap((set) =>
-      Array.from({ length: set.views }, (_, i) => ({ centre: false, seed: opts.seed, aug: [{ level: set.level, views: 1, from: i }] }))),
+      Array.from({ length: set.views }, (_, i) => ({ centre: false, seed: opts.seed, aug: [{ level: set.level, views: 1, from: i }] })),
+    ),
   ];
 }
 
@@ -119,16 +122,25 @@ function trainViewPlans(opts: TrainOptions): ViewPlan[] {
 async function trainRows(samples: Sample[], plans: ViewPlan[], dim: number, root: string, opts: TrainOptions) {
   const perImage = plans.length;
   const skipped = new Map<string, { path: string; reason: string }>();
-  let extracted = 0, cached = 0;
+  let extracted = 0,
+    cached = 0;
   let items: ExtractedSample[] = [];
   let rows = new HalfRows(0, dim);
   let typical: Record<string, string> = {};
-  const sum = new Float64Array(dim), sumSq = new Float64Array(dim);
+  const sum = new Float64Array(dim),
+    sumSq = new Float64Array(dim);
   const rowBuffer = opts.embedder.specs.length > 1 ? new Float32Array(samples.length * dim) : undefined;
   const hashes = new Map<string, string>();
   for (const [v, plan] of plans.entries()) {
     const n = samples.length;
-    const r = await extractFeatures(samples, { embedder: opts.embedder, cache: opts.cache, plan, rowBuffer, hashes, onProgress: (done) => opts.onEvent?.({ phase: 'extract', split: 'train', done: v * n + done, total: perImage * n }) });
+    const r = await extractFeatures(samples, {
+      embedder: opts.embedder,
+      cache: opts.cache,
+      plan,
+      rowBuffer,
+      hashes,
+      onProgress: (done) => opts.onEvent?.({ phase: 'extract', split: 'train', done: v * n + done, total: perImage * n }),
+    });
     extracted += r.extracted;
     cached += r.cached;
     for (const sk of r.skipped) skipped.set(sk.path, sk);
@@ -207,14 +219,31 @@ function epochOrder(d: HeadData, k: number, pick: () => number): number[] {
  * the training set never sits in TF memory (one batch does), and no per-batch
  * gather runs (on wasm it cost more than the head's maths). Mean loss and accuracy.
  */
-async function trainEpoch(head: tf.LayersModel, d: HeadData, order: number[], batchSize: number): Promise<{ loss: number; accuracy: number }> {
-  let lossSum = 0, accSum = 0;
+async function trainEpoch(
+  head: tf.LayersModel,
+  d: HeadData,
+  order: number[],
+  batchSize: number,
+): Promise<{ loss: number; accuracy: number }> {
+  let lossSum = 0,
+    accSum = 0;
   for (let at = 0; at < order.length; at += batchSize) {
     const part = order.slice(at, at + batchSize);
     const flat = new Float32Array(part.length * d.dim);
     part.forEach((i, r) => d.rows.readInto(i, flat, r * d.dim, d.norm));
     const xb = tf.tensor2d(flat, [part.length, d.dim]);
-    const yb = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(part.map((i) => d.trainY[i]!), 'int32'), d.classes), 'float32'));
+    const yb = tf.tidy(() =>
+      tf.cast(
+        tf.oneHot(
+          tf.tensor1d(
+            part.map((i) => d.trainY[i]!),
+            'int32',
+          ),
+          d.classes,
+        ),
+        'float32',
+      ),
+    );
     const [loss, acc] = (await head.trainOnBatch(xb, yb)) as number[];
     tf.dispose([xb, yb]);
     lossSum += loss! * part.length;
@@ -262,7 +291,8 @@ async function fitHead(opts: TrainOptions, d: HeadData): Promise<{ head: tf.Laye
   if (!best) throw new Error(`training ran no epochs (epochs must be ≥ 1, got ${opts.epochs})`);
   head.setWeights(best.weights);
   best.weights.forEach((w) => w.dispose());
-  xValid.dispose(); yValid.dispose();
+  xValid.dispose();
+  yValid.dispose();
   return { head, epochs, bestEpoch: best.epoch };
 }
 
@@ -275,7 +305,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const perImage = plans.length;
   const dim = opts.embedder.specs.reduce((n, s) => n + s.featureSize, 0);
   const { items, rows, sum, sumSq, typical, ...got } = await trainRows(samples.train, plans, dim, ds.root, opts);
-  const va = await extractFeatures(samples.valid, { embedder: opts.embedder, cache: opts.cache, plan: CENTRE_ONLY, onProgress: (done, total) => opts.onEvent?.({ phase: 'extract', split: 'valid', done, total }) });
+  const va = await extractFeatures(samples.valid, {
+    embedder: opts.embedder,
+    cache: opts.cache,
+    plan: CENTRE_ONLY,
+    onProgress: (done, total) => opts.onEvent?.({ phase: 'extract', split: 'valid', done, total }),
+  });
   if (items.length === 0 || va.items.length === 0) throw new Error('No readable training or validation images');
   opts.cache?.forget();
 
@@ -285,7 +320,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   // Standardise features with train statistics; folded into the head afterwards.
   const norm = standardisation(sum, sumSq, items.length * perImage);
   const { head, epochs, bestEpoch } = await fitHead(opts, {
-    rows, photos: items.length, perImage, valid, validY, dim, classes: ds.labels.length, norm,
+    rows,
+    photos: items.length,
+    perImage,
+    valid,
+    validY,
+    dim,
+    classes: ds.labels.length,
+    norm,
     trainY: items.flatMap((it) => Array.from({ length: perImage }, () => labelIndex.get(it.sample.label)!)),
   });
   foldStandardisation(head, norm.mean, norm.std);
@@ -302,7 +344,18 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     backbones: opts.embedder.specs,
     labels: ds.labels,
     names: ds.names,
-    params: { arch: opts.arch, hiddenUnits: opts.hiddenUnits, dropout: opts.dropout, learningRate: opts.learningRate, epochs: opts.epochs, batchSize: opts.batchSize, augViews: opts.augViews, augLevel: opts.augLevel, seed: opts.seed, viewsPerEpoch: opts.viewsPerEpoch },
+    params: {
+      arch: opts.arch,
+      hiddenUnits: opts.hiddenUnits,
+      dropout: opts.dropout,
+      learningRate: opts.learningRate,
+      epochs: opts.epochs,
+      batchSize: opts.batchSize,
+      augViews: opts.augViews,
+      augLevel: opts.augLevel,
+      seed: opts.seed,
+      viewsPerEpoch: opts.viewsPerEpoch,
+    },
     epochs,
     bestEpoch,
     validAccuracy: acc.top1,
@@ -317,5 +370,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const dir = await saveCheckpoint(opts.saveDir, head, meta);
   head.dispose();
   opts.onEvent?.({ phase: 'save', dir });
-  return { dir, meta, skipped: [...got.skipped, ...va.skipped], problems: ds.problems, extracted: got.extracted + va.extracted, cached: got.cached + va.cached };
+  return {
+    dir,
+    meta,
+    skipped: [...got.skipped, ...va.skipped],
+    problems: ds.problems,
+    extracted: got.extracted + va.extracted,
+    cached: got.cached + va.cached,
+  };
 }

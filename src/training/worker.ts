@@ -22,8 +22,21 @@ export interface RetrainJob {
 }
 
 export type WorkerMessage =
-  | { type: 'event'; event: Exclude<TrainEvent, { phase: 'scan' }> | { phase: 'scan'; classes: number; train: number; valid: number; problems: string[] } }
-  | { type: 'done'; dir: string; version: string; validAccuracy: number; validTop5: number; skipped: number; extracted: number; cached: number; seconds: number }
+  | {
+      type: 'event';
+      event: Exclude<TrainEvent, { phase: 'scan' }> | { phase: 'scan'; classes: number; train: number; valid: number; problems: string[] };
+    }
+  | {
+      type: 'done';
+      dir: string;
+      version: string;
+      validAccuracy: number;
+      validTop5: number;
+      skipped: number;
+      extracted: number;
+      cached: number;
+      seconds: number;
+    }
   | { type: 'error'; message: string };
 
 if (!parentPort) throw new Error('training/worker.ts runs only as a worker thread (the retrain service starts it)');
@@ -42,17 +55,37 @@ async function run(job: RetrainJob): Promise<void> {
       maxPerClass: job.maxPerClass,
       embedder,
       cache: new FeatureCache(job.featureCacheDir),
-      onEvent: (e) => post({
-        type: 'event',
-        event: e.phase === 'scan'
-          ? { phase: 'scan', classes: e.dataset.labels.length, train: e.dataset.splits.train?.length ?? 0, valid: e.dataset.splits.valid?.length ?? 0, problems: e.dataset.problems }
-          : e,
-      }),
+      onEvent: (e) =>
+        post({
+          type: 'event',
+          event:
+            e.phase === 'scan'
+              ? {
+                  phase: 'scan',
+                  classes: e.dataset.labels.length,
+                  train: e.dataset.splits.train?.length ?? 0,
+                  valid: e.dataset.splits.valid?.length ?? 0,
+                  problems: e.dataset.problems,
+                }
+              : e,
+        }),
     });
-    post({ type: 'done', dir: r.dir, version: r.meta.version, validAccuracy: r.meta.validAccuracy, validTop5: r.meta.validTop5, skipped: r.skipped.length, extracted: r.extracted, cached: r.cached, seconds: r.meta.trainSeconds });
+    post({
+      type: 'done',
+      dir: r.dir,
+      version: r.meta.version,
+      validAccuracy: r.meta.validAccuracy,
+      validTop5: r.meta.validTop5,
+      skipped: r.skipped.length,
+      extracted: r.extracted,
+      cached: r.cached,
+      seconds: r.meta.trainSeconds,
+    });
   } finally {
     await embedder.close();
   }
 }
 
-run(workerData as RetrainJob).catch((err: unknown) => port.postMessage({ type: 'error', message: (err as Error)?.message ?? String(err) } satisfies WorkerMessage));
+run(workerData as RetrainJob).catch((err: unknown) =>
+  port.postMessage({ type: 'error', message: (err as Error)?.message ?? String(err) } satisfies WorkerMessage),
+);

@@ -60,14 +60,34 @@ export async function startHarness(env: Record<string, string> = {}, opts: Harne
     ...env,
   });
   const logLines: string[] = [];
-  const log = createLogger({ level: 'info', secrets: [emu.token], destination: new Writable({ write(chunk, _enc, cb) { logLines.push(String(chunk)); cb(); } }) });
+  const log = createLogger({
+    level: 'info',
+    secrets: [emu.token],
+    destination: new Writable({
+      write(chunk, _enc, cb) {
+        logLines.push(String(chunk));
+        cb();
+      },
+    }),
+  });
   const make = async () => {
-    const app = await createApp({ config, log, addressPolicy: { allowOrigins: [origin, ...(opts.allowOrigins ?? [])] }, retrainEditMs: 50, ...opts.app });
+    const app = await createApp({
+      config,
+      log,
+      addressPolicy: { allowOrigins: [origin, ...(opts.allowOrigins ?? [])] },
+      retrainEditMs: 50,
+      ...opts.app,
+    });
     await app.bot.start(emu.token);
     return app;
   };
   const h: Harness = {
-    tmp, dataDir: m.dataDir, checkpointDir: m.checkpointDir, emu, app: await make(), logLines,
+    tmp,
+    dataDir: m.dataDir,
+    checkpointDir: m.checkpointDir,
+    emu,
+    app: await make(),
+    logLines,
     async restartApp() {
       await h.app.stop();
       h.app = await make();

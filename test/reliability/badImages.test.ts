@@ -24,7 +24,10 @@ before(async () => {
   const thin = await thinImages();
   // A class photo cropped to landscape, and the same pixels stored sideways: with EXIF
   // orientation 6 (must be read upright) and without it (a control the model sees differently).
-  const upright = await sharp(photo(h, '3')).extract({ left: 0, top: 16, width: 96, height: 64 }).jpeg({ quality: 100, chromaSubsampling: '4:4:4' }).toBuffer();
+  const upright = await sharp(photo(h, '3'))
+    .extract({ left: 0, top: 16, width: 96, height: 64 })
+    .jpeg({ quality: 100, chromaSubsampling: '4:4:4' })
+    .toBuffer();
   const turned = sharp(upright).rotate(-90);
   const exifRotated = await turned.clone().withMetadata({ orientation: 6 }).jpeg({ quality: 100, chromaSubsampling: '4:4:4' }).toBuffer();
   const sidewaysNoExif = await turned.clone().jpeg({ quality: 100, chromaSubsampling: '4:4:4' }).toBuffer();
@@ -83,7 +86,8 @@ const THIN = ['thin1x4000', 'wide4000x1', 'thin1x40000', 'strip3x400'];
 type Probs = Record<string, number>;
 const asProbs = (top: { label: string; probability: number }[]): Probs => Object.fromEntries(top.map((p) => [p.label, p.probability]));
 /** Largest difference of log-probabilities: 0 for identical outputs (the tiny model is very sure, so raw probabilities barely move). */
-const logDistance = (a: Probs, b: Probs) => Math.max(...Object.keys(a).map((k) => Math.abs(Math.log(a[k]! + 1e-12) - Math.log((b[k] ?? 0) + 1e-12))));
+const logDistance = (a: Probs, b: Probs) =>
+  Math.max(...Object.keys(a).map((k) => Math.abs(Math.log(a[k]! + 1e-12) - Math.log((b[k] ?? 0) + 1e-12))));
 
 /** EXIF orientation honoured: the rotated file reads like the upright one, unlike the same pixels without the tag. */
 function assertUpright(p: Record<'upright' | 'exifRotated' | 'sidewaysNoExif', Probs>, where: string) {
@@ -96,7 +100,13 @@ function assertUpright(p: Record<'upright' | 'exifRotated' | 'sidewaysNoExif', P
   assert.ok(control > 5 * rotated, `${where}: unlike the same pixels without the EXIF tag (${control} vs ${rotated})`);
 }
 
-interface CliRun { code: number | null; signal: string | null; stdout: string; stderr: string; ms: number }
+interface CliRun {
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
 
 function runPredict(file: string): Promise<CliRun> {
   const t0 = Date.now();
@@ -107,7 +117,8 @@ function runPredict(file: string): Promise<CliRun> {
       stdio: ['ignore', 'pipe', 'pipe'],
       timeout: 60_000, // a hang is a failure (killed → signal set)
     });
-    let stdout = '', stderr = '';
+    let stdout = '',
+      stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
@@ -119,12 +130,14 @@ function runPredict(file: string): Promise<CliRun> {
 async function pool<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
   const out: R[] = [];
   let next = 0;
-  await Promise.all(Array.from({ length: limit }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]!);
+      }
+    }),
+  );
   return out;
 }
 
@@ -135,10 +148,12 @@ describe('bot', () => {
   test('every image posted in the watched channel gets one clear reply', async () => {
     const channel = h.emu.channels.flowers.id;
     // The SVG is tried here under a photo's name and type: it is sniffed and refused.
-    const posts = await Promise.all(Object.entries(files).map(async ([k, f]) => {
-      const named = k === 'svg' ? { ...f, name: 'drawing.jpg', type: 'image/jpeg' } : f;
-      return [k, await postPhoto(h, { ...named, contentType: named.type })] as const;
-    }));
+    const posts = await Promise.all(
+      Object.entries(files).map(async ([k, f]) => {
+        const named = k === 'svg' ? { ...f, name: 'drawing.jpg', type: 'image/jpeg' } : f;
+        return [k, await postPhoto(h, { ...named, contentType: named.type })] as const;
+      }),
+    );
     const probs: Record<string, Probs> = {};
     for (const [k, msg] of posts) {
       const reply = await replyTo(h, channel, msg.id, 30_000);
@@ -157,18 +172,34 @@ describe('bot', () => {
     }
     assertUpright(probs, 'bot');
     // Sizes are logged upright too.
-    assert.deepEqual([rowFor(posts.find(([k]) => k === 'exifRotated')![1].id)!.width, rowFor(posts.find(([k]) => k === 'exifRotated')![1].id)!.height], [96, 64]);
-    for (const [k, msg] of posts) assert.equal(h.emu.messagesIn(channel).filter((m) => m.message.message_reference?.message_id === msg.id).length, 1, `${k}: exactly one reply`);
+    assert.deepEqual(
+      [rowFor(posts.find(([k]) => k === 'exifRotated')![1].id)!.width, rowFor(posts.find(([k]) => k === 'exifRotated')![1].id)!.height],
+      [96, 64],
+    );
+    for (const [k, msg] of posts)
+      assert.equal(
+        h.emu.messagesIn(channel).filter((m) => m.message.message_reference?.message_id === msg.id).length,
+        1,
+        `${k}: exactly one reply`,
+      );
     // Expected failures are answered, not crashed on: no "identify failed" errors, and the bot still works.
-    assert.deepEqual(logEntries(h).filter((e) => e.msg === 'identify failed' || e.msg === 'message handler failed'), []);
+    assert.deepEqual(
+      logEntries(h).filter((e) => e.msg === 'identify failed' || e.msg === 'message handler failed'),
+      [],
+    );
   });
 
   test('/identify: bad images get an ephemeral explanation, odd ones a public answer', async () => {
     const cases = ['empty', 'truncated', 'textAsJpg', 'bomb', 'cmyk', 'animatedGif', 'exifRotated'];
-    const ids = await Promise.all(cases.map(async (k) => {
-      const f = files[k]!;
-      return [k, (await h.emu.invokeCommand({ name: 'identify', options: { image: h.emu.addAttachment(f.name, f.bytes, f.type) } })).id] as const;
-    }));
+    const ids = await Promise.all(
+      cases.map(async (k) => {
+        const f = files[k]!;
+        return [
+          k,
+          (await h.emu.invokeCommand({ name: 'identify', options: { image: h.emu.addAttachment(f.name, f.bytes, f.type) } })).id,
+        ] as const;
+      }),
+    );
     for (const [k, id] of ids) {
       const r = await finalResponse(h, id, 30_000);
       if (GOOD.includes(k)) {
@@ -199,7 +230,9 @@ describe('bot', () => {
         assert.ok(ms < 1_000, `${k}: answered in ${ms} ms`);
       }
       const t0 = Date.now();
-      const burst = await Promise.all(THIN.map((k) => postPhoto(h, { name: files[k]!.name, bytes: files[k]!.bytes, contentType: files[k]!.type })));
+      const burst = await Promise.all(
+        THIN.map((k) => postPhoto(h, { name: files[k]!.name, bytes: files[k]!.bytes, contentType: files[k]!.type })),
+      );
       await Promise.all(burst.map((m) => replyTo(h, channel, m.id, 30_000)));
       assert.ok(Date.now() - t0 < 1_500, `four at once answered in ${Date.now() - t0} ms`);
     } finally {

@@ -54,14 +54,20 @@ describe('database locked by another connection', () => {
 describe('a database path the bot cannot use', () => {
   test('under /proc: start-up fails at once with one clear line (no endless mkdir)', async () => {
     const p = startAppProcess({
-      DISCORD_TOKEN: 'not-used', BLOOM_CHECKPOINT_DIR: h.checkpointDir, BLOOM_BACKBONE_CACHE: path.join(h.tmp, 'cache'),
-      BLOOM_WORKERS: '0', BLOOM_DB_PATH: '/proc/self/bloom-data/bloom.sqlite',
+      DISCORD_TOKEN: 'not-used',
+      BLOOM_CHECKPOINT_DIR: h.checkpointDir,
+      BLOOM_BACKBONE_CACHE: path.join(h.tmp, 'cache'),
+      BLOOM_WORKERS: '0',
+      BLOOM_DB_PATH: '/proc/self/bloom-data/bloom.sqlite',
     });
     const { code } = await within(p.exited, 60_000, 'the process to give up on a /proc database path', () => p.child.kill('SIGKILL'));
     assert.equal(code, 1);
     const lines = p.stderr().split('\n').filter(Boolean);
     assert.equal(lines.length, 1, `one line: ${p.stderr()}`);
-    assert.match(lines[0]!, /^StartupError: Could not open the database at \/proc\/self\/bloom-data\/bloom\.sqlite: .*under \/proc, a kernel file system/);
+    assert.match(
+      lines[0]!,
+      /^StartupError: Could not open the database at \/proc\/self\/bloom-data\/bloom\.sqlite: .*under \/proc, a kernel file system/,
+    );
   });
 });
 
@@ -79,7 +85,8 @@ describe('the database file deleted while the bot runs', () => {
     // Read through a separate connection: the rows are in the file at the path, not in the unlinked one.
     const db = new Database(file, { readonly: true });
     try {
-      for (const id of posted) assert.ok(db.prepare('SELECT 1 FROM predictions WHERE source_id = ?').get(id), `row for ${id} in the file at the path`);
+      for (const id of posted)
+        assert.ok(db.prepare('SELECT 1 FROM predictions WHERE source_id = ?').get(id), `row for ${id} in the file at the path`);
     } finally {
       db.close();
     }

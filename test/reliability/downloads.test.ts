@@ -17,7 +17,12 @@ let good: TestServer;
 let other: TestServer;
 
 /** What the streaming endpoints observed: how much they sent and whether the client hung up first. */
-interface StreamLog { sent: number; total: number; closedEarly: boolean; closedAt?: number }
+interface StreamLog {
+  sent: number;
+  total: number;
+  closedEarly: boolean;
+  closedAt?: number;
+}
 const streams: Record<string, StreamLog> = {};
 let photoBytes: Buffer;
 
@@ -101,14 +106,21 @@ after(async () => {
 });
 
 const row = (sourceId: string) =>
-  h.app.store.db.prepare('SELECT error_code FROM predictions WHERE source_id = ?').get(sourceId) as { error_code: string | null } | undefined;
+  h.app.store.db.prepare('SELECT error_code FROM predictions WHERE source_id = ?').get(sourceId) as
+    { error_code: string | null } | undefined;
 
 /** `/identify url:`; resolves with the answer text, whether it was ephemeral, the logged error code and how long it took. */
 async function identifyUrl(url: string) {
   const t0 = Date.now();
   const { id } = await h.emu.invokeCommand({ name: 'identify', options: { url } });
   const r = await finalResponse(h, id, 20_000);
-  return { text: bodyText(r), ephemeral: (r.flags & 64) === 64, ok: r.kind === 'editOriginal', code: row(id)?.error_code, ms: Date.now() - t0 };
+  return {
+    text: bodyText(r),
+    ephemeral: (r.flags & 64) === 64,
+    ok: r.kind === 'editOriginal',
+    code: row(id)?.error_code,
+    ms: Date.now() - t0,
+  };
 }
 
 describe('/identify url:', () => {
@@ -137,7 +149,10 @@ describe('/identify url:', () => {
 
   test('a trickling server and a silent one time out after BLOOM_DOWNLOAD_TIMEOUT_S', async () => {
     const [trickle, stall] = await Promise.all([identifyUrl(`${good.origin}/trickle`), identifyUrl(`${good.origin}/stall`)]);
-    for (const [name, r] of [['trickle', trickle], ['stall', stall]] as const) {
+    for (const [name, r] of [
+      ['trickle', trickle],
+      ['stall', stall],
+    ] as const) {
       assert.match(r.text, /took too long/, name);
       assert.equal(r.code, 'TIMEOUT', name);
       assert.ok(r.ms >= 1500 && r.ms < 9000, `${name}: gave up after about 2 s (took ${r.ms} ms)`);
@@ -225,7 +240,10 @@ describe('attachments', () => {
     const att = { ...h.emu.addAttachment('small.jpg', big, 'image/jpeg', { channelId: flowers() }), size: 2000 };
     const msg = await h.emu.postMessage({ channelId: flowers(), attachments: [att] });
     assert.match(textOf(await replyTo(h, flowers(), msg.id)), /larger than 1 MB/);
-    assert.ok(h.emu.cdnRequests.some((r) => r.path.includes(att.id)), 'it was fetched, and refused on the way');
+    assert.ok(
+      h.emu.cdnRequests.some((r) => r.path.includes(att.id)),
+      'it was fetched, and refused on the way',
+    );
   });
 
   test('CDN errors (500, expired 404) get a clear reply', async () => {
@@ -255,5 +273,8 @@ describe('attachments', () => {
 test('BLOOM_DOWNLOAD_TIMEOUT_S is validated', () => {
   assert.equal(loadConfig({ BLOOM_DOWNLOAD_TIMEOUT_S: '2.5' }).downloadTimeoutS, 2.5);
   assert.equal(loadConfig({}).downloadTimeoutS, undefined);
-  assert.throws(() => loadConfig({ BLOOM_DOWNLOAD_TIMEOUT_S: '0' }), (e: unknown) => e instanceof ConfigError && /BLOOM_DOWNLOAD_TIMEOUT_S must be a number of seconds/.test(e.message));
+  assert.throws(
+    () => loadConfig({ BLOOM_DOWNLOAD_TIMEOUT_S: '0' }),
+    (e: unknown) => e instanceof ConfigError && /BLOOM_DOWNLOAD_TIMEOUT_S must be a number of seconds/.test(e.message),
+  );
 });

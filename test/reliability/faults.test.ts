@@ -12,7 +12,6 @@ import { startEmulator } from '../../src/dev/emulator/index.ts';
 import { photo, startHarness, type Harness } from '../helpers/botHarness.ts';
 import { eventually, logEntries, postPhoto, repliesTo, replyTo, startAppProcess, startServer, textOf, within } from './helpers.ts';
 
-
 let h: Harness;
 /** A bot process started on a checkpoint with truncated weights (runs alongside the first tests). */
 let truncatedStart: Promise<{ code: number | null; stdout: string; stderr: string }>;
@@ -32,8 +31,11 @@ async function startOnTruncatedCheckpoint() {
   const emu = await startEmulator();
   try {
     const p = startAppProcess({
-      DISCORD_TOKEN: emu.token, DISCORD_API_URL: emu.apiBase, BLOOM_CHECKPOINT_DIR: dir,
-      BLOOM_DB_PATH: path.join(h.tmp, 'truncated.sqlite'), BLOOM_BACKBONE_CACHE: path.join(h.tmp, 'cache'),
+      DISCORD_TOKEN: emu.token,
+      DISCORD_API_URL: emu.apiBase,
+      BLOOM_CHECKPOINT_DIR: dir,
+      BLOOM_DB_PATH: path.join(h.tmp, 'truncated.sqlite'),
+      BLOOM_BACKBONE_CACHE: path.join(h.tmp, 'cache'),
       BLOOM_WORKERS: '1', // a worker pool is started before the checkpoint turns out to be damaged
     });
     // A worker thread left behind would keep the process alive: it must exit by itself.
@@ -46,7 +48,8 @@ async function startOnTruncatedCheckpoint() {
 
 const flowers = () => h.emu.channels.flowers.id;
 const isResult = (t: string) => /🌸|Not sure/.test(t);
-const rowFor = (sourceId: string) => h.app.store.db.prepare('SELECT * FROM predictions WHERE source_id = ?').get(sourceId) as Record<string, unknown> | undefined;
+const rowFor = (sourceId: string) =>
+  h.app.store.db.prepare('SELECT * FROM predictions WHERE source_id = ?').get(sourceId) as Record<string, unknown> | undefined;
 
 describe('Discord faults', () => {
   test('the gateway drops mid-session: the bot resumes and answers a photo posted meanwhile', async () => {
@@ -76,7 +79,11 @@ describe('Discord faults', () => {
   test('a reply Discord refuses for good (403) is logged, and the bot carries on', async () => {
     h.emu.failNext(/^POST \/channels\/\d+\/messages$/, 403);
     const lost = await postPhoto(h, { name: 'a.jpg', bytes: photo(h, '3'), contentType: 'image/jpeg' });
-    await eventually(() => logEntries(h).some((e) => e.msg === 'could not send reply' && e.messageId === lost.id), 20_000, 'the failed reply to be logged');
+    await eventually(
+      () => logEntries(h).some((e) => e.msg === 'could not send reply' && e.messageId === lost.id),
+      20_000,
+      'the failed reply to be logged',
+    );
     const next = await postPhoto(h, { name: 'b.jpg', bytes: photo(h, '3', 1), contentType: 'image/jpeg' });
     assert.match(textOf(await replyTo(h, flowers(), next.id, 20_000)), /Blue Triangle/);
     assert.ok(rowFor(lost.id), 'the prediction was still logged');
@@ -86,14 +93,25 @@ describe('Discord faults', () => {
     const from = h.emu.requests.length;
     const gone = await postPhoto(h, { name: 'gone.jpg', bytes: photo(h, '1', 1), contentType: 'image/jpeg' });
     h.emu.deleteMessage(flowers(), gone.id); // the bot is still downloading and classifying it
-    await eventually(() => logEntries(h).some((e) => e.msg === 'could not send reply' && e.messageId === gone.id), 20_000, 'the refused reply to be logged');
+    await eventually(
+      () => logEntries(h).some((e) => e.msg === 'could not send reply' && e.messageId === gone.id),
+      20_000,
+      'the refused reply to be logged',
+    );
     const refused = h.emu.requests.slice(from).find((r) => r.method === 'POST' && r.body?.message_reference?.message_id === gone.id);
     assert.ok(refused, 'the bot tried to reply');
     assert.equal(refused.status, 400);
     assert.equal(refused.response.code, 50035);
     assert.ok(refused.response.errors.message_reference, 'the error names message_reference');
-    assert.equal(h.emu.messagesIn(flowers(), { includeDeleted: true }).filter((m) => m.message.message_reference?.message_id === gone.id).length, 0, 'no reply was posted');
-    assert.deepEqual(logEntries(h).filter((e) => e.msg === 'identify failed' || e.msg === 'message handler failed'), []);
+    assert.equal(
+      h.emu.messagesIn(flowers(), { includeDeleted: true }).filter((m) => m.message.message_reference?.message_id === gone.id).length,
+      0,
+      'no reply was posted',
+    );
+    assert.deepEqual(
+      logEntries(h).filter((e) => e.msg === 'identify failed' || e.msg === 'message handler failed'),
+      [],
+    );
     const next = await postPhoto(h, { name: 'next.jpg', bytes: photo(h, '2', 1), contentType: 'image/jpeg' });
     assert.match(textOf(await replyTo(h, flowers(), next.id, 20_000)), /Green Square/);
   });
@@ -135,20 +153,35 @@ describe('start-up failures', () => {
     return { dir, version: path.join(dir, fs.readFileSync(path.join(dir, 'CURRENT'), 'utf8').trim()) };
   };
   const configFor = (checkpointDir: string) =>
-    loadConfig({ BLOOM_DB_PATH: path.join(h.tmp, 'never.sqlite'), BLOOM_CHECKPOINT_DIR: checkpointDir, BLOOM_BACKBONE_CACHE: path.join(h.tmp, 'cache'), BLOOM_BACKEND: 'wasm', BLOOM_WORKERS: '0' });
+    loadConfig({
+      BLOOM_DB_PATH: path.join(h.tmp, 'never.sqlite'),
+      BLOOM_CHECKPOINT_DIR: checkpointDir,
+      BLOOM_BACKBONE_CACHE: path.join(h.tmp, 'cache'),
+      BLOOM_BACKEND: 'wasm',
+      BLOOM_WORKERS: '0',
+    });
 
   test('garbled meta.json or a missing checkpoint: createApp rejects with a clear StartupError', async () => {
     const { dir, version } = copyCheckpoint('garbled');
     fs.writeFileSync(path.join(version, 'meta.json'), '{"format": "bloom-chec');
     const log = createLogger({ level: 'silent' });
-    await assert.rejects(createApp({ config: configFor(dir), log }), (e: unknown) => e instanceof StartupError && /Could not load the model from .*garbled.*unreadable meta\.json/s.test(e.message));
-    await assert.rejects(createApp({ config: configFor(path.join(h.tmp, 'nowhere')), log }), (e: unknown) => e instanceof StartupError && /No checkpoint at .*nowhere/.test(e.message));
+    await assert.rejects(
+      createApp({ config: configFor(dir), log }),
+      (e: unknown) => e instanceof StartupError && /Could not load the model from .*garbled.*unreadable meta\.json/s.test(e.message),
+    );
+    await assert.rejects(
+      createApp({ config: configFor(path.join(h.tmp, 'nowhere')), log }),
+      (e: unknown) => e instanceof StartupError && /No checkpoint at .*nowhere/.test(e.message),
+    );
     assert.equal(fs.existsSync(path.join(h.tmp, 'never.sqlite')), false, 'no database was created');
   });
 
   test('a database path that cannot be opened is a StartupError too', async () => {
     const config = { ...configFor(h.checkpointDir), dbPath: h.tmp }; // a folder, not a file
-    await assert.rejects(createApp({ config, log: createLogger({ level: 'silent' }) }), (e: unknown) => e instanceof StartupError && /Could not open the database at /.test(e.message));
+    await assert.rejects(
+      createApp({ config, log: createLogger({ level: 'silent' }) }),
+      (e: unknown) => e instanceof StartupError && /Could not open the database at /.test(e.message),
+    );
   });
 
   test('truncated weights.bin: the process reports a StartupError and exits on its own (no worker left running)', async () => {
@@ -166,12 +199,19 @@ describe('/retrain that fails', () => {
     fs.renameSync(h.dataDir, away);
     try {
       const { id } = await h.emu.invokeCommand({ name: 'retrain', user: h.emu.users.admin });
-      const final = await eventually(() => h.emu.interactionResponses(id).find((r) => r.kind === 'editOriginal' && !/Retraining/.test(r.body.embeds?.[0]?.title ?? '')), 30_000, 'the retrain outcome');
+      const final = await eventually(
+        () => h.emu.interactionResponses(id).find((r) => r.kind === 'editOriginal' && !/Retraining/.test(r.body.embeds?.[0]?.title ?? '')),
+        30_000,
+        'the retrain outcome',
+      );
       const embed = final.body.embeds[0];
       assert.match(embed.title, /Retrain failed/);
       assert.match(embed.description, /current model stays in place/);
       assert.equal(h.app.models.version, before, 'the live model did not change');
-      const run = h.app.store.db.prepare('SELECT status, error, model_version FROM training_runs ORDER BY id DESC LIMIT 1').get() as Record<string, unknown>;
+      const run = h.app.store.db.prepare('SELECT status, error, model_version FROM training_runs ORDER BY id DESC LIMIT 1').get() as Record<
+        string,
+        unknown
+      >;
       assert.equal(run.status, 'failed');
       assert.ok(run.error);
       assert.equal(fs.readFileSync(path.join(h.checkpointDir, 'CURRENT'), 'utf8').trim(), before, 'CURRENT still names the old model');
@@ -195,20 +235,38 @@ describe('SIGTERM during a burst', () => {
     const held: (() => void)[] = [];
     const slow = await startServer((req, res) => {
       const body = bytes.get(req.url!);
-      held.push(() => (body ? res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': String(body.length) }).end(body) : res.writeHead(404).end()));
+      held.push(() =>
+        body
+          ? res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': String(body.length) }).end(body)
+          : res.writeHead(404).end(),
+      );
     });
     const releaseDownloads = () => held.splice(0).forEach((send) => send());
     const dbPath = path.join(h.tmp, 'sigterm.sqlite');
     const p = startAppProcess({
-      DISCORD_TOKEN: emu.token, DISCORD_API_URL: emu.apiBase,
-      BLOOM_CHECKPOINT_DIR: h.checkpointDir, BLOOM_DATA_DIR: h.dataDir, BLOOM_DB_PATH: dbPath,
-      BLOOM_FEATURE_CACHE: path.join(h.tmp, 'features'), BLOOM_BACKBONE_CACHE: path.join(h.tmp, 'cache'),
-      BLOOM_WATCH_CHANNELS: emu.channels.flowers.id, BLOOM_CDN_HOSTS: '127.0.0.1',
-      BLOOM_USER_COOLDOWN_S: '0', BLOOM_GUILD_COOLDOWN_S: '0', BLOOM_USER_IN_FLIGHT: '100', BLOOM_WORKERS: '1', BLOOM_LOG_LEVEL: 'info',
+      DISCORD_TOKEN: emu.token,
+      DISCORD_API_URL: emu.apiBase,
+      BLOOM_CHECKPOINT_DIR: h.checkpointDir,
+      BLOOM_DATA_DIR: h.dataDir,
+      BLOOM_DB_PATH: dbPath,
+      BLOOM_FEATURE_CACHE: path.join(h.tmp, 'features'),
+      BLOOM_BACKBONE_CACHE: path.join(h.tmp, 'cache'),
+      BLOOM_WATCH_CHANNELS: emu.channels.flowers.id,
+      BLOOM_CDN_HOSTS: '127.0.0.1',
+      BLOOM_USER_COOLDOWN_S: '0',
+      BLOOM_GUILD_COOLDOWN_S: '0',
+      BLOOM_USER_IN_FLIGHT: '100',
+      BLOOM_WORKERS: '1',
+      BLOOM_LOG_LEVEL: 'info',
       BLOOM_TEST_ALLOW_ORIGINS: `${new URL(emu.apiBase).origin},${slow.origin}`,
     });
     try {
-      await within(eventually(() => p.stdout().includes('ready'), 60_000, 'the bot process to come online'), 60_000, 'ready', () => p.child.kill('SIGKILL'));
+      await within(
+        eventually(() => p.stdout().includes('ready'), 60_000, 'the bot process to come online'),
+        60_000,
+        'ready',
+        () => p.child.kill('SIGKILL'),
+      );
       const channel = emu.channels.flowers.id;
       const users = [emu.addUser('t1'), emu.addUser('t2'), emu.addUser('t3')];
       const posted: { id: string }[] = [];
@@ -225,7 +283,11 @@ describe('SIGTERM during a burst', () => {
       p.child.kill('SIGTERM');
       await eventually(() => p.stderr().includes('shutting down'), 10_000, 'the process to start draining');
       // While it drains (the downloads are still held), a new photo is politely refused…
-      const late = await emu.postMessage({ channelId: channel, author: users[0], attachments: [emu.addAttachment('late.jpg', photo(h, '1'), 'image/jpeg', { channelId: channel })] });
+      const late = await emu.postMessage({
+        channelId: channel,
+        author: users[0],
+        attachments: [emu.addAttachment('late.jpg', photo(h, '1'), 'image/jpeg', { channelId: channel })],
+      });
       await emu.waitForMessage(channel, (m) => m.message.message_reference?.message_id === late.id, 10_000);
       // …and the photos in flight are finished once their downloads complete.
       releaseDownloads();
@@ -243,7 +305,8 @@ describe('SIGTERM during a burst', () => {
           const r = replies(m.id);
           assert.equal(r.length, 1, `message ${m.id}: exactly one reply`);
           assert.ok(isResult(textOf(r[0]!)), `message ${m.id}: ${textOf(r[0]!)}`);
-          const row = db.prepare('SELECT error_code FROM predictions WHERE source_id = ?').get(m.id) as { error_code: string | null } | undefined;
+          const row = db.prepare('SELECT error_code FROM predictions WHERE source_id = ?').get(m.id) as
+            { error_code: string | null } | undefined;
           assert.ok(row, `message ${m.id}: its prediction row was written`);
           assert.equal(row.error_code, null);
         }

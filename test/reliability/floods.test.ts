@@ -44,7 +44,11 @@ describe('cooldowns', () => {
     await new Promise((r) => setTimeout(r, 600));
     const bobLater = await postPhoto(h, { name: 'd.jpg', bytes: photo(h, '2', 1), contentType: 'image/jpeg', author: bob });
     assert.ok(isResult(textOf(await replyTo(h, flowers(), bobLater.id))), 'bob answered after the guild cooldown');
-    const { id } = await h.emu.invokeCommand({ name: 'identify', user: alice, options: { image: h.emu.addAttachment('e.jpg', photo(h, '3'), 'image/jpeg') } });
+    const { id } = await h.emu.invokeCommand({
+      name: 'identify',
+      user: alice,
+      options: { image: h.emu.addAttachment('e.jpg', photo(h, '3'), 'image/jpeg') },
+    });
     const slash = await finalResponse(h, id);
     assert.equal(slash.flags & 64, 64);
     const slashWait = Number(/Slow down a little 🌱 — try again in (\d+) s/.exec(bodyText(slash))?.[1]);
@@ -79,7 +83,9 @@ describe('bounded work', () => {
     const sampler = setInterval(() => (maxInFlight = Math.max(maxInFlight, h.app.bot.ctx.admission.inFlight)), 2);
     try {
       const users = [h.emu.addUser('q1'), h.emu.addUser('q2'), h.emu.addUser('q3'), h.emu.addUser('q4'), h.emu.addUser('q5')];
-      const posted = await Promise.all(users.map((u, i) => postPhoto(h, { name: `${i}.jpg`, bytes: photo(h, '1', i), contentType: 'image/jpeg', author: u })));
+      const posted = await Promise.all(
+        users.map((u, i) => postPhoto(h, { name: `${i}.jpg`, bytes: photo(h, '1', i), contentType: 'image/jpeg', author: u })),
+      );
       const texts = await Promise.all(posted.map(async (m) => textOf(await replyTo(h, flowers(), m.id, 20_000))));
       const busy = texts.filter((t) => BUSY.test(t));
       assert.ok(busy.length >= 1, `some photos got "busy" (${texts.map((t) => t.slice(0, 40)).join(' | ')})`);
@@ -121,7 +127,8 @@ describe('bounded work', () => {
     const seconds = (Date.now() - t0) / 1000;
     // Give stragglers a moment: a second reply to any message would show up now.
     await new Promise((r) => setTimeout(r, 300));
-    let answered = 0, busy = 0;
+    let answered = 0,
+      busy = 0;
     for (const m of posted) {
       const replies = repliesTo(h, flowers(), m.id);
       assert.equal(replies.length, 1, `message ${m.id} got exactly one reply`);

@@ -27,7 +27,10 @@ export const repliesTo = (h: Harness, channelId: string, messageId: string): Sto
   h.emu.messagesIn(channelId).filter((m) => m.message.message_reference?.message_id === messageId);
 
 /** Posts one attachment as `author` and returns the posted message. */
-export async function postPhoto(h: Harness, o: { name: string; bytes: Buffer; contentType?: string; channelId?: string; author?: APIUser; dm?: boolean }) {
+export async function postPhoto(
+  h: Harness,
+  o: { name: string; bytes: Buffer; contentType?: string; channelId?: string; author?: APIUser; dm?: boolean },
+) {
   const channelId = o.channelId ?? (o.dm ? h.emu.dmChannelFor(o.author ?? h.emu.users.member).id : h.emu.channels.flowers.id);
   const att = h.emu.addAttachment(o.name, o.bytes, o.contentType, { channelId });
   return h.emu.postMessage({ channelId, author: o.author, attachments: [att] });
@@ -41,7 +44,10 @@ export async function replyTo(h: Harness, channelId: string, messageId: string, 
 /** The response to a slash command that carries its answer: an immediate reply, the edited result, or an ephemeral follow-up. */
 export function finalResponse(h: Harness, interactionId: string, ms = 15_000): Promise<InteractionResponse> {
   return eventually(
-    () => h.emu.interactionResponses(interactionId).find((r) => (r.kind === 'callback' && r.callbackType === 4) || r.kind === 'editOriginal' || r.kind === 'followup'),
+    () =>
+      h.emu
+        .interactionResponses(interactionId)
+        .find((r) => (r.kind === 'callback' && r.callbackType === 4) || r.kind === 'editOriginal' || r.kind === 'followup'),
     ms,
     `an answer to interaction ${interactionId}`,
   );
@@ -94,17 +100,32 @@ export const logEntries = (h: Harness): Array<Record<string, unknown>> =>
   h.logLines.flatMap((l) => l.split('\n').filter(Boolean)).map((l) => JSON.parse(l) as Record<string, unknown>);
 
 /** Runs test/reliability/appProcess.ts (the bot as its own process) with the given environment. */
-export function startAppProcess(env: Record<string, string>): { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<{ code: number | null; signal: string | null }> } {
+export function startAppProcess(env: Record<string, string>): {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: string | null }>;
+} {
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
   const child = spawn(process.execPath, ['--import', 'tsx', 'test/reliability/appProcess.ts'], {
     cwd: root,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', BLOOM_BACKEND: 'wasm', BLOOM_LOG_LEVEL: 'warn', BLOOM_OFFLINE: '1', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      BLOOM_BACKEND: 'wasm',
+      BLOOM_LOG_LEVEL: 'warn',
+      BLOOM_OFFLINE: '1',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let out = '', err = '';
+  let out = '',
+    err = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (err += d));
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal })),
+  );
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
@@ -112,7 +133,12 @@ export function startAppProcess(env: Record<string, string>): { child: ChildProc
 export async function within<T>(p: Promise<T>, ms: number, what: string, onTimeout?: () => void): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => (onTimeout?.(), reject(new Error(`timed out after ${ms} ms: ${what}`))), ms)))]);
+    return await Promise.race([
+      p,
+      new Promise<never>(
+        (_, reject) => (timer = setTimeout(() => (onTimeout?.(), reject(new Error(`timed out after ${ms} ms: ${what}`))), ms)),
+      ),
+    ]);
   } finally {
     clearTimeout(timer);
   }

@@ -29,26 +29,39 @@ after(async () => {
 });
 
 /** Runs `npm start`'s entry point (src/main.ts) and waits for it to exit. */
-function runMain(env: Record<string, string>, ms = 90_000): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+function runMain(
+  env: Record<string, string>,
+  ms = 90_000,
+): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
     env: {
-      PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '',
-      BLOOM_BACKEND: 'wasm', BLOOM_LOG_LEVEL: 'warn', BLOOM_OFFLINE: '1', BLOOM_WORKERS: '0',
-      BLOOM_CHECKPOINT_DIR: model.checkpointDir, BLOOM_DATA_DIR: model.dataDir, BLOOM_FEATURE_CACHE: model.featureDir,
-      BLOOM_BACKBONE_CACHE: path.join(tmp, 'cache'), BLOOM_DB_PATH: path.join(tmp, `main-${Date.now()}.sqlite`),
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      BLOOM_BACKEND: 'wasm',
+      BLOOM_LOG_LEVEL: 'warn',
+      BLOOM_OFFLINE: '1',
+      BLOOM_WORKERS: '0',
+      BLOOM_CHECKPOINT_DIR: model.checkpointDir,
+      BLOOM_DATA_DIR: model.dataDir,
+      BLOOM_FEATURE_CACHE: model.featureDir,
+      BLOOM_BACKBONE_CACHE: path.join(tmp, 'cache'),
+      BLOOM_DB_PATH: path.join(tmp, `main-${Date.now()}.sqlite`),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stdout = '', stderr = '';
+  let stdout = '',
+    stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
   const timer = setTimeout(() => child.kill('SIGKILL'), ms);
-  return new Promise((resolve) => child.on('close', (code, signal) => {
-    clearTimeout(timer);
-    resolve({ code, signal, stdout, stderr });
-  }));
+  return new Promise((resolve) =>
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    }),
+  );
 }
 
 /** stderr without the JSON log lines: what an operator reads. */
@@ -77,7 +90,9 @@ describe('npm start when Discord cannot be logged in to', () => {
     const r = await runMain({ DISCORD_TOKEN: emu.token, DISCORD_API_URL: api });
     assert.equal(r.signal, null, 'exited by itself');
     assert.equal(r.code, 1, r.stderr.slice(-2000));
-    assert.deepEqual(plainLines(r.stderr), [`Could not reach Discord (ECONNREFUSED) — check the network connection and DISCORD_API_URL (${api}).`]);
+    assert.deepEqual(plainLines(r.stderr), [
+      `Could not reach Discord (ECONNREFUSED) — check the network connection and DISCORD_API_URL (${api}).`,
+    ]);
     assert.ok(r.stderr.length < 4000, `a short report, not a dump (${r.stderr.length} bytes)`);
     assert.ok(!(r.stdout + r.stderr).includes(emu.token), 'the token is not printed');
   });

@@ -30,10 +30,15 @@ describe('a model worker dies', () => {
     const died = logEntries(h).find((e) => e.msg === 'model worker died; replacing it');
     assert.ok(died, 'the death is logged');
     assert.equal(died.level, 50);
-    const row = h.app.store.db.prepare('SELECT error_code FROM predictions WHERE source_id = ?').get(msg.id) as { error_code: string } | undefined;
+    const row = h.app.store.db.prepare('SELECT error_code FROM predictions WHERE source_id = ?').get(msg.id) as
+      { error_code: string } | undefined;
     assert.equal(row?.error_code, 'MODEL_RESTARTED');
 
-    await eventually(() => logEntries(h).some((e) => e.msg === 'model worker replaced') && pool.size === 2, 30_000, 'the replacement worker');
+    await eventually(
+      () => logEntries(h).some((e) => e.msg === 'model worker replaced') && pool.size === 2,
+      30_000,
+      'the replacement worker',
+    );
     for (const label of ['2', '3'] as const) {
       const next = await postPhoto(h, { name: `${label}.jpg`, bytes: photo(h, label), contentType: 'image/jpeg' });
       assert.match(textOf(await replyTo(h, flowers(), next.id, 20_000)), label === '2' ? /Green Square/ : /Blue Triangle/);

@@ -19,7 +19,11 @@ after(async () => {
 });
 // Every test checks its own traffic: no request it caused hit a route the emulator does not know.
 afterEach(() => {
-  assert.deepEqual(h.emu.unknownRequests.map((r) => `${r.method} ${r.path}`), [], 'no request hit an unknown route');
+  assert.deepEqual(
+    h.emu.unknownRequests.map((r) => `${r.method} ${r.path}`),
+    [],
+    'no request hit an unknown route',
+  );
 });
 
 describe('admin commands', () => {
@@ -33,7 +37,14 @@ describe('admin commands', () => {
       { name: 'settings', user: member, subcommandGroup: 'channel', subcommand: 'add', options: { channel: { type: 7, value: general } } },
       { name: 'settings', user: member, subcommandGroup: 'channel', subcommand: 'list' },
       { name: 'stats', user: member },
-      { name: 'settings', user: member, dm: true, subcommandGroup: 'channel', subcommand: 'add', options: { channel: { type: 7, value: general } } },
+      {
+        name: 'settings',
+        user: member,
+        dm: true,
+        subcommandGroup: 'channel',
+        subcommand: 'add',
+        options: { channel: { type: 7, value: general } },
+      },
     ];
     for (const a of attempts) {
       const { id } = await h.emu.invokeCommand(a);
@@ -50,7 +61,13 @@ describe('admin commands', () => {
   test('/settings channel add by an admin: photos there are then answered; remove stops it', async () => {
     const { admin } = h.emu.users;
     const general = h.emu.channels.general.id;
-    const add = await h.emu.invokeCommand({ name: 'settings', user: admin, subcommandGroup: 'channel', subcommand: 'add', options: { channel: { type: 7, value: general } } });
+    const add = await h.emu.invokeCommand({
+      name: 'settings',
+      user: admin,
+      subcommandGroup: 'channel',
+      subcommand: 'add',
+      options: { channel: { type: 7, value: general } },
+    });
     assert.match(bodyText(await finalResponse(h, add.id)), /I'll identify photos posted in <#\d+>/);
     assert.deepEqual(h.app.store.listWatchedChannels(h.emu.guild.id), [general]);
 
@@ -60,7 +77,13 @@ describe('admin commands', () => {
     const list = await h.emu.invokeCommand({ name: 'settings', user: admin, subcommandGroup: 'channel', subcommand: 'list' });
     assert.match(bodyText(await finalResponse(h, list.id)), new RegExp(`<#${general}>`));
 
-    const remove = await h.emu.invokeCommand({ name: 'settings', user: admin, subcommandGroup: 'channel', subcommand: 'remove', options: { channel: { type: 7, value: general } } });
+    const remove = await h.emu.invokeCommand({
+      name: 'settings',
+      user: admin,
+      subcommandGroup: 'channel',
+      subcommand: 'remove',
+      options: { channel: { type: 7, value: general } },
+    });
     assert.match(bodyText(await finalResponse(h, remove.id)), /I stopped watching/);
     const ignored = await postPhoto(h, { name: 'sq.jpg', bytes: photo(h, '2'), contentType: 'image/jpeg', channelId: general });
     // Events are handled in order: once a later photo in #flowers is answered, the one in #general was seen and skipped.
@@ -78,10 +101,20 @@ describe('DMs', () => {
       const dm = h.emu.dmChannelFor(author).id;
       const ok = await postPhoto(h, { name: 'disc.jpg', bytes: photo(h, '1', 1), contentType: 'image/jpeg', author, dm: true });
       assert.match(textOf(await replyTo(h, dm, ok.id)), /Red Disc/);
-      const broken = await postPhoto(h, { name: 'cut.jpg', bytes: (await badImages()).truncatedJpeg, contentType: 'image/jpeg', author, dm: true });
+      const broken = await postPhoto(h, {
+        name: 'cut.jpg',
+        bytes: (await badImages()).truncatedJpeg,
+        contentType: 'image/jpeg',
+        author,
+        dm: true,
+      });
       assert.match(textOf(await replyTo(h, dm, broken.id)), /damaged or cut off/);
     }
-    const { id } = await h.emu.invokeCommand({ name: 'identify', dm: true, options: { image: { name: 'sq.jpg', bytes: photo(h, '2', 1), contentType: 'image/jpeg' } } });
+    const { id } = await h.emu.invokeCommand({
+      name: 'identify',
+      dm: true,
+      options: { image: { name: 'sq.jpg', bytes: photo(h, '2', 1), contentType: 'image/jpeg' } },
+    });
     const r = await finalResponse(h, id);
     assert.equal(r.kind, 'editOriginal');
     assert.match(bodyText(r), /Green Square/);
@@ -96,7 +129,11 @@ describe('the bot token stays secret', () => {
     const m1 = await postPhoto(h, { name: 'a.jpg', bytes: photo(h, '1', 2), contentType: 'image/jpeg' });
     h.emu.failNext(/^POST \/channels\/\d+\/messages$/, 500, 0.05, { times: 4 }); // the first try and discord.js's 3 retries
     const m2 = await postPhoto(h, { name: 'b.jpg', bytes: photo(h, '2', 2), contentType: 'image/jpeg' });
-    await eventually(() => logEntries(h).filter((e) => e.msg === 'could not send reply' && (e.messageId === m1.id || e.messageId === m2.id)).length === 2, 30_000, 'both failed replies to be logged');
+    await eventually(
+      () => logEntries(h).filter((e) => e.msg === 'could not send reply' && (e.messageId === m1.id || e.messageId === m2.id)).length === 2,
+      30_000,
+      'both failed replies to be logged',
+    );
     // A download that fails, from the CDN and from a link.
     h.emu.failNext(/^GET \/cdn\/attachments\//, 500);
     const m3 = await postPhoto(h, { name: 'c.jpg', bytes: photo(h, '3', 2), contentType: 'image/jpeg' });
@@ -106,10 +143,21 @@ describe('the bot token stays secret', () => {
     // A command whose response fails: the handler's error path runs.
     h.emu.failNext(/^POST \/interactions\/\d+\/.+\/callback$/, 500, 0.05, { times: 8 }); // the answer and the error reply, each tried 4 times
     const stats = await h.emu.invokeCommand({ name: 'stats', user: h.emu.users.admin });
-    await eventually(() => logEntries(h).some((e) => e.msg === 'command failed' && e.interactionId === stats.id), 30_000, 'the failed command to be logged');
+    await eventually(
+      () => logEntries(h).some((e) => e.msg === 'command failed' && e.interactionId === stats.id),
+      30_000,
+      'the failed command to be logged',
+    );
 
     // And one error that carries the token itself, through the app's own logger.
-    h.app.bot.ctx.log.error({ err: new Error(`401: invalid token ${TOKEN}`), headers: { authorization: `Bot ${TOKEN}` }, url: `https://x/?t=${encodeURIComponent(TOKEN)}` }, `login failed for ${TOKEN}`);
+    h.app.bot.ctx.log.error(
+      {
+        err: new Error(`401: invalid token ${TOKEN}`),
+        headers: { authorization: `Bot ${TOKEN}` },
+        url: `https://x/?t=${encodeURIComponent(TOKEN)}`,
+      },
+      `login failed for ${TOKEN}`,
+    );
 
     const logs = h.logLines.join('');
     assert.ok(logs.length > 0);

@@ -22,13 +22,26 @@ after(async () => {
 const runs = () => (h.app.store.db.prepare('SELECT count(*) AS n FROM training_runs').get() as { n: number }).n;
 /** The final embed of a /retrain that ran (its last edit). */
 const outcomeOf = (id: string) =>
-  eventually(() => h.emu.interactionResponses(id).find((r) => r.kind === 'editOriginal' && !/Retraining…/.test(r.body.embeds?.[0]?.title ?? '')), 60_000, 'the retrain outcome');
+  eventually(
+    () => h.emu.interactionResponses(id).find((r) => r.kind === 'editOriginal' && !/Retraining…/.test(r.body.embeds?.[0]?.title ?? '')),
+    60_000,
+    'the retrain outcome',
+  );
 
 describe('/retrain options', () => {
   test('Discord (the emulator) refuses epochs outside 1..200; a forged epochs=-5 gets a clear message and starts nothing', async () => {
-    await assert.rejects(h.emu.invokeCommand({ name: 'retrain', user: h.emu.users.admin, options: { epochs: -5 } }), /must be between 1 and 200.*Discord would refuse/);
+    await assert.rejects(
+      h.emu.invokeCommand({ name: 'retrain', user: h.emu.users.admin, options: { epochs: -5 } }),
+      /must be between 1 and 200.*Discord would refuse/,
+    );
     const before = runs();
-    for (const [epochs, shown] of [[-5, '-5'], [0, '0'], [100000, '100000'], [2.5, '2.5'], [{ type: 3, value: 'lots' }, '"lots"']] as const) {
+    for (const [epochs, shown] of [
+      [-5, '-5'],
+      [0, '0'],
+      [100000, '100000'],
+      [2.5, '2.5'],
+      [{ type: 3, value: 'lots' }, '"lots"'],
+    ] as const) {
       const { id } = await h.emu.invokeCommand({ name: 'retrain', user: h.emu.users.admin, options: { epochs }, forge: true });
       const r = await finalResponse(h, id);
       assert.equal(r.flags & 64, 64, 'ephemeral');
@@ -66,18 +79,32 @@ describe('SIGTERM during a long /retrain', () => {
     const emu = await startEmulator();
     const dbPath = path.join(h.tmp, 'sigterm-retrain.sqlite');
     const p = startAppProcess({
-      DISCORD_TOKEN: emu.token, DISCORD_API_URL: emu.apiBase,
-      BLOOM_CHECKPOINT_DIR: h.checkpointDir, BLOOM_DATA_DIR: h.dataDir, BLOOM_DB_PATH: dbPath,
+      DISCORD_TOKEN: emu.token,
+      DISCORD_API_URL: emu.apiBase,
+      BLOOM_CHECKPOINT_DIR: h.checkpointDir,
+      BLOOM_DATA_DIR: h.dataDir,
+      BLOOM_DB_PATH: dbPath,
       BLOOM_FEATURE_CACHE: path.join(h.tmp, 'cold-features'), // a cold cache: the run has everything to extract
-      BLOOM_BACKBONE_CACHE: path.join(h.tmp, 'cache'), BLOOM_WORKERS: '1', BLOOM_LOG_LEVEL: 'info',
+      BLOOM_BACKBONE_CACHE: path.join(h.tmp, 'cache'),
+      BLOOM_WORKERS: '1',
+      BLOOM_LOG_LEVEL: 'info',
       BLOOM_TEST_ALLOW_ORIGINS: new URL(emu.apiBase).origin,
     });
     try {
-      await within(eventually(() => p.stdout().includes('ready'), 60_000, 'the bot process to come online'), 60_000, 'ready', () => p.child.kill('SIGKILL'));
+      await within(
+        eventually(() => p.stdout().includes('ready'), 60_000, 'the bot process to come online'),
+        60_000,
+        'ready',
+        () => p.child.kill('SIGKILL'),
+      );
       const { id } = await emu.invokeCommand({ name: 'retrain', user: emu.users.admin, options: { epochs: 200 } });
       const edits = () => emu.interactionResponses(id).filter((r) => r.kind === 'editOriginal');
       // Well into the run: the worker is reading photos or training.
-      await eventually(() => edits().some((r) => /Reading|Epoch/.test(r.body.embeds?.[0]?.description ?? '')), 60_000, 'the retrain to be under way');
+      await eventually(
+        () => edits().some((r) => /Reading|Epoch/.test(r.body.embeds?.[0]?.description ?? '')),
+        60_000,
+        'the retrain to be under way',
+      );
       const t0 = Date.now();
       p.child.kill('SIGTERM');
       const { code, signal } = await within(p.exited, 20_000, 'the process to exit', () => p.child.kill('SIGKILL'));
@@ -88,10 +115,17 @@ describe('SIGTERM during a long /retrain', () => {
       assert.doesNotMatch(p.stderr(), /shutdown timeout/);
       const last = edits().at(-1)!.body.embeds[0];
       assert.match(last.title, /interrupted/i);
-      assert.equal(last.description, 'Retraining was interrupted because the bot is shutting down; nothing changed — run /retrain again later.');
+      assert.equal(
+        last.description,
+        'Retraining was interrupted because the bot is shutting down; nothing changed — run /retrain again later.',
+      );
       const db = new Database(dbPath, { readonly: true });
       try {
-        const run = db.prepare('SELECT status, error, finished_at FROM training_runs ORDER BY id DESC LIMIT 1').get() as { status: string; error: string; finished_at: string | null };
+        const run = db.prepare('SELECT status, error, finished_at FROM training_runs ORDER BY id DESC LIMIT 1').get() as {
+          status: string;
+          error: string;
+          finished_at: string | null;
+        };
         assert.equal(run.status, 'failed');
         assert.match(run.error, /interrupted/);
         assert.ok(run.finished_at, 'finished, not left "running"');

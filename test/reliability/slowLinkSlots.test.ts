@@ -31,7 +31,14 @@ before(async () => {
     });
   });
   h = await startHarness(
-    { BLOOM_QUEUE_LIMIT: '4', BLOOM_DOWNLOAD_SLOTS: '4', BLOOM_USER_IN_FLIGHT: '2', BLOOM_DM_COOLDOWN_S: '0', BLOOM_DOWNLOAD_TIMEOUT_S: '60', BLOOM_WORKERS: '1' },
+    {
+      BLOOM_QUEUE_LIMIT: '4',
+      BLOOM_DOWNLOAD_SLOTS: '4',
+      BLOOM_USER_IN_FLIGHT: '2',
+      BLOOM_DM_COOLDOWN_S: '0',
+      BLOOM_DOWNLOAD_TIMEOUT_S: '60',
+      BLOOM_WORKERS: '1',
+    },
     { allowOrigins: [slow.origin] },
   );
 });
@@ -53,7 +60,7 @@ async function slowIdentify(user: APIUser, n = 0) {
 }
 
 describe('slow links (issue 14)', () => {
-  test('accounts in DMs holding slow url: downloads do not block a member\'s photo in a watched channel', async () => {
+  test("accounts in DMs holding slow url: downloads do not block a member's photo in a watched channel", async () => {
     const users = ['s1', 's2', 's3', 's4'].map((n) => h.emu.addUser(n));
     for (const [i, u] of users.entries()) {
       const { first } = await slowIdentify(u, i);
@@ -63,7 +70,12 @@ describe('slow links (issue 14)', () => {
     assert.equal(ctx().admission.inFlight, 0, 'waiting on the network holds no model slot');
 
     // The url: pool is full: one more link is "busy", not queued.
-    const { id } = await h.emu.invokeCommand({ name: 'identify', user: h.emu.addUser('s5'), dm: true, options: { url: `${slow.origin}/p5.jpg` } });
+    const { id } = await h.emu.invokeCommand({
+      name: 'identify',
+      user: h.emu.addUser('s5'),
+      dm: true,
+      options: { url: `${slow.origin}/p5.jpg` },
+    });
     assert.match(bodyText(await finalResponse(h, id)), BUSY);
 
     // A member's photo in #flowers: downloaded from the CDN and answered while the links still trickle.

@@ -50,7 +50,10 @@ const opts = { allowOrigins: [] as string[], allowLoopback: true };
 
 async function failure(p: Promise<unknown>) {
   const t0 = Date.now();
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   return { err, ms: Date.now() - t0 };
 }
 
@@ -72,7 +75,9 @@ test('the floor and its grace period are options; a fast enough body is not cut 
 });
 
 test('minBytesPerSec 0 turns the floor off (the overall deadline still applies)', async () => {
-  const { err, ms } = await failure(downloadBytes(`${server.origin}/slow`, { ...opts, timeouts: { minBytesPerSec: 0, minRateGraceMs: 200, totalMs: 1_500 } }));
+  const { err, ms } = await failure(
+    downloadBytes(`${server.origin}/slow`, { ...opts, timeouts: { minBytesPerSec: 0, minRateGraceMs: 200, totalMs: 1_500 } }),
+  );
   assert.ok(isDownloadError(err, 'TIMEOUT'), String(err));
   assert.ok(ms >= 1_400, `${ms} ms`);
 });
@@ -81,5 +86,8 @@ test('BLOOM_MIN_DOWNLOAD_KBPS sets the floor (default 8, 0 = off) and is validat
   assert.equal(loadConfig({}).minDownloadKbps, 8);
   assert.equal(loadConfig({ BLOOM_MIN_DOWNLOAD_KBPS: '2.5' }).minDownloadKbps, 2.5);
   assert.equal(loadConfig({ BLOOM_MIN_DOWNLOAD_KBPS: '0' }).minDownloadKbps, 0);
-  assert.throws(() => loadConfig({ BLOOM_MIN_DOWNLOAD_KBPS: '-1' }), (e: unknown) => e instanceof ConfigError && /BLOOM_MIN_DOWNLOAD_KBPS must be a number of KB\/s/.test(e.message));
+  assert.throws(
+    () => loadConfig({ BLOOM_MIN_DOWNLOAD_KBPS: '-1' }),
+    (e: unknown) => e instanceof ConfigError && /BLOOM_MIN_DOWNLOAD_KBPS must be a number of KB\/s/.test(e.message),
+  );
 });

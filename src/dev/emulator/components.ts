@@ -33,7 +33,16 @@ export interface ModalSubmission {
   forge?: boolean;
 }
 
-type AnyComponent = { type: number; custom_id?: string; disabled?: boolean; options?: { value: string }[]; min_values?: number; max_values?: number; components?: AnyComponent[]; component?: AnyComponent };
+type AnyComponent = {
+  type: number;
+  custom_id?: string;
+  disabled?: boolean;
+  options?: { value: string }[];
+  min_values?: number;
+  max_values?: number;
+  components?: AnyComponent[];
+  component?: AnyComponent;
+};
 
 function findComponent(rows: AnyComponent[] | undefined, customId: string): AnyComponent | undefined {
   for (const c of rows ?? []) {
@@ -44,7 +53,11 @@ function findComponent(rows: AnyComponent[] | undefined, customId: string): AnyC
   return undefined;
 }
 
-function register(world: World, base: { type: number; data: Record<string, unknown>; channelId: string; user: APIUser; message?: APIMessage }, uploadLimitBytes: number): InteractionState {
+function register(
+  world: World,
+  base: { type: number; data: Record<string, unknown>; channelId: string; user: APIUser; message?: APIMessage },
+  uploadLimitBytes: number,
+): InteractionState {
   const channel = world.requireChannel(base.channelId);
   const guildId = channel.type === ChannelType.GuildText ? channel.guild_id : null;
   const member = guildId ? world.guild.members.get(base.user.id) : undefined;
@@ -77,7 +90,17 @@ function register(world: World, base: { type: number; data: Record<string, unkno
     context: guildId ? 0 : 1,
     attachment_size_limit: uploadLimitBytes,
   };
-  const state: InteractionState = { id, token, payload, channelId: channel.id, guildId, createdAt: Date.now(), acknowledged: null, originalId: null, responses: [] };
+  const state: InteractionState = {
+    id,
+    token,
+    payload,
+    channelId: channel.id,
+    guildId,
+    createdAt: Date.now(),
+    acknowledged: null,
+    originalId: null,
+    responses: [],
+  };
   world.interactions.set(id, state);
   world.interactionsByToken.set(token, state);
   return state;
@@ -107,7 +130,9 @@ export function buildComponentInteraction(world: World, opts: ComponentClick, up
       const bad = values.find((v) => !offered.has(v));
       if (bad !== undefined) throw new Error(`emulator: select "${opts.customId}" offers no option "${bad}"`);
       if (values.length < (component.min_values ?? 1) || values.length > (component.max_values ?? 1)) {
-        throw new Error(`emulator: select "${opts.customId}" takes ${component.min_values ?? 1}–${component.max_values ?? 1} values, got ${values.length}`);
+        throw new Error(
+          `emulator: select "${opts.customId}" takes ${component.min_values ?? 1}–${component.max_values ?? 1} values, got ${values.length}`,
+        );
       }
     } else if (component.type !== 2) throw new Error(`emulator: component "${opts.customId}" (type ${component.type}) cannot be clicked`);
     else if (opts.values) throw new Error(`emulator: "${opts.customId}" is a button, not a select menu`);
@@ -120,8 +145,7 @@ export function buildModalSubmit(world: World, opts: ModalSubmission, uploadLimi
   const opener = world.interactions.get(opts.interactionId);
   if (!opener) throw new Error(`emulator: no interaction ${opts.interactionId}`);
   const opened = opener.responses.find((r) => r.kind === 'callback' && r.callbackType === InteractionCallbackType.Modal)?.body as
-    | { data?: { custom_id: string; components: AnyComponent[] } }
-    | undefined;
+    { data?: { custom_id: string; components: AnyComponent[] } } | undefined;
   const modal = opened?.data;
   if (!modal && !opts.forge) throw new Error(`emulator: interaction ${opts.interactionId} was not answered with a modal`);
   const openerUser = ((opener.payload.member as { user?: APIUser } | undefined)?.user ?? opener.payload.user) as APIUser;

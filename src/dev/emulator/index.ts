@@ -30,7 +30,15 @@ export type { RecordedRequest } from './rest.ts';
 export type { GatewayLogEntry, GatewayLogKind } from './gateway.ts';
 export type { CommandOptionValue, InvokeCommandOptions, UploadSpec } from './interactions.ts';
 export type { ComponentClick, ModalSubmission } from './components.ts';
-export type { DMChannel, EmuGuild, GuildTextChannel, InteractionResponse, InteractionResponseKind, StoredFile, StoredMessage } from './world.ts';
+export type {
+  DMChannel,
+  EmuGuild,
+  GuildTextChannel,
+  InteractionResponse,
+  InteractionResponseKind,
+  StoredFile,
+  StoredMessage,
+} from './world.ts';
 export { samplePng, imageSize } from './images.ts';
 
 export interface EmulatorOptions {
@@ -140,7 +148,8 @@ export class Emulator {
         _trace: ['["bloom-emulator",{}]'],
       }),
       guildCreates: () => [w.guildCreatePayload()],
-      members: (guildId) => (guildId === w.guild.id ? [...w.guild.members.values()].map((m) => w.memberPayload(m) as { user: APIUser }) : []),
+      members: (guildId) =>
+        guildId === w.guild.id ? [...w.guild.members.values()].map((m) => w.memberPayload(m) as { user: APIUser }) : [],
       onLog: (entry) => {
         this.gatewayLog.push(entry);
         this.notify();
@@ -159,10 +168,17 @@ export class Emulator {
     server.on('request', (req, res) => {
       const url = new URL(req.url ?? '/', origin);
       if (url.pathname.startsWith('/api/')) return void this.rest.handle(req, res, url);
-      handleCdn(w, req, res, url, (m, p) => this.rest.takeFault(m, p), (r) => {
-        this.cdnRequests.push(r);
-        this.notify();
-      });
+      handleCdn(
+        w,
+        req,
+        res,
+        url,
+        (m, p) => this.rest.takeFault(m, p),
+        (r) => {
+          this.cdnRequests.push(r);
+          this.notify();
+        },
+      );
     });
     server.on('upgrade', (req, socket, head) => {
       if (new URL(req.url ?? '/', origin).pathname.replace(/\/$/, '') === '/gateway') this.gateway.handleUpgrade(req, socket, head);
@@ -324,26 +340,51 @@ export class Emulator {
   }
 
   /** Resolve with the first recorded REST request matching `predicate` (past ones too, unless includePast is false). */
-  waitFor(predicate: (r: RecordedRequest) => boolean, timeoutMs = DEFAULT_TIMEOUT, opts: { includePast?: boolean } = {}): Promise<RecordedRequest> {
+  waitFor(
+    predicate: (r: RecordedRequest) => boolean,
+    timeoutMs = DEFAULT_TIMEOUT,
+    opts: { includePast?: boolean } = {},
+  ): Promise<RecordedRequest> {
     const from = opts.includePast === false ? this.requests.length : 0;
     return this.waitUntil(
       () => this.requests.slice(from).find(predicate),
       timeoutMs,
-      () => `no matching request; saw:\n${this.requests.slice(from).map((r) => `  ${r.method} ${r.path} -> ${r.status}`).join('\n') || '  (none)'}`,
+      () =>
+        `no matching request; saw:\n${
+          this.requests
+            .slice(from)
+            .map((r) => `  ${r.method} ${r.path} -> ${r.status}`)
+            .join('\n') || '  (none)'
+        }`,
     );
   }
 
   /** Resolve with the first bot message in `channelId` matching `predicate`. */
-  waitForMessage(channelId: string, predicate: (m: StoredMessage) => boolean = () => true, timeoutMs = DEFAULT_TIMEOUT): Promise<StoredMessage> {
-    return this.waitUntil(() => this.messagesIn(channelId).find(predicate), timeoutMs, () => `no matching message in ${channelId}`);
+  waitForMessage(
+    channelId: string,
+    predicate: (m: StoredMessage) => boolean = () => true,
+    timeoutMs = DEFAULT_TIMEOUT,
+  ): Promise<StoredMessage> {
+    return this.waitUntil(
+      () => this.messagesIn(channelId).find(predicate),
+      timeoutMs,
+      () => `no matching message in ${channelId}`,
+    );
   }
 
   /** Resolve with the first response of `kind` (any kind if omitted) the bot made to an interaction. */
-  waitForInteractionResponse(interactionId: string, kind?: InteractionResponseKind, timeoutMs = DEFAULT_TIMEOUT): Promise<InteractionResponse> {
+  waitForInteractionResponse(
+    interactionId: string,
+    kind?: InteractionResponseKind,
+    timeoutMs = DEFAULT_TIMEOUT,
+  ): Promise<InteractionResponse> {
     return this.waitUntil(
       () => this.interactionResponses(interactionId).find((r) => !kind || r.kind === kind),
       timeoutMs,
-      () => `no ${kind ?? ''} response to interaction ${interactionId}; got [${this.interactionResponses(interactionId).map((r) => r.kind).join(', ')}]`,
+      () =>
+        `no ${kind ?? ''} response to interaction ${interactionId}; got [${this.interactionResponses(interactionId)
+          .map((r) => r.kind)
+          .join(', ')}]`,
     );
   }
 
@@ -351,7 +392,11 @@ export class Emulator {
   waitForGateway(kinds: GatewayLogKind | GatewayLogKind[], timeoutMs = DEFAULT_TIMEOUT): Promise<GatewayLogEntry> {
     const wanted = ([] as GatewayLogKind[]).concat(kinds);
     const from = this.gatewayLog.length;
-    return this.waitUntil(() => this.gatewayLog.slice(from).find((e) => wanted.includes(e.kind)), timeoutMs, () => `no gateway ${wanted.join('/')}`);
+    return this.waitUntil(
+      () => this.gatewayLog.slice(from).find((e) => wanted.includes(e.kind)),
+      timeoutMs,
+      () => `no gateway ${wanted.join('/')}`,
+    );
   }
 
   // ---- fault injection --------------------------------------------------------------

@@ -17,7 +17,8 @@ export interface UploadSpec {
 }
 
 /** Plain values are typed from the registered definition, else inferred (string 3, integer 4, number 10, boolean 5). */
-export type CommandOptionValue = string | number | boolean | APIAttachment | UploadSpec | { type: number; value: string | number | boolean };
+export type CommandOptionValue =
+  string | number | boolean | APIAttachment | UploadSpec | { type: number; value: string | number | boolean };
 
 export interface InvokeCommandOptions {
   name: string;
@@ -39,12 +40,19 @@ export interface InvokeCommandOptions {
   forge?: boolean;
 }
 
-const isAttachment = (v: unknown): v is APIAttachment =>
-  typeof v === 'object' && v !== null && 'url' in v && 'filename' in v && 'id' in v;
+const isAttachment = (v: unknown): v is APIAttachment => typeof v === 'object' && v !== null && 'url' in v && 'filename' in v && 'id' in v;
 const isUpload = (v: unknown): v is UploadSpec => typeof v === 'object' && v !== null && 'bytes' in v && 'name' in v;
 
 const TYPE_NAMES: Record<number, string> = {
-  3: 'string', 4: 'integer', 5: 'boolean', 6: 'user', 7: 'channel', 8: 'role', 9: 'mentionable', 10: 'number', 11: 'attachment',
+  3: 'string',
+  4: 'integer',
+  5: 'boolean',
+  6: 'user',
+  7: 'channel',
+  8: 'role',
+  9: 'mentionable',
+  10: 'number',
+  11: 'attachment',
 };
 
 export function buildCommandInteraction(world: World, opts: InvokeCommandOptions, uploadLimitBytes: number): InteractionState {
@@ -57,7 +65,10 @@ export function buildCommandInteraction(world: World, opts: InvokeCommandOptions
   const command = world.findCommand(opts.name, guildId);
   const where = `/${[opts.name, opts.subcommandGroup, opts.subcommand].filter(Boolean).join(' ')}`;
   let defs: APIApplicationCommandOption[] | undefined = command?.options;
-  for (const [sub, type] of [[opts.subcommandGroup, OptionType.SubcommandGroup], [opts.subcommand, OptionType.Subcommand]] as const) {
+  for (const [sub, type] of [
+    [opts.subcommandGroup, OptionType.SubcommandGroup],
+    [opts.subcommand, OptionType.Subcommand],
+  ] as const) {
     if (!sub || !command) continue;
     const def = defs?.find((o) => o.name === sub && (o.type as number) === type); // discord.js's enum against our wire number
     if (!def) throw new Error(`emulator: ${where}: "${sub}" is not a registered subcommand (group)`);
@@ -95,7 +106,9 @@ export function buildCommandInteraction(world: World, opts: InvokeCommandOptions
         typeof value === 'boolean'
           ? OptionType.Boolean
           : typeof value === 'number'
-            ? defType === OptionType.Number || !Number.isInteger(value) ? OptionType.Number : OptionType.Integer
+            ? defType === OptionType.Number || !Number.isInteger(value)
+              ? OptionType.Number
+              : OptionType.Integer
             : def && [OptionType.User, OptionType.Channel, OptionType.Role, OptionType.Mentionable].includes(def.type as 6)
               ? def.type
               : OptionType.String;
@@ -108,7 +121,9 @@ export function buildCommandInteraction(world: World, opts: InvokeCommandOptions
     if (def && !opts.forge && typeof v === 'number' && (type === OptionType.Integer || type === OptionType.Number)) {
       const { min_value: min, max_value: max } = def as { min_value?: number; max_value?: number };
       if ((min !== undefined && v < min) || (max !== undefined && v > max)) {
-        throw new Error(`emulator: ${where} option "${name}" must be between ${min ?? '-∞'} and ${max ?? '∞'} (got ${v}); Discord would refuse this interaction`);
+        throw new Error(
+          `emulator: ${where} option "${name}" must be between ${min ?? '-∞'} and ${max ?? '∞'} (got ${v}); Discord would refuse this interaction`,
+        );
       }
     }
     if (type === OptionType.User || type === OptionType.Mentionable) {
@@ -116,12 +131,19 @@ export function buildCommandInteraction(world: World, opts: InvokeCommandOptions
       if (u) {
         addResolved('users', u.id, u);
         const m = world.guild.members.get(u.id);
-        if (guildId && m) addResolved('members', u.id, { ...world.memberPayload(m, false), permissions: world.permissionsOf(u.id).toString() });
+        if (guildId && m)
+          addResolved('members', u.id, { ...world.memberPayload(m, false), permissions: world.permissionsOf(u.id).toString() });
       }
     }
     if (type === OptionType.Channel) {
       const c = world.channel(String(v));
-      if (c) addResolved('channels', c.id, { id: c.id, type: c.type, name: 'name' in c ? c.name : undefined, permissions: world.permissionsOf(user.id).toString() });
+      if (c)
+        addResolved('channels', c.id, {
+          id: c.id,
+          type: c.type,
+          name: 'name' in c ? c.name : undefined,
+          permissions: world.permissionsOf(user.id).toString(),
+        });
     }
     if (type === OptionType.Role || type === OptionType.Mentionable) {
       const r = world.guild.roles.find((role) => role.id === String(v));

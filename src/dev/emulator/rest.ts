@@ -52,7 +52,11 @@ export interface RestOptions {
 
 type Reply = { status: number; json?: unknown };
 /** The `:name` segments of a route pattern: `'/users/:userId'` → `'userId'`. */
-type ParamNames<P extends string> = P extends `${string}:${infer Name}/${infer Rest}` ? Name | ParamNames<`/${Rest}`> : P extends `${string}:${infer Name}` ? Name : never;
+type ParamNames<P extends string> = P extends `${string}:${infer Name}/${infer Rest}`
+  ? Name | ParamNames<`/${Rest}`>
+  : P extends `${string}:${infer Name}`
+    ? Name
+    : never;
 /** A matched route's parameters: its own are there (distributed over a union of patterns), any other name may not be. */
 type Params<P extends string> = P extends string ? Record<ParamNames<P>, string> & Record<string, string | undefined> : never;
 interface Ctx<P extends string = string> {
@@ -148,7 +152,13 @@ export class Rest {
     this.opts.record(record);
   }
 
-  private async dispatch(method: string, path: string, query: URLSearchParams, parsed: ParsedBody, record: RecordedRequest): Promise<Reply> {
+  private async dispatch(
+    method: string,
+    path: string,
+    query: URLSearchParams,
+    parsed: ParsedBody,
+    record: RecordedRequest,
+  ): Promise<Reply> {
     const candidates = this.routes.filter((r) => r.regex.test(path));
     const route = candidates.find((r) => r.method === method);
     if (!route) {
@@ -281,7 +291,11 @@ export class Rest {
         if (!cmd) throw Errors.unknownCommand();
         return ok(cmd);
       });
-      r('DELETE', `${base}/:commandId`, ({ params }) => (app(params.appId), w.deleteCommand(params.commandId, params.guildId), noContent()));
+      r(
+        'DELETE',
+        `${base}/:commandId`,
+        ({ params }) => (app(params.appId), w.deleteCommand(params.commandId, params.guildId), noContent()),
+      );
     }
 
     // ---- interactions: the callback and the interaction webhook, authorised by token rather than bot auth
@@ -308,7 +322,14 @@ export class Rest {
     let original: string | null = null;
     switch (type) {
       case InteractionCallbackType.ChannelMessageWithSource:
-        stored = w.createMessage({ channelId: i.channelId, author: w.botUser, body: data, files, type: MessageType.ChatInputCommand, interaction: i });
+        stored = w.createMessage({
+          channelId: i.channelId,
+          author: w.botUser,
+          body: data,
+          files,
+          type: MessageType.ChatInputCommand,
+          interaction: i,
+        });
         break;
       case InteractionCallbackType.DeferredChannelMessageWithSource:
         // The "Bloom is thinking..." placeholder: empty, LOADING, ephemeral if the deferral was.
@@ -324,7 +345,12 @@ export class Rest {
         break;
       case InteractionCallbackType.DeferredUpdateMessage:
       case InteractionCallbackType.UpdateMessage: {
-        if (!updatable) throw Errors.invalidForm('type', 'Interaction callback type is not valid for this interaction', 'INTERACTION_CALLBACK_TYPE_INVALID');
+        if (!updatable)
+          throw Errors.invalidForm(
+            'type',
+            'Interaction callback type is not valid for this interaction',
+            'INTERACTION_CALLBACK_TYPE_INVALID',
+          );
         const target = w.messages.get(source);
         if (!target || target.deleted) throw Errors.unknownMessage();
         if (type === InteractionCallbackType.UpdateMessage) w.editMessage(target, data, files);
@@ -334,14 +360,23 @@ export class Rest {
       }
       case InteractionCallbackType.Modal:
         // A modal cannot answer a modal.
-        if (kind === 5) throw Errors.invalidForm('type', 'Interaction callback type is not valid for this interaction', 'INTERACTION_CALLBACK_TYPE_INVALID');
+        if (kind === 5)
+          throw Errors.invalidForm(
+            'type',
+            'Interaction callback type is not valid for this interaction',
+            'INTERACTION_CALLBACK_TYPE_INVALID',
+          );
         if (typeof data.custom_id !== 'string' || typeof data.title !== 'string' || !Array.isArray(data.components)) {
           throw Errors.invalidForm('data', 'Modal requires custom_id, title and components', 'BASE_TYPE_REQUIRED');
         }
         break;
       default:
         // 6/7 (component updates) and 8 (autocomplete) are not valid for an application command.
-        throw Errors.invalidForm('type', 'Interaction callback type is not valid for this interaction', 'INTERACTION_CALLBACK_TYPE_INVALID');
+        throw Errors.invalidForm(
+          'type',
+          'Interaction callback type is not valid for this interaction',
+          'INTERACTION_CALLBACK_TYPE_INVALID',
+        );
     }
     i.acknowledged = type;
     i.originalId = original ?? stored?.message.id ?? null;
@@ -372,7 +407,10 @@ export class Rest {
     return query.get('wait') === 'true' ? ok(stored.message) : noContent();
   }
 
-  private webhookMessage(method: 'GET' | 'PATCH' | 'DELETE', { params, body, files }: Ctx<'/webhooks/:appId/:token/messages/:messageId'>): Reply {
+  private webhookMessage(
+    method: 'GET' | 'PATCH' | 'DELETE',
+    { params, body, files }: Ctx<'/webhooks/:appId/:token/messages/:messageId'>,
+  ): Reply {
     const w = this.world;
     const i = w.interactionByToken(params.appId, params.token);
     const original = params.messageId === '@original';
@@ -435,7 +473,10 @@ function faultReply(f: Fault): { reply: Reply; headers: Record<string, string> }
     // @discordjs/rest tests for the header's presence, so it is only sent for global limits.
     ...(f.global ? { 'x-ratelimit-global': 'true' } : {}),
   };
-  return { reply: { status: 429, json: { message: 'You are being rate limited.', retry_after: f.retryAfterSec, global: f.global, code: 0 } }, headers };
+  return {
+    reply: { status: 429, json: { message: 'You are being rate limited.', retry_after: f.retryAfterSec, global: f.global, code: 0 } },
+    headers,
+  };
 }
 
 async function readBody(req: IncomingMessage): Promise<Buffer> {
@@ -453,7 +494,9 @@ interface ParsedBody {
 async function parseBody(contentType: string | undefined, raw: Buffer): Promise<ParsedBody> {
   if (!raw.length) return { body: null, files: [] };
   if (contentType?.startsWith('multipart/form-data')) {
-    const form = await new Response(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength) as ArrayBuffer, { headers: { 'content-type': contentType } }).formData();
+    const form = await new Response(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength) as ArrayBuffer, {
+      headers: { 'content-type': contentType },
+    }).formData();
     let body: Record<string, unknown> = {};
     const files: StoredFile[] = [];
     for (const [field, value] of form.entries()) {

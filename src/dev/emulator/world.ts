@@ -6,15 +6,7 @@
  * gateway echoes) live in one place.
  */
 import { randomBytes } from 'node:crypto';
-import type {
-  APIApplicationCommand,
-  APIAttachment,
-  APIChannel,
-  APIEmbed,
-  APIMessage,
-  APIRole,
-  APIUser,
-} from 'discord.js';
+import type { APIApplicationCommand, APIAttachment, APIChannel, APIEmbed, APIMessage, APIRole, APIUser } from 'discord.js';
 import { imageSize } from './images.ts';
 import {
   ApiError,
@@ -91,13 +83,7 @@ export interface DMChannel {
   flags: number;
 }
 
-export type InteractionResponseKind =
-  | 'callback'
-  | 'editOriginal'
-  | 'deleteOriginal'
-  | 'followup'
-  | 'editFollowup'
-  | 'deleteFollowup';
+export type InteractionResponseKind = 'callback' | 'editOriginal' | 'deleteOriginal' | 'followup' | 'editFollowup' | 'deleteFollowup';
 
 /**
  * A JSON payload as the bot sent it (or as the emulator answered), kept for tests
@@ -440,7 +426,8 @@ export class World {
       referenced = this.messages.get(ref.message_id);
       // A deleted message is unknown too: replying to it is a 400 (or a plain message with fail_if_not_exists: false).
       if (!referenced || referenced.deleted || referenced.message.channel_id !== channel.id) {
-        if (ref.fail_if_not_exists !== false) throw Errors.invalidForm('message_reference', 'Unknown message', 'MESSAGE_REFERENCE_UNKNOWN_MESSAGE');
+        if (ref.fail_if_not_exists !== false)
+          throw Errors.invalidForm('message_reference', 'Unknown message', 'MESSAGE_REFERENCE_UNKNOWN_MESSAGE');
         referenced = undefined;
       }
     }
@@ -468,7 +455,12 @@ export class World {
       ...(input.body.nonce != null ? { nonce: input.body.nonce } : {}),
       ...(referenced
         ? {
-            message_reference: { type: 0, message_id: referenced.message.id, channel_id: channel.id, ...(guildId ? { guild_id: guildId } : {}) },
+            message_reference: {
+              type: 0,
+              message_id: referenced.message.id,
+              channel_id: channel.id,
+              ...(guildId ? { guild_id: guildId } : {}),
+            },
             referenced_message: { ...referenced.message, referenced_message: undefined },
           }
         : {}),
@@ -517,8 +509,7 @@ export class World {
     }
     m.flags = (m.flags as number) & ~MessageFlags.Loading; // filling in a deferred response ends "thinking..."
     if (!wasLoading) m.edited_timestamp = isoNow();
-    const empty =
-      !(m.content as string) && !(m.embeds as unknown[]).length && !attachments.length && !(m.components as unknown[]).length;
+    const empty = !(m.content as string) && !(m.embeds as unknown[]).length && !attachments.length && !(m.components as unknown[]).length;
     if (empty) throw Errors.emptyMessage();
     stored.files.push(...files);
     if (!((m.flags as number) & MessageFlags.Ephemeral)) this.opts.dispatch('MESSAGE_UPDATE', this.gatewayMessage(stored));
@@ -560,7 +551,9 @@ export class World {
 
   /** Turn multipart `files[n]` parts into attachments, taking descriptions from `attachments[{id: n}]`. */
   private attachmentsFor(channelId: string, body: Record<string, unknown>, files: StoredFile[]): APIAttachment[] {
-    const meta = Array.isArray(body.attachments) ? (body.attachments as { id: string | number; description?: string; filename?: string }[]) : [];
+    const meta = Array.isArray(body.attachments)
+      ? (body.attachments as { id: string | number; description?: string; filename?: string }[])
+      : [];
     return files.map((f, i) => {
       const index = /\[(\d+)\]$/.exec(f.field)?.[1] ?? String(i);
       const m = meta.find((a) => String(a.id) === index);
@@ -608,7 +601,8 @@ export class World {
       validateCommand(def, String(i));
       const type = (def.type as number | undefined) ?? 1;
       const key = `${type}:${def.name as string}`;
-      if (seen.has(key)) throw Errors.invalidForm(`${i}.name`, 'Application command names must be unique', 'APPLICATION_COMMANDS_DUPLICATE_NAME');
+      if (seen.has(key))
+        throw Errors.invalidForm(`${i}.name`, 'Application command names must be unique', 'APPLICATION_COMMANDS_DUPLICATE_NAME');
       seen.add(key);
       const old = previous.find((c) => c.name === def.name && (c.type as number) === type); // discord.js's enum against the wire number
       return this.commandPayload(def, old?.id, guildId);
@@ -742,15 +736,22 @@ function validateOptions(options: unknown, path: string): void {
     if (typeof o.name !== 'string' || !NAME_RE.test(o.name) || o.name !== o.name.toLowerCase()) {
       throw Errors.invalidForm(`${at}.name`, 'Command name is invalid', 'APPLICATION_COMMAND_INVALID_NAME');
     }
-    if (names.has(o.name)) throw Errors.invalidForm(`${at}.name`, 'Option names must be unique', 'APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS');
+    if (names.has(o.name))
+      throw Errors.invalidForm(`${at}.name`, 'Option names must be unique', 'APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS');
     names.add(o.name);
     if (typeof o.description !== 'string' || o.description.length < 1 || o.description.length > 100) {
       throw Errors.invalidForm(`${at}.description`, 'Must be between 1 and 100 in length.');
     }
     if (o.required) {
-      if (sawOptional) throw Errors.invalidForm(`${at}.required`, 'Required options must be placed before non-required options', 'APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID');
+      if (sawOptional)
+        throw Errors.invalidForm(
+          `${at}.required`,
+          'Required options must be placed before non-required options',
+          'APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID',
+        );
     } else sawOptional = true;
-    if (Array.isArray(o.choices) && o.choices.length > 25) throw Errors.invalidForm(`${at}.choices`, 'Must be 25 or fewer in length.', 'BASE_TYPE_MAX_LENGTH');
+    if (Array.isArray(o.choices) && o.choices.length > 25)
+      throw Errors.invalidForm(`${at}.choices`, 'Must be 25 or fewer in length.', 'BASE_TYPE_MAX_LENGTH');
     if (o.type === OptionType.Subcommand || o.type === OptionType.SubcommandGroup) validateOptions(o.options, `${at}.options`);
   });
 }
