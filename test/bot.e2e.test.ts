@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { EmbedderPool } from '../src/classifier/embedderPool.ts';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { badImages } from './fixtures/badImages.ts';
-import { photo, startHarness, type Harness } from './helpers/botHarness.ts';
+import { photo, assertNoUnknownRoutes, startHarness, type Harness } from './helpers/botHarness.ts';
 
 let h: Harness;
 before(async () => {
@@ -15,13 +15,7 @@ after(async () => {
   await h?.stop();
 });
 // Every test checks its own traffic: no request it caused hit a route the emulator does not know.
-afterEach(() => {
-  assert.deepEqual(
-    h.emu.unknownRequests.map((r) => `${r.method} ${r.path}`),
-    [],
-    'no request hit an unknown route',
-  );
-});
+afterEach(() => assertNoUnknownRoutes(h));
 
 const rows = (sql: string) => h.app.store.db.prepare(sql).all() as Record<string, unknown>[];
 

@@ -7,7 +7,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import type { APIUser } from 'discord.js';
 import sharp from 'sharp';
 import type { StoredMessage } from '../src/dev/emulator/index.ts';
-import { photo, startHarness, type Harness } from './helpers/botHarness.ts';
+import { photo, assertNoUnknownRoutes, startHarness, type Harness } from './helpers/botHarness.ts';
 
 let h: Harness;
 before(async () => {
@@ -16,13 +16,7 @@ before(async () => {
 after(async () => {
   await h?.stop();
 });
-afterEach(() => {
-  assert.deepEqual(
-    h.emu.unknownRequests.map((r) => `${r.method} ${r.path}`),
-    [],
-    'no request hit an unknown route',
-  );
-});
+afterEach(() => assertNoUnknownRoutes(h));
 
 const rows = (sql: string, ...params: unknown[]) => h.app.store.db.prepare(sql).all(...params) as Record<string, unknown>[];
 const contribDir = () => path.join(h.tmp, 'contributions');

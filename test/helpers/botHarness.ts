@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 // A whole bot on loopback for end-to-end tests: synthetic data and a tiny
 // backbone, a trained checkpoint (src/dev/syntheticModel.ts), the Discord
 // emulator (src/dev/emulator/), and the real app.
@@ -102,3 +103,12 @@ export async function startHarness(env: Record<string, string> = {}, opts: Harne
 }
 
 export const photo = (h: Harness, label: '1' | '2' | '3', i = 0) => fs.readFileSync(path.join(h.dataDir, 'valid', label, `img_${i}.jpg`));
+
+/** For afterEach: no request the test caused hit a route the emulator does not know. */
+export function assertNoUnknownRoutes(h: Harness): void {
+  assert.deepEqual(
+    h.emu.unknownRequests.map((r) => `${r.method} ${r.path}`),
+    [],
+    'no request hit an unknown route',
+  );
+}

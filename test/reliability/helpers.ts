@@ -99,15 +99,18 @@ export async function startServer(handler: (req: IncomingMessage, res: ServerRes
 export const logEntries = (h: Harness): Array<Record<string, unknown>> =>
   h.logLines.flatMap((l) => l.split('\n').filter(Boolean)).map((l) => JSON.parse(l) as Record<string, unknown>);
 
-/** Runs test/reliability/appProcess.ts (the bot as its own process) with the given environment. */
-export function startAppProcess(env: Record<string, string>): {
+/** Runs the bot as its own process (test/reliability/appProcess.ts, or `entry` such as src/main.ts) with the given environment. */
+export function startAppProcess(
+  env: Record<string, string>,
+  entry = 'test/reliability/appProcess.ts',
+): {
   child: ChildProcess;
   stdout: () => string;
   stderr: () => string;
   exited: Promise<{ code: number | null; signal: string | null }>;
 } {
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/reliability/appProcess.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
     cwd: root,
     env: {
       PATH: process.env.PATH ?? '',

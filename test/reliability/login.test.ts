@@ -2,17 +2,15 @@
 // reach, says so in one line and exits 1 (it used to crash with a 39 KB dump of wasm
 // glue and exit 7, because the login rejection went unhandled).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { startEmulator, type Emulator } from '../../src/dev/emulator/index.ts';
 import { prepareModel } from '../../src/dev/syntheticModel.ts';
+import { startAppProcess } from './helpers.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const WRONG_TOKEN = 'MTAwMDAwMDAwMDAwMDAwMDAx.GwrOng.not-the-token-the-emulator-accepts-xyz';
 
 let tmp: string;
@@ -29,18 +27,12 @@ after(async () => {
 });
 
 /** Runs `npm start`'s entry point (src/main.ts) and waits for it to exit. */
-function runMain(
+async function runMain(
   env: Record<string, string>,
   ms = 90_000,
 ): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      BLOOM_BACKEND: 'wasm',
-      BLOOM_LOG_LEVEL: 'warn',
-      BLOOM_OFFLINE: '1',
+  const p = startAppProcess(
+    {
       BLOOM_WORKERS: '0',
       BLOOM_CHECKPOINT_DIR: model.checkpointDir,
       BLOOM_DATA_DIR: model.dataDir,
@@ -49,19 +41,12 @@ function runMain(
       BLOOM_DB_PATH: path.join(tmp, `main-${Date.now()}.sqlite`),
       ...env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '',
-    stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  const timer = setTimeout(() => child.kill('SIGKILL'), ms);
-  return new Promise((resolve) =>
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    }),
+    'src/main.ts',
   );
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), ms);
+  const { code, signal } = await p.exited;
+  clearTimeout(timer);
+  return { code, signal, stdout: p.stdout(), stderr: p.stderr() };
 }
 
 /** stderr without the JSON log lines: what an operator reads. */

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { createLogger, redactSecrets, REDACTED } from '../../src/log.ts';
 import { badImages } from '../fixtures/badImages.ts';
-import { photo, startHarness, type Harness } from '../helpers/botHarness.ts';
+import { photo, assertNoUnknownRoutes, startHarness, type Harness } from '../helpers/botHarness.ts';
 import { bodyText, eventually, finalResponse, logEntries, postPhoto, repliesTo, replyTo, textOf } from './helpers.ts';
 
 // Shaped like a Discord bot token (base64 id . timestamp . hmac), with characters that JSON and URLs escape.
@@ -18,13 +18,7 @@ after(async () => {
   await h?.stop();
 });
 // Every test checks its own traffic: no request it caused hit a route the emulator does not know.
-afterEach(() => {
-  assert.deepEqual(
-    h.emu.unknownRequests.map((r) => `${r.method} ${r.path}`),
-    [],
-    'no request hit an unknown route',
-  );
-});
+afterEach(() => assertNoUnknownRoutes(h));
 
 describe('admin commands', () => {
   test('/retrain, /settings and /stats are refused for a member even when invoked directly', async () => {

@@ -7,9 +7,9 @@
  * is set: Discord itself delivers any custom_id it is given, and the bot must
  * still answer within 3 s (see Emulator.interactionStatus).
  */
-import { randomBytes } from 'node:crypto';
 import type { APIMessage, APIUser } from 'discord.js';
-import { ChannelType, InteractionCallbackType, MessageFlags, snowflake } from './payloads.ts';
+import { InteractionCallbackType, MessageFlags } from './payloads.ts';
+import { registerInteraction } from './interactions.ts';
 import type { InteractionState, World } from './world.ts';
 
 export interface ComponentClick {
@@ -53,59 +53,6 @@ function findComponent(rows: AnyComponent[] | undefined, customId: string): AnyC
   return undefined;
 }
 
-function register(
-  world: World,
-  base: { type: number; data: Record<string, unknown>; channelId: string; user: APIUser; message?: APIMessage },
-  uploadLimitBytes: number,
-): InteractionState {
-  const channel = world.requireChannel(base.channelId);
-  const guildId = channel.type === ChannelType.GuildText ? channel.guild_id : null;
-  const member = guildId ? world.guild.members.get(base.user.id) : undefined;
-  if (guildId && !member) throw new Error(`emulator: ${base.user.username} is not a member of the guild`);
-  const id = snowflake();
-  const token = `aW50ZXJhY3Rpb246${id}:${randomBytes(48).toString('base64url')}`;
-  const perms = world.permissionsOf(base.user.id).toString();
-  const payload: Record<string, unknown> = {
-    id,
-    application_id: world.applicationId,
-    type: base.type,
-    token,
-    version: 1,
-    data: base.data,
-    ...(base.message ? { message: structuredClone(base.message) } : {}),
-    channel_id: channel.id,
-    channel: guildId ? { ...world.channelPayload(channel), permissions: perms } : world.channelPayload(channel),
-    ...(guildId && member
-      ? {
-          guild_id: guildId,
-          guild: { id: guildId, locale: 'en-US', features: [] },
-          guild_locale: 'en-US',
-          member: { ...world.memberPayload(member), permissions: perms },
-        }
-      : { user: base.user }),
-    app_permissions: world.permissionsOf(world.botUser.id).toString(),
-    locale: 'en-US',
-    entitlements: [],
-    authorizing_integration_owners: { '0': guildId ?? '0' },
-    context: guildId ? 0 : 1,
-    attachment_size_limit: uploadLimitBytes,
-  };
-  const state: InteractionState = {
-    id,
-    token,
-    payload,
-    channelId: channel.id,
-    guildId,
-    createdAt: Date.now(),
-    acknowledged: null,
-    originalId: null,
-    responses: [],
-  };
-  world.interactions.set(id, state);
-  world.interactionsByToken.set(token, state);
-  return state;
-}
-
 export function buildComponentInteraction(world: World, opts: ComponentClick, uploadLimitBytes: number): InteractionState {
   const id = typeof opts.message === 'string' ? opts.message : opts.message.id;
   const stored = world.messages.get(id);
@@ -138,7 +85,7 @@ export function buildComponentInteraction(world: World, opts: ComponentClick, up
     else if (opts.values) throw new Error(`emulator: "${opts.customId}" is a button, not a select menu`);
   }
   const data = { custom_id: opts.customId, component_type: componentType, ...(componentType === 3 ? { values: opts.values ?? [] } : {}) };
-  return register(world, { type: 3, data, channelId: message.channel_id, user, message }, uploadLimitBytes);
+  return registerInteraction(world, { type: 3, data, channelId: message.channel_id, user, message }, uploadLimitBytes);
 }
 
 export function buildModalSubmit(world: World, opts: ModalSubmission, uploadLimitBytes: number): InteractionState {
@@ -179,5 +126,5 @@ export function buildModalSubmit(world: World, opts: ModalSubmission, uploadLimi
   // A modal opened from a component carries that component's message, as on Discord.
   const message = opener.payload.type === 3 ? (opener.payload.message as APIMessage) : undefined;
   const fresh = message ? world.messages.get(message.id)?.message : undefined;
-  return register(world, { type: 5, data, channelId: opener.channelId, user, message: fresh ?? message }, uploadLimitBytes);
+  return registerInteraction(world, { type: 5, data, channelId: opener.channelId, user, message: fresh ?? message }, uploadLimitBytes);
 }

@@ -5,7 +5,7 @@
  * cannot invoke something the real client UI would never let a user send.
  */
 import { randomBytes } from 'node:crypto';
-import type { APIApplicationCommandOption, APIAttachment, APIUser } from 'discord.js';
+import type { APIApplicationCommandOption, APIAttachment, APIMessage, APIUser } from 'discord.js';
 import { ChannelType, OptionType, snowflake } from './payloads.ts';
 import type { InteractionState, World } from './world.ts';
 
@@ -156,23 +156,38 @@ export function buildCommandInteraction(world: World, opts: InvokeCommandOptions
   if (opts.subcommand) options = [{ name: opts.subcommand, type: OptionType.Subcommand, options }];
   if (opts.subcommandGroup) options = [{ name: opts.subcommandGroup, type: OptionType.SubcommandGroup, options }];
 
+  const data = {
+    id: command?.id ?? snowflake(),
+    name: opts.name,
+    type: 1,
+    ...(options.length ? { options } : {}),
+    ...(Object.keys(resolved).length ? { resolved } : {}),
+    ...(command?.guild_id ? { guild_id: command.guild_id } : {}),
+  };
+  return registerInteraction(world, { type: 2, data, channelId: channel.id, user, locale: opts.locale }, uploadLimitBytes);
+}
+
+/** Records an interaction of any type from `user` in a channel and builds the payload Discord would send. */
+export function registerInteraction(
+  world: World,
+  base: { type: number; data: Record<string, unknown>; channelId: string; user: APIUser; message?: APIMessage; locale?: string },
+  uploadLimitBytes: number,
+): InteractionState {
+  const channel = world.requireChannel(base.channelId);
+  const guildId = channel.type === ChannelType.GuildText ? channel.guild_id : null;
+  const member = guildId ? world.guild.members.get(base.user.id) : undefined;
+  if (guildId && !member) throw new Error(`emulator: ${base.user.username} is not a member of the guild`);
   const id = snowflake();
   const token = `aW50ZXJhY3Rpb246${id}:${randomBytes(48).toString('base64url')}`;
-  const perms = world.permissionsOf(user.id).toString();
+  const perms = world.permissionsOf(base.user.id).toString();
   const payload: Record<string, unknown> = {
     id,
     application_id: world.applicationId,
-    type: 2,
+    type: base.type,
     token,
     version: 1,
-    data: {
-      id: command?.id ?? snowflake(),
-      name: opts.name,
-      type: 1,
-      ...(options.length ? { options } : {}),
-      ...(Object.keys(resolved).length ? { resolved } : {}),
-      ...(command?.guild_id ? { guild_id: command.guild_id } : {}),
-    },
+    data: base.data,
+    ...(base.message ? { message: structuredClone(base.message) } : {}),
     channel_id: channel.id,
     channel: guildId ? { ...world.channelPayload(channel), permissions: perms } : world.channelPayload(channel),
     ...(guildId && member
@@ -182,9 +197,9 @@ export function buildCommandInteraction(world: World, opts: InvokeCommandOptions
           guild_locale: 'en-US',
           member: { ...world.memberPayload(member), permissions: perms },
         }
-      : { user }),
+      : { user: base.user }),
     app_permissions: world.permissionsOf(world.botUser.id).toString(),
-    locale: opts.locale ?? 'en-US',
+    locale: base.locale ?? 'en-US',
     entitlements: [],
     authorizing_integration_owners: { '0': guildId ?? '0' },
     context: guildId ? 0 : 1,
