@@ -6,6 +6,7 @@ import type { EmbedderPool } from '../src/classifier/embedderPool.ts';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { badImages } from './fixtures/badImages.ts';
 import { photo, assertNoUnknownRoutes, startHarness, type Harness } from './helpers/botHarness.ts';
+import { postPhoto, replyTo } from './reliability/helpers.ts';
 
 let h: Harness;
 before(async () => {
@@ -163,15 +164,8 @@ describe('/retrain', () => {
     assert.equal(run.model_version, h.app.models.version);
     assert.equal(run.previous_version, before);
     // The new model answers.
-    const again = await h.emu.postMessage({
-      channelId: h.emu.channels.flowers.id,
-      attachments: [h.emu.addAttachment('d.jpg', photo(h, '1', 3), 'image/jpeg')],
-    });
-    const reply = await h.emu.waitForMessage(
-      h.emu.channels.flowers.id,
-      (m) => m.message.message_reference?.message_id === again.id,
-      15_000,
-    );
+    const again = await postPhoto(h, { name: 'd.jpg', bytes: photo(h, '1', 3), contentType: 'image/jpeg' });
+    const reply = await replyTo(h, h.emu.channels.flowers.id, again.id);
     assert.ok(reply.message.embeds[0]!.footer!.text.includes(h.app.models.version!));
   });
 });
@@ -211,15 +205,8 @@ describe('/retrain with a worse candidate', () => {
     assert.equal(fs.existsSync(path.join(h.checkpointDir, run.model_version)), false, "the rejected candidate's checkpoint is removed");
     assert.equal(fs.readFileSync(path.join(h.checkpointDir, 'CURRENT'), 'utf8').trim(), before);
     // The old model answers.
-    const posted = await h.emu.postMessage({
-      channelId: h.emu.channels.flowers.id,
-      attachments: [h.emu.addAttachment('t.jpg', photo(h, '3', 4), 'image/jpeg')],
-    });
-    const reply = await h.emu.waitForMessage(
-      h.emu.channels.flowers.id,
-      (m) => m.message.message_reference?.message_id === posted.id,
-      15_000,
-    );
+    const posted = await postPhoto(h, { name: 't.jpg', bytes: photo(h, '3', 4), contentType: 'image/jpeg' });
+    const reply = await replyTo(h, h.emu.channels.flowers.id, posted.id);
     assert.ok(reply.message.embeds[0]!.footer!.text.includes(before));
   });
 });

@@ -10,7 +10,18 @@ import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
 import { startEmulator } from '../../src/dev/emulator/index.ts';
 import { photo, startHarness, type Harness } from '../helpers/botHarness.ts';
-import { eventually, logEntries, postPhoto, repliesTo, replyTo, startAppProcess, startServer, textOf, within } from './helpers.ts';
+import {
+  eventually,
+  logEntries,
+  postPhoto,
+  repliesTo,
+  replyTo,
+  botProcessEnv,
+  startAppProcess,
+  startServer,
+  textOf,
+  within,
+} from './helpers.ts';
 
 let h: Harness;
 /** A bot process started on a checkpoint with truncated weights (runs alongside the first tests). */
@@ -244,29 +255,17 @@ describe('SIGTERM during a burst', () => {
     const releaseDownloads = () => held.splice(0).forEach((send) => send());
     const dbPath = path.join(h.tmp, 'sigterm.sqlite');
     const p = startAppProcess({
-      DISCORD_TOKEN: emu.token,
-      DISCORD_API_URL: emu.apiBase,
-      BLOOM_CHECKPOINT_DIR: h.checkpointDir,
-      BLOOM_DATA_DIR: h.dataDir,
-      BLOOM_DB_PATH: dbPath,
+      ...botProcessEnv(h, emu, dbPath),
       BLOOM_FEATURE_CACHE: path.join(h.tmp, 'features'),
-      BLOOM_BACKBONE_CACHE: path.join(h.tmp, 'cache'),
       BLOOM_WATCH_CHANNELS: emu.channels.flowers.id,
       BLOOM_CDN_HOSTS: '127.0.0.1',
       BLOOM_USER_COOLDOWN_S: '0',
       BLOOM_GUILD_COOLDOWN_S: '0',
       BLOOM_USER_IN_FLIGHT: '100',
-      BLOOM_WORKERS: '1',
-      BLOOM_LOG_LEVEL: 'info',
       BLOOM_TEST_ALLOW_ORIGINS: `${new URL(emu.apiBase).origin},${slow.origin}`,
     });
     try {
-      await within(
-        eventually(() => p.stdout().includes('ready'), 60_000, 'the bot process to come online'),
-        60_000,
-        'ready',
-        () => p.child.kill('SIGKILL'),
-      );
+      await p.online();
       const channel = emu.channels.flowers.id;
       const users = [emu.addUser('t1'), emu.addUser('t2'), emu.addUser('t3')];
       const posted: { id: string }[] = [];

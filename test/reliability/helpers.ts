@@ -5,7 +5,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { APIUser } from 'discord.js';
-import type { InteractionResponse, StoredMessage } from '../../src/dev/emulator/index.ts';
+import type { Emulator, InteractionResponse, StoredMessage } from '../../src/dev/emulator/index.ts';
 import type { Harness } from '../helpers/botHarness.ts';
 
 /** Everything a user would read in a bot message: content and embeds. */
@@ -108,6 +108,8 @@ export function startAppProcess(
   stdout: () => string;
   stderr: () => string;
   exited: Promise<{ code: number | null; signal: string | null }>;
+  /** Resolves once the bot printed 'ready' (killed and rejected after 60 s). */
+  online: () => Promise<unknown>;
 } {
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
   const child = spawn(process.execPath, ['--import', 'tsx', entry], {
@@ -129,7 +131,14 @@ export function startAppProcess(
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
     child.on('close', (code, signal) => resolve({ code, signal })),
   );
-  return { child, stdout: () => out, stderr: () => err, exited };
+  const online = () =>
+    within(
+      eventually(() => out.includes('ready'), 60_000, 'the bot process to come online'),
+      60_000,
+      'ready',
+      () => child.kill('SIGKILL'),
+    );
+  return { child, stdout: () => out, stderr: () => err, exited, online };
 }
 
 /** Resolves with `p`, or rejects after `ms` (calling onTimeout first, e.g. to kill a child). */
@@ -145,4 +154,18 @@ export async function within<T>(p: Promise<T>, ms: number, what: string, onTimeo
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The environment of a bot process (startAppProcess) on the harness's model, talking to `emu`; tests add what they test. */
+export function botProcessEnv(h: Harness, emu: Emulator, dbPath: string): Record<string, string> {
+  return {
+    DISCORD_TOKEN: emu.token,
+    DISCORD_API_URL: emu.apiBase,
+    BLOOM_CHECKPOINT_DIR: h.checkpointDir,
+    BLOOM_DATA_DIR: h.dataDir,
+    BLOOM_DB_PATH: dbPath,
+    BLOOM_BACKBONE_CACHE: path.join(h.tmp, 'cache'),
+    BLOOM_WORKERS: '1',
+    BLOOM_LOG_LEVEL: 'info',
+  };
 }

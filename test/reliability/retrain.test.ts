@@ -7,7 +7,7 @@ import { registerCommands } from '../../src/bot/registerCommands.ts';
 import { startHarness, type Harness } from '../helpers/botHarness.ts';
 import Database from 'better-sqlite3';
 import { startEmulator } from '../../src/dev/emulator/index.ts';
-import { bodyText, eventually, finalResponse, startAppProcess, within } from './helpers.ts';
+import { bodyText, eventually, finalResponse, botProcessEnv, startAppProcess, within } from './helpers.ts';
 
 let h: Harness;
 before(async () => {
@@ -79,24 +79,12 @@ describe('SIGTERM during a long /retrain', () => {
     const emu = await startEmulator();
     const dbPath = path.join(h.tmp, 'sigterm-retrain.sqlite');
     const p = startAppProcess({
-      DISCORD_TOKEN: emu.token,
-      DISCORD_API_URL: emu.apiBase,
-      BLOOM_CHECKPOINT_DIR: h.checkpointDir,
-      BLOOM_DATA_DIR: h.dataDir,
-      BLOOM_DB_PATH: dbPath,
+      ...botProcessEnv(h, emu, dbPath),
       BLOOM_FEATURE_CACHE: path.join(h.tmp, 'cold-features'), // a cold cache: the run has everything to extract
-      BLOOM_BACKBONE_CACHE: path.join(h.tmp, 'cache'),
-      BLOOM_WORKERS: '1',
-      BLOOM_LOG_LEVEL: 'info',
       BLOOM_TEST_ALLOW_ORIGINS: new URL(emu.apiBase).origin,
     });
     try {
-      await within(
-        eventually(() => p.stdout().includes('ready'), 60_000, 'the bot process to come online'),
-        60_000,
-        'ready',
-        () => p.child.kill('SIGKILL'),
-      );
+      await p.online();
       const { id } = await emu.invokeCommand({ name: 'retrain', user: emu.users.admin, options: { epochs: 200 } });
       const edits = () => emu.interactionResponses(id).filter((r) => r.kind === 'editOriginal');
       // Well into the run: the worker is reading photos or training.
