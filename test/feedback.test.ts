@@ -70,6 +70,20 @@ test('the photo cache is bounded in count and age', () => {
   assert.equal(c.get(3), undefined, 'too old');
 });
 
+test('the photo cache also keeps to its byte budget and lets expired photos go as new ones arrive', () => {
+  let now = 0;
+  const c = new PhotoCache(100, 1000, () => now, 10);
+  c.put(1, Buffer.alloc(4));
+  c.put(2, Buffer.alloc(4));
+  c.put(3, Buffer.alloc(4));
+  assert.equal(c.get(1), undefined, 'the oldest left to stay within 10 bytes');
+  assert.equal(c.bytes, 8);
+  now = 2000;
+  c.put(4, Buffer.alloc(1));
+  assert.equal(c.size, 1, 'expired photos are gone without being asked for');
+  assert.equal(c.bytes, 1);
+});
+
 describe('FeedbackService', () => {
   let n = 0;
   const setup = (dailyCap = 20, download?: (url: string) => Promise<Buffer>) => {

@@ -86,30 +86,52 @@ export function matchSpecies(typed: string, names: Record<string, string>): Spec
   return { kind: 'new', name: clean };
 }
 
-/** The last photos identified, by prediction id, waiting for a vote: bounded in count and age. */
+/**
+ * The last photos identified, by prediction id, waiting for a vote: bounded in
+ * count, total bytes and age. Bytes matter: 200 photos of up to 10 MB each
+ * would hold 2 GB; past the budget the oldest go (a vote on them re-downloads).
+ */
 export class PhotoCache {
   private readonly items = new Map<number, { bytes: Buffer; at: number }>();
+  private total = 0;
   constructor(
     private readonly maxItems: number,
     private readonly maxAgeMs: number,
     private readonly now: () => number = Date.now,
+    private readonly maxBytes = 64 * 1024 * 1024,
   ) {}
 
   put(id: number, bytes: Buffer): void {
-    this.items.delete(id);
+    this.drop(id);
     this.items.set(id, { bytes, at: this.now() });
-    while (this.items.size > this.maxItems) this.items.delete(this.items.keys().next().value!);
+    this.total += bytes.length;
+    for (const [oldest, { at }] of this.items) {
+      const expired = this.now() - at > this.maxAgeMs;
+      if (!expired && this.items.size <= this.maxItems && this.total <= this.maxBytes) break;
+      this.drop(oldest);
+    }
   }
 
   get(id: number): Buffer | undefined {
     const hit = this.items.get(id);
-    if (hit && this.now() - hit.at > this.maxAgeMs) this.items.delete(id);
+    if (hit && this.now() - hit.at > this.maxAgeMs) this.drop(id);
     else return hit?.bytes;
     return undefined;
   }
 
   get size(): number {
     return this.items.size;
+  }
+
+  get bytes(): number {
+    return this.total;
+  }
+
+  private drop(id: number): void {
+    const hit = this.items.get(id);
+    if (!hit) return;
+    this.total -= hit.bytes.length;
+    this.items.delete(id);
   }
 }
 
