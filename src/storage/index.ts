@@ -6,3 +6,4 @@ export type { Prediction, PredictionRow, PredictionSource, TopKEntry } from './p
 export type { FinishRunInput, FinishedStatus, RunStatus, StartRunInput, TrainingRun } from './trainingRuns.ts';
 export type { PredictionStats, SpeciesCount, StatsFilter } from './stats.ts';
 export type { Contribution, ContributionInput, FeedbackQueries, TallyEntry, Vote, VoteAnswer, VoteResult } from './feedback.ts';
+export type { ApprovedPhoto, CommunitySpecies, LearningQueries } from './learning.ts';

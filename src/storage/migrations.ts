@@ -102,4 +102,24 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX contributions_created_by ON contributions (created_by, created_at);
   CREATE INDEX contributions_status ON contributions (status);
   `,
+  // 3: review of contributions, and species taught by the community
+  `
+  -- Species Bloom did not know, created when an admin approves a photo named so (or /species add).
+  -- Their model label is 'c' || id (dataset labels are the data set's folder names).
+  CREATE TABLE species (
+    id         INTEGER PRIMARY KEY,
+    label      TEXT    NOT NULL UNIQUE,
+    name       TEXT    NOT NULL,
+    created_by TEXT,
+    created_at TEXT    NOT NULL
+  );
+  CREATE UNIQUE INDEX species_name ON species (lower(name));
+
+  -- The review: who decided, when, and the label the photo trains as (a dataset label or a species.label);
+  -- NULL for an approved "not a flower".
+  ALTER TABLE contributions ADD COLUMN final_label TEXT;
+  ALTER TABLE contributions ADD COLUMN reviewed_by TEXT;
+  ALTER TABLE contributions ADD COLUMN reviewed_at TEXT;
+  CREATE INDEX contributions_sha256 ON contributions (sha256);
+  `,
 ];

@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { migrate, openConnection, type Db } from './db.ts';
 import { feedbackQueries, type FeedbackQueries } from './feedback.ts';
+import { learningQueries, type LearningQueries } from './learning.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { PendingWrites, type WriteErrorHandler, type WriteFailure } from './pending.ts';
 import { predictionQueries, toParams, type Prediction, type PredictionParams, type PredictionRow } from './predictions.ts';
@@ -65,6 +66,7 @@ export class Store {
   #settings: ReturnType<typeof settingsQueries>;
   #stats: ReturnType<typeof statsQueries>;
   #feedback: FeedbackQueries;
+  #learning: LearningQueries;
   readonly #pending: PendingWrites<PredictionParams>;
   readonly #opts: OpenDatabaseOptions;
   /** The database file and its identity when opened (undefined for :memory: or a store made from a bare connection). */
@@ -82,6 +84,7 @@ export class Store {
     this.#settings = settingsQueries(db);
     this.#stats = statsQueries(db);
     this.#feedback = feedbackQueries(db);
+    this.#learning = learningQueries(db);
     this.#pending = new PendingWrites(
       'insertPrediction',
       (params) => this.#predictions.insert(params),
@@ -126,6 +129,7 @@ export class Store {
     this.#settings = settingsQueries(db);
     this.#stats = statsQueries(db);
     this.#feedback = feedbackQueries(db);
+    this.#learning = learningQueries(db);
     try {
       old.close();
     } catch {
@@ -193,6 +197,12 @@ export class Store {
 
   get feedback(): FeedbackQueries {
     return this.#feedback;
+  }
+
+  // --- species taught by the community, approved photos (src/storage/learning.ts)
+
+  get learning(): LearningQueries {
+    return this.#learning;
   }
 
   // --- training runs
