@@ -55,6 +55,10 @@ export interface Config {
   contribDir: string;
   /** Pending contributions (kept photos) one member may add in 24 hours. */
   contribDailyCap: number;
+  /** Approved photos a community species needs before /retrain adds it to the model. */
+  newSpeciesMinPhotos: number;
+  /** Trained versions kept in the checkpoints folder (the live one always stays); /model rollback picks among them. */
+  keepVersions: number;
 }
 
 export interface LoadConfigOptions {
@@ -140,6 +144,8 @@ const FIELDS = {
   BLOOM_LOG_LEVEL: { schema: lowerEnum(LOG_LEVELS).default('info'), expect: `one of ${LOG_LEVELS.join(', ')}` },
   BLOOM_CONTRIB_DIR: { schema: z.string().optional(), expect: 'a folder path' },
   BLOOM_CONTRIB_DAILY_CAP: { schema: int(0, 10_000, 20), expect: 'a whole number between 0 and 10000' },
+  BLOOM_NEW_SPECIES_MIN_PHOTOS: { schema: int(1, 1000, 8), expect: 'a whole number between 1 and 1000' },
+  BLOOM_KEEP_VERSIONS: { schema: int(1, 100, 5), expect: 'a whole number between 1 and 100' },
   BLOOM_CDN_HOSTS: {
     schema: list(z.string().toLowerCase().regex(HOSTNAME))
       .pipe(z.array(z.string()).min(1))
@@ -222,5 +228,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfi
     cdnHosts: v.BLOOM_CDN_HOSTS,
     contribDir: resolve(v.BLOOM_CONTRIB_DIR ?? path.join(path.dirname(v.BLOOM_DB_PATH ?? 'data/bloom.sqlite'), 'contributions')),
     contribDailyCap: v.BLOOM_CONTRIB_DAILY_CAP,
+    newSpeciesMinPhotos: v.BLOOM_NEW_SPECIES_MIN_PHOTOS,
+    keepVersions: v.BLOOM_KEEP_VERSIONS,
   };
 }

@@ -56,6 +56,16 @@ export interface CheckpointMeta {
   shipped?: ShippedInfo;
   /** Calibration and answer thresholds (npm run calibrate); absent on older checkpoints. */
   answers?: AnswerSettings;
+  /** Per species on the evaluation set it was judged on (valid split + held-out contributions); /species shows it. */
+  evaluation?: EvaluationSummary;
+}
+
+/** Results per label on an evaluation set; confusedWith: the labels its photos were taken for, most first. */
+export interface EvaluationSummary {
+  /** What was evaluated, e.g. "valid 818 + held-out contributions 12". */
+  set: string;
+  images: number;
+  perLabel: Record<string, { images: number; correct: number; confusedWith: { label: string; count: number }[] }>;
 }
 
 export interface ShippedInfo {
