@@ -58,6 +58,8 @@ export interface CheckpointMeta {
   answers?: AnswerSettings;
   /** Per species on the evaluation set it was judged on (valid split + held-out contributions); /species shows it. */
   evaluation?: EvaluationSummary;
+  /** Training photos per label: from the data set folders and from approved member contributions. */
+  trainCounts?: Record<string, { dataset: number; community: number }>;
 }
 
 /** Results per label on an evaluation set; confusedWith: the labels its photos were taken for, most first. */
