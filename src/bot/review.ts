@@ -20,6 +20,7 @@ import {
   relabelModal,
   REVIEW_ADMINS_ONLY,
   REVIEW_FAILED,
+  REVIEW_GONE,
   REVIEW_UNKNOWN,
   reviewView,
   staleNote,
@@ -89,6 +90,7 @@ async function review(i: ReviewInteraction, ctx: BotContext): Promise<void> {
 
   if (a.action === 'page') return show(a.page);
   if (a.action === 'relabel') {
+    if (!ctx.review.prediction(guildId, a.predictionId)) return say(i, REVIEW_GONE);
     if (!ctx.review.isPending(a.predictionId)) return say(i, staleNote(ctx.review.stale(a.predictionId), nameOf));
     if (!i.isButton()) return say(i, REVIEW_UNKNOWN);
     return i.showModal(relabelModal(a.predictionId, a.page));
