@@ -14,9 +14,11 @@ import type { Config } from './config.ts';
 import { downloadBytes, type AddressPolicy } from './net/index.ts';
 import { Admission, Cooldowns, UserInFlight } from './services/admission.ts';
 import { FeedbackService } from './services/feedbackService.ts';
+import { ForgetService } from './services/forgetService.ts';
 import { IdentifyService } from './services/identifyService.ts';
 import { ModelManager } from './services/modelManager.ts';
 import { RetrainService } from './services/retrainService.ts';
+import { ReviewService } from './services/reviewService.ts';
 import { openDatabase, type Store } from './storage/index.ts';
 import type { TrainParams } from './classifier/checkpoint.ts';
 import { DEFAULT_TRAIN_PARAMS } from './training/defaults.ts';
@@ -163,7 +165,17 @@ export async function createApp(o: AppOptions): Promise<App> {
           timeouts: downloadTimeouts,
         })
       ).bytes,
+    // Approval by agreement (a per-server setting); a failure here must not fail the member's vote.
+    afterVote: (p) => {
+      try {
+        const approved = review.afterVote(p);
+        if (approved) log.info({ predictionId: p.id, ...approved }, 'photo approved by agreement');
+      } catch (err) {
+        log.error({ err, predictionId: p.id }, 'auto-approve failed');
+      }
+    },
   });
+  const review = new ReviewService(store, feedback, config.contribDir);
   const identify = new IdentifyService(
     models,
     store,
@@ -215,6 +227,8 @@ export async function createApp(o: AppOptions): Promise<App> {
     identify,
     retrain,
     feedback,
+    review,
+    forget: new ForgetService(store, config.contribDir),
     cooldowns: new Cooldowns(config.userCooldownS, config.guildCooldownS, config.dmCooldownS),
     admission: new Admission(config.queueLimit),
     downloads: { url: new Admission(config.downloadSlots), attachment: new Admission(config.downloadSlots) },

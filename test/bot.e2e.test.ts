@@ -214,9 +214,17 @@ describe('/retrain with a worse candidate', () => {
 test('register-commands puts every slash command in the guild, with admin defaults on the admin ones', async () => {
   const { registerCommands } = await import('../src/bot/registerCommands.ts');
   const r = await registerCommands({ token: h.emu.token, apiUrl: h.emu.apiBase, guildId: h.emu.guild.id });
-  assert.equal(r.count, 4);
+  const { COMMANDS } = await import('../commands/index.ts');
+  assert.equal(r.count, COMMANDS.length);
   const cmds = h.emu.registeredCommands(h.emu.guild.id);
-  assert.deepEqual(cmds.map((c) => c.name).sort(), ['identify', 'retrain', 'settings', 'stats']);
+  assert.deepEqual(cmds.map((c) => c.name).sort(), COMMANDS.map((c) => c.data.name).sort());
+  for (const name of ['identify', 'retrain', 'settings', 'stats', 'review', 'forget'])
+    assert.ok(
+      cmds.some((c) => c.name === name),
+      `/${name}`,
+    );
+  assert.equal(cmds.find((c) => c.name === 'review')!.default_member_permissions, '32');
+  assert.equal(cmds.find((c) => c.name === 'forget')!.default_member_permissions ?? null, null);
   assert.equal(cmds.find((c) => c.name === 'retrain')!.default_member_permissions, '8');
   assert.equal(cmds.find((c) => c.name === 'identify')!.default_member_permissions ?? null, null);
 });

@@ -5,8 +5,11 @@ import { commandByName } from '../../commands/index.ts';
 import { UserFacingError } from '../errors.ts';
 import type { BotContext } from './context.ts';
 import { handleFeedback } from './feedback.ts';
+import { FORGET_PREFIX, handleForget } from './forget.ts';
 import { onMessage } from './messageListener.ts';
 import { EPHEMERAL } from './replies.ts';
+import { handleReview } from './review.ts';
+import { REVIEW_PREFIX } from './reviewRender.ts';
 
 export class BloomBot {
   private readonly inflight = new Set<Promise<unknown>>();
@@ -39,6 +42,9 @@ export class BloomBot {
   }
 
   private async onInteraction(i: Interaction): Promise<void> {
+    // Components are routed by their custom_id's prefix; feedback answers anything unknown.
+    if ((i.isMessageComponent() || i.isModalSubmit()) && i.customId.startsWith(REVIEW_PREFIX)) return handleReview(i, this.ctx);
+    if (i.isMessageComponent() && i.customId.startsWith(FORGET_PREFIX)) return handleForget(i, this.ctx);
     if (i.isMessageComponent() || i.isModalSubmit()) return handleFeedback(i, this.ctx);
     if (!i.isChatInputCommand()) return;
     const cmd = commandByName.get(i.commandName);

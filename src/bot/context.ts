@@ -3,9 +3,11 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { Admission, Cooldowns, UserInFlight } from '../services/admission.ts';
 import type { FeedbackService } from '../services/feedbackService.ts';
+import type { ForgetService } from '../services/forgetService.ts';
 import type { IdentifyService } from '../services/identifyService.ts';
 import type { ModelManager } from '../services/modelManager.ts';
 import type { RetrainService } from '../services/retrainService.ts';
+import type { ReviewService } from '../services/reviewService.ts';
 import type { Store } from '../storage/index.ts';
 
 export interface BotContext {
@@ -17,6 +19,10 @@ export interface BotContext {
   retrain: RetrainService;
   /** Votes on answers and the photos kept because of them. */
   feedback: FeedbackService;
+  /** The review queue of kept photos, and approval by agreement. */
+  review: ReviewService;
+  /** /forget: a member's votes and kept photos. */
+  forget: ForgetService;
   cooldowns: Cooldowns;
   /** Model slots: photos with their bytes in hand being classified (BLOOM_QUEUE_LIMIT). */
   admission: Admission;

@@ -20,6 +20,8 @@ export interface FeedbackSettings {
   cacheMs?: number;
   /** Downloads a photo again from its source URL (after a restart, or once it left the cache). */
   download?: (url: string) => Promise<Buffer>;
+  /** Told after every vote, once its photo is kept (the review's agreement rule hooks in here). */
+  afterVote?: (p: Prediction) => void;
   now?: () => number;
 }
 
@@ -180,6 +182,12 @@ export class FeedbackService {
 
   /** Records a member's vote and keeps the photo as their contribution (unless capped or gone). */
   async vote(prediction: Prediction, userId: string, answer: VoteAnswer): Promise<FeedbackOutcome> {
+    const outcome = await this.record(prediction, userId, answer);
+    this.s.afterVote?.(prediction);
+    return outcome;
+  }
+
+  private async record(prediction: Prediction, userId: string, answer: VoteAnswer): Promise<FeedbackOutcome> {
     const fb = this.store.feedback;
     const result = fb.vote(prediction.id, userId, answer);
     const done = (photo: PhotoOutcome): FeedbackOutcome => ({ result, photo, tally: fb.tally(prediction.id), prediction });

@@ -42,7 +42,7 @@ export const answerColumns = (a: VoteAnswer): AnswerColumns => ({
   notFlower: a.kind === 'not_flower' ? 1 : 0,
 });
 
-const toAnswer = (r: AnswerColumns): VoteAnswer =>
+export const toAnswer = (r: AnswerColumns): VoteAnswer =>
   r.notFlower ? { kind: 'not_flower' } : r.label !== null ? { kind: 'label', label: r.label } : { kind: 'new', name: r.newName ?? '' };
 
 export const sameAnswer = (a: VoteAnswer, b: VoteAnswer): boolean =>

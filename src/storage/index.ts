@@ -7,3 +7,4 @@ export type { FinishRunInput, FinishedStatus, RunStatus, StartRunInput, Training
 export type { PredictionStats, SpeciesCount, StatsFilter } from './stats.ts';
 export type { Contribution, ContributionInput, FeedbackQueries, TallyEntry, Vote, VoteAnswer, VoteResult } from './feedback.ts';
 export type { ApprovedPhoto, CommunitySpecies, LearningQueries } from './learning.ts';
+export type { Approval, Forgotten, PendingContribution, PendingPhoto, Review, ReviewQueries } from './review.ts';

@@ -3,6 +3,7 @@ import { migrate, openConnection, type Db } from './db.ts';
 import { feedbackQueries, type FeedbackQueries } from './feedback.ts';
 import { learningQueries, type LearningQueries } from './learning.ts';
 import { MIGRATIONS } from './migrations.ts';
+import { reviewQueries, type ReviewQueries } from './review.ts';
 import { PendingWrites, type WriteErrorHandler, type WriteFailure } from './pending.ts';
 import { predictionQueries, toParams, type Prediction, type PredictionParams, type PredictionRow } from './predictions.ts';
 import { settingsQueries } from './settings.ts';
@@ -67,6 +68,7 @@ export class Store {
   #stats: ReturnType<typeof statsQueries>;
   #feedback: FeedbackQueries;
   #learning: LearningQueries;
+  #review: ReviewQueries;
   readonly #pending: PendingWrites<PredictionParams>;
   readonly #opts: OpenDatabaseOptions;
   /** The database file and its identity when opened (undefined for :memory: or a store made from a bare connection). */
@@ -85,6 +87,7 @@ export class Store {
     this.#stats = statsQueries(db);
     this.#feedback = feedbackQueries(db);
     this.#learning = learningQueries(db);
+    this.#review = reviewQueries(db, this.#learning);
     this.#pending = new PendingWrites(
       'insertPrediction',
       (params) => this.#predictions.insert(params),
@@ -130,6 +133,7 @@ export class Store {
     this.#stats = statsQueries(db);
     this.#feedback = feedbackQueries(db);
     this.#learning = learningQueries(db);
+    this.#review = reviewQueries(db, this.#learning);
     try {
       old.close();
     } catch {
@@ -203,6 +207,12 @@ export class Store {
 
   get learning(): LearningQueries {
     return this.#learning;
+  }
+
+  // --- review of contributions, the agreement rule, forgetting a member (src/storage/review.ts)
+
+  get review(): ReviewQueries {
+    return this.#review;
   }
 
   // --- training runs
