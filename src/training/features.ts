@@ -292,28 +292,40 @@ function joinBackbones(vectors: BackboneVectors, dims: number[], total: number):
   return row;
 }
 
-/** One batch of photos for one view: cached rows, then per-backbone cache hits, then the misses rendered and embedded. */
-async function extractBatch(
+/** A batch looked up in the cache, with its misses decoded and rendered, waiting for the backbones. */
+interface PreparedBatch {
+  lookup: number[];
+  vectors: Map<number, BackboneVectors>;
+  missing: number[];
+  inputs: Map<number, Uint8Array>;
+}
+
+/** First half of a batch: cached rows, then per-backbone cache hits, then the misses rendered (no backbone work). */
+async function prepareBatch(
   x: Extraction,
   view: View,
   seed: number,
   photos: number[],
   prefilled: Map<number, Float32Array>,
   out: Float32Array[],
-): Promise<void> {
+): Promise<PreparedBatch> {
   const lookup = takePrefilled(x, photos, prefilled, out);
   const vectors = new Map(
     lookup.map((i): [number, BackboneVectors] => [i, x.embedder.specs.map((s, b) => x.cache?.get(s.id, view.key, x.shas[i]!, x.dims[b]!))]),
   );
   const missing = lookup.filter((i) => vectors.get(i)!.some((v) => !v));
   x.result.cached += lookup.length - missing.length;
-  const inputs = await renderMissing(x, view, seed, missing);
+  return { lookup, vectors, missing, inputs: await renderMissing(x, view, seed, missing) };
+}
+
+/** Second half: the misses through the backbones they lack, then every row joined into `out`. */
+async function embedBatch(x: Extraction, view: View, b: PreparedBatch, out: Float32Array[]): Promise<void> {
   for (const group of groupByMissingBackbones(
-    missing.filter((i) => inputs.has(i)),
-    vectors,
+    b.missing.filter((i) => b.inputs.has(i)),
+    b.vectors,
   ))
-    await embedGroup(x, view, group, inputs, vectors);
-  for (const i of lookup) if (!x.dropped.has(i)) out[i] = joinBackbones(vectors.get(i)!, x.dims, x.total);
+    await embedGroup(x, view, group, b.inputs, b.vectors);
+  for (const i of b.lookup) if (!x.dropped.has(i)) out[i] = joinBackbones(b.vectors.get(i)!, x.dims, x.total);
 }
 
 export async function extractFeatures(samples: Sample[], opts: ExtractOptions): Promise<ExtractResult> {
@@ -350,16 +362,27 @@ export async function extractFeatures(samples: Sample[], opts: ExtractOptions): 
             opts.rowBuffer,
           )
         : new Map<number, Float32Array>();
-    for (let start = 0; start < samples.length; start += batch) {
-      const end = Math.min(start + batch, samples.length);
-      await extractBatch(
+    // The next batch is read, decoded and augmented while the backbones work on this one,
+    // so the workers do not wait for the decoder between batches.
+    const prepare = (start: number) =>
+      prepareBatch(
         x,
         view,
         plan.seed,
-        Array.from({ length: end - start }, (_, k) => start + k),
+        Array.from({ length: Math.min(start + batch, samples.length) - start }, (_, k) => start + k),
         prefilled,
         rows[v]!,
       );
+    let next = samples.length > 0 ? prepare(0) : undefined;
+    for (let start = 0; next; start += batch) {
+      const current = await next;
+      const end = Math.min(start + batch, samples.length);
+      next = end < samples.length ? prepare(end) : undefined;
+      // A failed embed must not leave the prefetched batch's rejection unobserved.
+      await embedBatch(x, view, current, rows[v]!).catch(async (err: unknown) => {
+        await next?.catch(() => undefined);
+        throw err;
+      });
       opts.onProgress?.(v * samples.length + end, samples.length * views.length);
     }
     if (ensemble) cache?.forgetView(view.key);
