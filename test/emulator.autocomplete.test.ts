@@ -13,7 +13,7 @@ describe('emulator: autocomplete', () => {
   let client: Client;
   /** What the client does with an autocomplete; swapped by tests that misbehave on purpose. */
   let onAutocomplete: (i: Interaction) => Promise<void>;
-  const seen: { command: string; focused: { name: string; value: string }; others: unknown[] }[] = [];
+  const seen: { command: string; focused: { name: string; value: string }; others: readonly unknown[] }[] = [];
 
   const suggest = async (i: Interaction) => {
     if (!i.isAutocomplete()) return;

@@ -295,7 +295,8 @@ export class Emulator {
     const state = buildAutocompleteInteraction(this.world, opts, this.uploadLimitBytes);
     this.gateway.dispatch('INTERACTION_CREATE', state.payload);
     const r = await this.waitForInteractionResponse(state.id, 'callback', timeoutMs);
-    return { id: state.id, choices: (r.body.data as { choices: { name: string; value: string | number }[] }).choices };
+    const body = r.body as { data: { choices: { name: string; value: string | number }[] } };
+    return { id: state.id, choices: body.data.choices };
   }
 
   /**

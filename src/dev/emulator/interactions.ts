@@ -119,7 +119,7 @@ function buildCommandPayload(world: World, opts: InvokeCommandOptions, uploadLim
     const def = defs?.find((d) => d.name === name);
     const defType: number | undefined = def?.type; // the wire number, compared with OptionType's
     // The option being typed into carries the raw text, whatever its type.
-    if (name === focused) return { name, type: defType ?? OptionType.String, value: String(value as string), focused: true };
+    if (name === focused) return { name, type: defType ?? OptionType.String, value: value as string, focused: true };
     let type: number;
     let v: string | number | boolean;
     if (isUpload(value) || isAttachment(value)) {
