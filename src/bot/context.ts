@@ -2,9 +2,11 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { Admission, Cooldowns, UserInFlight } from '../services/admission.ts';
+import type { CatalogueService } from '../services/catalogueService.ts';
 import type { FeedbackService } from '../services/feedbackService.ts';
 import type { IdentifyService } from '../services/identifyService.ts';
 import type { ModelManager } from '../services/modelManager.ts';
+import type { ModelVersions } from '../services/modelVersions.ts';
 import type { RetrainService } from '../services/retrainService.ts';
 import type { Store } from '../storage/index.ts';
 
@@ -17,6 +19,10 @@ export interface BotContext {
   retrain: RetrainService;
   /** Votes on answers and the photos kept because of them. */
   feedback: FeedbackService;
+  /** The species Bloom knows or is learning (/species). */
+  catalogue: CatalogueService;
+  /** The model versions to choose from (/model). */
+  versions: ModelVersions;
   cooldowns: Cooldowns;
   /** Model slots: photos with their bytes in hand being classified (BLOOM_QUEUE_LIMIT). */
   admission: Admission;
