@@ -214,9 +214,12 @@ describe('/retrain with a worse candidate', () => {
 test('register-commands puts every slash command in the guild, with admin defaults on the admin ones', async () => {
   const { registerCommands } = await import('../src/bot/registerCommands.ts');
   const r = await registerCommands({ token: h.emu.token, apiUrl: h.emu.apiBase, guildId: h.emu.guild.id });
-  assert.equal(r.count, 4);
+  assert.equal(r.count, 6);
   const cmds = h.emu.registeredCommands(h.emu.guild.id);
-  assert.deepEqual(cmds.map((c) => c.name).sort(), ['identify', 'retrain', 'settings', 'stats']);
+  assert.deepEqual(cmds.map((c) => c.name).sort(), ['identify', 'model', 'retrain', 'settings', 'species', 'stats']);
   assert.equal(cmds.find((c) => c.name === 'retrain')!.default_member_permissions, '8');
   assert.equal(cmds.find((c) => c.name === 'identify')!.default_member_permissions ?? null, null);
+  // Members use /species and /model list; their admin subcommands are checked in the handler.
+  assert.equal(cmds.find((c) => c.name === 'species')!.default_member_permissions ?? null, null);
+  assert.equal(cmds.find((c) => c.name === 'model')!.default_member_permissions ?? null, null);
 });
