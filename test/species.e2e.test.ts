@@ -88,6 +88,12 @@ describe('/species', () => {
     );
   });
 
+  test('an autocomplete for an option the bot has no suggestions for is answered with none (not left spinning)', async () => {
+    const r = await h.emu.autocomplete({ name: 'identify', focused: 'url', typed: 'http', forge: true });
+    assert.deepEqual(r.choices, []);
+    assert.equal(h.emu.interactionStatus(r.id), 'answered');
+  });
+
   test('one species: photos trained on, accuracy and confusions, its typical photo', async () => {
     const r = await species('show', { name: 'RED  disk' });
     assert.equal(r.flags & 64, 64, 'private');
