@@ -1,5 +1,5 @@
 import { SlashCommandBuilder } from 'discord.js';
-import { modelList, versionLine } from '../src/bot/catalogueRender.ts';
+import { modelList, rollbackMessage, versionLine } from '../src/bot/catalogueRender.ts';
 import { EPHEMERAL, toMessage } from '../src/bot/replies.ts';
 import type { Command } from './types.ts';
 import { replyEphemeral, requireAdmin } from './guards.ts';
@@ -28,19 +28,7 @@ export const model: Command = {
     await i.deferReply({ flags: EPHEMERAL });
     const r = await ctx.versions.rollback(id);
     ctx.log.info({ userId: i.user.id, version: id, result: r.kind }, 'model rollback');
-    const safe = id.replace(/[`*_~|<>@]/g, '').slice(0, 80);
-    const content = {
-      busy: 'A retrain is running; wait for it to finish, then roll back if you still want to.',
-      unknown: `There is no model version "${safe}". See \`/model list\` for the versions I have.`,
-      pinned:
-        'The shipped default model cannot be chosen while BLOOM_CHECKPOINT_DIR is set: after a restart I would load that folder instead.',
-      already: r.kind === 'already' ? `${versionLine(r.version)} is already the live model; nothing changed.` : '',
-      done:
-        r.kind === 'done'
-          ? `Rolled back: ${versionLine(r.version)} is live now${r.previous ? ` (was ${r.previous})` : ''}. New photos are answered by it; answers already given keep their buttons.`
-          : '',
-    }[r.kind];
-    await i.editReply({ content });
+    await i.editReply({ content: rollbackMessage(r, id) });
   },
 
   async autocomplete(i, ctx) {

@@ -1,22 +1,8 @@
-import { SlashCommandBuilder, type AutocompleteInteraction } from 'discord.js';
-import { parsePageId, speciesCard, speciesPage } from '../src/bot/catalogueRender.ts';
-import type { BotContext } from '../src/bot/context.ts';
+import { SlashCommandBuilder } from 'discord.js';
+import { parsePageId, speciesCard, speciesChoice, speciesPage, title } from '../src/bot/catalogueRender.ts';
 import { EPHEMERAL, toMessage } from '../src/bot/replies.ts';
 import type { Command } from './types.ts';
 import { replyEphemeral, requireAdmin } from './guards.ts';
-
-const title = (s: string) => s.replace(/\b\p{L}/gu, (c) => c.toUpperCase());
-
-/** Suggestions for a species name: value = the name, so typing without picking works the same. */
-async function suggestSpecies(i: AutocompleteInteraction, ctx: BotContext): Promise<void> {
-  const typed = String(i.options.getFocused());
-  await i.respond(
-    ctx.catalogue.suggest(typed).map((e) => ({
-      name: `${title(e.name)}${e.collecting ? ' (collecting photos)' : e.taught ? ' 🆕' : ''}`.slice(0, 100),
-      value: e.name.slice(0, 100),
-    })),
-  );
-}
 
 export const species: Command = {
   data: new SlashCommandBuilder()
@@ -68,7 +54,7 @@ export const species: Command = {
   },
 
   async autocomplete(i, ctx) {
-    await suggestSpecies(i, ctx);
+    await i.respond(ctx.catalogue.suggest(String(i.options.getFocused())).map(speciesChoice));
   },
 
   async component(i, ctx) {

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { CHECKPOINT_FORMAT, type CheckpointMeta } from '../src/classifier/checkpoint.ts';
-import { modelList, versionLine } from '../src/bot/catalogueRender.ts';
+import { modelList, rollbackMessage, versionLine } from '../src/bot/catalogueRender.ts';
 import type { ModelManager } from '../src/services/modelManager.ts';
 import { ModelVersions, SHIPPED_ID } from '../src/services/modelVersions.ts';
 
@@ -133,5 +133,16 @@ describe('model versions', () => {
     assert.deepEqual(loads, [shipped]);
     assert.equal(fs.existsSync(path.join(root, 'CURRENT')), false);
     assert.equal(v.list().find((x) => x.live)?.id, SHIPPED_ID);
+  });
+
+  test('a version that cannot be loaded: the live model and CURRENT stay, and the admin is told', async () => {
+    const { models } = fakeModels(path.join(root, 'v2'));
+    (models as unknown as { activate: () => Promise<void> }).activate = () => Promise.reject(new Error('Checkpoint v1 is damaged'));
+    const v = new ModelVersions(models, () => false, { checkpointDir: root, shippedDir: shipped, shippedSelectable: true });
+    const r = await v.rollback('v1');
+    assert.equal(r.kind, 'failed');
+    assert.equal(rollbackMessage(r, 'v1'), 'I could not load v1 (Checkpoint v1 is damaged), so the live model stays as it was.');
+    assert.equal(fs.readFileSync(path.join(root, 'CURRENT'), 'utf8').trim(), 'v2');
+    assert.equal(v.list().find((x) => x.live)?.id, 'v2');
   });
 });

@@ -2,7 +2,7 @@
 // one species' card, and the list of model versions.
 import type { APIEmbed, APIEmbedField } from 'discord.js';
 import type { SpeciesDetail, SpeciesEntry } from '../services/catalogueService.ts';
-import type { ModelVersion } from '../services/modelVersions.ts';
+import type { ModelVersion, RollbackOutcome } from '../services/modelVersions.ts';
 import type { MessageRow } from './feedbackRender.ts';
 import type { ReplyPayload } from './render.ts';
 
@@ -12,7 +12,7 @@ const BUTTON = 2;
 const ROW = 1;
 const SECONDARY = 2;
 
-const title = (s: string) => s.replace(/\b\p{L}/gu, (c) => c.toUpperCase());
+export const title = (s: string) => s.replace(/\b\p{L}/gu, (c) => c.toUpperCase());
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
 
 /** `species:page:<n>:<prev|next>`: the page to show (the direction keeps the two buttons' ids apart). */
@@ -138,5 +138,34 @@ export function modelList(versions: ModelVersion[]): ReplyPayload {
       },
     ],
     files: [],
+  };
+}
+
+/** What the admin is told after /model rollback `asked`. */
+export function rollbackMessage(r: RollbackOutcome, asked: string): string {
+  switch (r.kind) {
+    case 'busy':
+      return 'A retrain is running; wait for it to finish, then roll back if you still want to.';
+    case 'unknown':
+      return `There is no model version "${asked.replace(/[`*_~|<>@]/g, '').slice(0, 80)}". See \`/model list\` for the versions I have.`;
+    case 'pinned':
+      return 'The shipped default model cannot be chosen while BLOOM_CHECKPOINT_DIR is set: after a restart I would load that folder instead.';
+    case 'already':
+      return `${versionLine(r.version)} is already the live model; nothing changed.`;
+    case 'failed':
+      return `I could not load ${r.version.id} (${r.error.slice(0, 300)}), so the live model stays as it was.`;
+    case 'done':
+      return (
+        `Rolled back: ${versionLine(r.version)} is live now${r.previous ? ` (was ${r.previous})` : ''}. ` +
+        'New photos are answered by it; answers already given keep their buttons.'
+      );
+  }
+}
+
+/** A species as an autocomplete choice: the value is its name, so typing it without picking works the same. */
+export function speciesChoice(e: SpeciesEntry): { name: string; value: string } {
+  return {
+    name: `${title(e.name)}${e.collecting ? ' (collecting photos)' : e.taught ? ' 🆕' : ''}`.slice(0, 100),
+    value: e.name.slice(0, 100),
   };
 }

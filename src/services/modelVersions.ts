@@ -27,6 +27,8 @@ export type RollbackOutcome =
   | { kind: 'already'; version: ModelVersion }
   | { kind: 'busy' }
   | { kind: 'unknown' }
+  /** It could not be loaded (a damaged folder): the live model and CURRENT stay as they were. */
+  | { kind: 'failed'; version: ModelVersion; error: string }
   /** The shipped model cannot be chosen when BLOOM_CHECKPOINT_DIR is set: a restart would not load it. */
   | { kind: 'pinned' };
 
@@ -98,11 +100,15 @@ export class ModelVersions {
     if (version.live) return { kind: 'already', version };
     if (version.shipped && !this.s.shippedSelectable) return { kind: 'pinned' };
     const previous = this.models.version;
-    if (version.shipped) {
-      await this.models.load(version.dir);
-      // With no CURRENT the start-up rule (src/modelDir.ts) loads the shipped model again after a restart.
-      fs.rmSync(path.join(this.s.checkpointDir, 'CURRENT'), { force: true });
-    } else await this.models.activate(this.s.checkpointDir, version.id);
+    try {
+      if (version.shipped) {
+        await this.models.load(version.dir);
+        // With no CURRENT the start-up rule (src/modelDir.ts) loads the shipped model again after a restart.
+        fs.rmSync(path.join(this.s.checkpointDir, 'CURRENT'), { force: true });
+      } else await this.models.activate(this.s.checkpointDir, version.id);
+    } catch (err) {
+      return { kind: 'failed', version, error: (err as Error).message };
+    }
     return { kind: 'done', version: { ...version, live: true }, previous };
   }
 }
