@@ -12,11 +12,14 @@ import { BloomBot } from './bot/bot.ts';
 import { createClient } from './bot/client.ts';
 import type { Config } from './config.ts';
 import { downloadBytes, type AddressPolicy } from './net/index.ts';
+import { shippedModelDir } from './modelDir.ts';
 import { Admission, Cooldowns, UserInFlight } from './services/admission.ts';
+import { CatalogueService } from './services/catalogueService.ts';
 import { FeedbackService } from './services/feedbackService.ts';
 import { ForgetService } from './services/forgetService.ts';
 import { IdentifyService } from './services/identifyService.ts';
 import { ModelManager } from './services/modelManager.ts';
+import { ModelVersions } from './services/modelVersions.ts';
 import { RetrainService } from './services/retrainService.ts';
 import { ReviewService } from './services/reviewService.ts';
 import { openDatabase, type Store } from './storage/index.ts';
@@ -218,6 +221,13 @@ export async function createApp(o: AppOptions): Promise<App> {
       },
     },
   );
+  const catalogue = new CatalogueService(() => models.current?.meta, store.learning, config.newSpeciesMinPhotos);
+  const versions = new ModelVersions(models, () => retrain.running, {
+    checkpointDir: config.checkpointDir,
+    shippedDir: shippedModelDir(),
+    // With BLOOM_CHECKPOINT_DIR set, start-up never falls back to the shipped model (src/modelDir.ts).
+    shippedSelectable: !process.env.BLOOM_CHECKPOINT_DIR?.trim(),
+  });
   const client = createClient({ apiUrl: config.discordApiUrl });
   const bot = new BloomBot(client, {
     config,
@@ -229,6 +239,8 @@ export async function createApp(o: AppOptions): Promise<App> {
     feedback,
     review,
     forget: new ForgetService(store, config.contribDir),
+    catalogue,
+    versions,
     cooldowns: new Cooldowns(config.userCooldownS, config.guildCooldownS, config.dmCooldownS),
     admission: new Admission(config.queueLimit),
     downloads: { url: new Admission(config.downloadSlots), attachment: new Admission(config.downloadSlots) },

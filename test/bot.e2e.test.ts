@@ -218,7 +218,7 @@ test('register-commands puts every slash command in the guild, with admin defaul
   assert.equal(r.count, COMMANDS.length);
   const cmds = h.emu.registeredCommands(h.emu.guild.id);
   assert.deepEqual(cmds.map((c) => c.name).sort(), COMMANDS.map((c) => c.data.name).sort());
-  for (const name of ['identify', 'retrain', 'settings', 'stats', 'review', 'forget'])
+  for (const name of ['identify', 'retrain', 'settings', 'stats', 'review', 'forget', 'species', 'model'])
     assert.ok(
       cmds.some((c) => c.name === name),
       `/${name}`,
@@ -227,4 +227,7 @@ test('register-commands puts every slash command in the guild, with admin defaul
   assert.equal(cmds.find((c) => c.name === 'forget')!.default_member_permissions ?? null, null);
   assert.equal(cmds.find((c) => c.name === 'retrain')!.default_member_permissions, '8');
   assert.equal(cmds.find((c) => c.name === 'identify')!.default_member_permissions ?? null, null);
+  // Members use /species and /model list; their admin subcommands are checked in the handler.
+  assert.equal(cmds.find((c) => c.name === 'species')!.default_member_permissions ?? null, null);
+  assert.equal(cmds.find((c) => c.name === 'model')!.default_member_permissions ?? null, null);
 });

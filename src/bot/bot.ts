@@ -1,6 +1,13 @@
 // The Discord adapter: one client, the message listener, command dispatch,
 // and a shutdown that lets in-flight replies finish.
-import { Events, type Client, type Interaction } from 'discord.js';
+import {
+  Events,
+  type AutocompleteInteraction,
+  type ChatInputCommandInteraction,
+  type Client,
+  type Interaction,
+  type MessageComponentInteraction,
+} from 'discord.js';
 import { commandByName } from '../../commands/index.ts';
 import { UserFacingError } from '../errors.ts';
 import type { BotContext } from './context.ts';
@@ -42,19 +49,39 @@ export class BloomBot {
   }
 
   private async onInteraction(i: Interaction): Promise<void> {
-    // Components are routed by their custom_id's prefix; feedback answers anything unknown.
+    if (i.isAutocomplete()) return this.onAutocomplete(i);
+    // Components are routed by their custom_id's prefix: review, forget, a command's own buttons
+    // ("<command>:…"); everything else is feedback, which answers unknown ids too.
     if ((i.isMessageComponent() || i.isModalSubmit()) && i.customId.startsWith(REVIEW_PREFIX)) return handleReview(i, this.ctx);
     if (i.isMessageComponent() && i.customId.startsWith(FORGET_PREFIX)) return handleForget(i, this.ctx);
+    const owner = i.isMessageComponent() ? commandByName.get(i.customId.split(':')[0]!) : undefined;
+    if (i.isMessageComponent() && owner?.component) return this.run(i, i.customId, () => owner.component!(i, this.ctx));
     if (i.isMessageComponent() || i.isModalSubmit()) return handleFeedback(i, this.ctx);
     if (!i.isChatInputCommand()) return;
     const cmd = commandByName.get(i.commandName);
     if (!cmd) return;
+    return this.run(i, i.commandName, () => cmd.execute(i, this.ctx));
+  }
+
+  /** Suggestions as a member types; a failure answers with none rather than leaving the list spinning. */
+  private async onAutocomplete(i: AutocompleteInteraction): Promise<void> {
+    const cmd = commandByName.get(i.commandName);
     try {
-      await cmd.execute(i, this.ctx);
+      if (cmd?.autocomplete) await cmd.autocomplete(i, this.ctx);
+      else await i.respond([]);
+    } catch (err) {
+      this.ctx.log.warn({ err, command: i.commandName, interactionId: i.id }, 'autocomplete failed');
+      if (!i.responded) await i.respond([]).catch(() => undefined);
+    }
+  }
+
+  private async run(i: ChatInputCommandInteraction | MessageComponentInteraction, what: string, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
     } catch (err) {
       // A user-facing error is the answer; anything else is ours: a generic message and a log line.
       const shown = err instanceof UserFacingError;
-      if (!shown) this.ctx.log.error({ err, command: i.commandName, interactionId: i.id }, 'command failed');
+      if (!shown) this.ctx.log.error({ err, command: what, interactionId: i.id }, 'command failed');
       const content = shown ? err.userMessage : 'Something went wrong on my side. Please try again in a moment.';
       await (i.deferred || i.replied ? i.followUp({ content, flags: EPHEMERAL }) : i.reply({ content, flags: EPHEMERAL })).catch(
         () => undefined,

@@ -2,10 +2,12 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { Admission, Cooldowns, UserInFlight } from '../services/admission.ts';
+import type { CatalogueService } from '../services/catalogueService.ts';
 import type { FeedbackService } from '../services/feedbackService.ts';
 import type { ForgetService } from '../services/forgetService.ts';
 import type { IdentifyService } from '../services/identifyService.ts';
 import type { ModelManager } from '../services/modelManager.ts';
+import type { ModelVersions } from '../services/modelVersions.ts';
 import type { RetrainService } from '../services/retrainService.ts';
 import type { ReviewService } from '../services/reviewService.ts';
 import type { Store } from '../storage/index.ts';
@@ -23,6 +25,10 @@ export interface BotContext {
   review: ReviewService;
   /** /forget: a member's votes and kept photos. */
   forget: ForgetService;
+  /** The species Bloom knows or is learning (/species). */
+  catalogue: CatalogueService;
+  /** The model versions to choose from (/model). */
+  versions: ModelVersions;
   cooldowns: Cooldowns;
   /** Model slots: photos with their bytes in hand being classified (BLOOM_QUEUE_LIMIT). */
   admission: Admission;

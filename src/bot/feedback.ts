@@ -14,6 +14,7 @@ import {
   nameModal,
   parseCustomId,
   PICK,
+  staleCandidate,
   tallyLine,
   withTally,
   wrongMenu,
@@ -82,7 +83,11 @@ async function feedback(i: FeedbackInteraction, ctx: BotContext): Promise<void> 
     if (a.action === 'wrong') {
       return void (await i.reply({
         content: WRONG_PROMPT,
-        components: wrongMenu(p, messageId),
+        // Only candidates the live model still knows (the answer may be from an earlier model).
+        components: wrongMenu(
+          { ...p, topK: p.topK.filter((e) => e.label === p.top1Label || ctx.feedback.currentLabel(e.label, e.name)) },
+          messageId,
+        ),
         flags: EPHEMERAL,
         allowedMentions: NO_MENTIONS,
       }));
@@ -96,8 +101,11 @@ async function feedback(i: FeedbackInteraction, ctx: BotContext): Promise<void> 
     if (value === PICK.other) return i.showModal(nameModal(p.id, messageId));
     if (value === PICK.notFlower) answer = { kind: 'not_flower' };
     else {
-      const label = value.startsWith('label:') ? value.slice('label:'.length) : '';
-      if (!p.topK.some((e) => e.label === label)) return say(i, FEEDBACK_UNKNOWN);
+      const picked = value.startsWith('label:') ? value.slice('label:'.length) : '';
+      if (!p.topK.some((e) => e.label === picked)) return say(i, FEEDBACK_UNKNOWN);
+      // The menu was built for the model that answered; the live one may be another (rollback, retrain).
+      const label = ctx.feedback.currentLabel(picked, nameOf(picked));
+      if (label === undefined) return say(i, staleCandidate(nameOf(picked)));
       answer = { kind: 'label', label };
     }
     // The menu is replaced by the confirmation.
@@ -108,7 +116,9 @@ async function feedback(i: FeedbackInteraction, ctx: BotContext): Promise<void> 
     const typed = i.fields.getTextInputValue(NAME_FIELD);
     const match = ctx.feedback.match(typed, p);
     if (!match) return say(i, 'Please type the name of a species (letters, not just symbols).');
-    answer = match.kind === 'label' ? { kind: 'label', label: match.label } : { kind: 'new', name: match.name };
+    // A name of the old answer's candidates that the live model no longer knows is a species to learn again.
+    const label = match.kind === 'label' ? ctx.feedback.currentLabel(match.label, match.name) : undefined;
+    answer = label !== undefined ? { kind: 'label', label } : { kind: 'new', name: match.name };
     if (i.isFromMessage()) await i.deferUpdate();
     else await i.deferReply({ flags: EPHEMERAL });
   }

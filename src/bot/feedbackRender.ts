@@ -158,3 +158,7 @@ export const FEEDBACK_GONE = "I can't find that answer any more (it may be from 
 export const FEEDBACK_UNKNOWN = "That button doesn't do anything any more.";
 export const FEEDBACK_FAILED = 'Something went wrong on my side while saving your feedback. Please try again in a moment.';
 export const WRONG_PROMPT = 'Thanks for telling me! What is it?';
+/** A candidate from a menu built for an earlier model that the live model no longer knows. */
+export const staleCandidate = (name: string) =>
+  `My model has changed since this answer and no longer knows **${title(name)}**, so I can't record that. ` +
+  'If that is what it is, choose "Another species… (type its name)" and I will note it as a species to learn.';

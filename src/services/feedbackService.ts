@@ -172,6 +172,24 @@ export class FeedbackService {
     return matchSpecies(typed, this.knownSpecies(p));
   }
 
+  /**
+   * The label a species (its label and name in an older answer) stands for in the live model. Labels are data set
+   * folder names, so after a rollback or a retrain on another label set the same label may be
+   * gone, or name another species: we go by the species' name, which is what the member picked.
+   * The label itself when the live model (or a species members are teaching) still has it under
+   * that name; else the live label of that name; undefined when Bloom no longer knows the species
+   * (the caller refuses the pick rather than record a vote it could not train on).
+   */
+  currentLabel(label: string, name: string): string | undefined {
+    const shown = normalizeName(name);
+    const live = Object.entries(this.species()).map(([l, name]) => ({ label: l, name }));
+    const known = [...live, ...this.store.learning.communitySpecies().filter((c) => !live.some((e) => e.label === c.label))];
+    return (
+      known.find((e) => e.label === label && normalizeName(e.name) === shown)?.label ??
+      known.find((e) => normalizeName(e.name) === shown)?.label
+    );
+  }
+
   nameOf(label: string, p?: Prediction): string {
     return p?.topK.find((e) => e.label === label)?.name ?? this.species()[label] ?? label;
   }

@@ -156,6 +156,12 @@ export class IdentifyService {
     return got.bytes;
   }
 
+  /** The live model's typical photo of a species (as an answer shows it), for /species. */
+  typicalPhoto(label: string): Promise<Buffer | undefined> {
+    const clf = this.models.current;
+    return clf?.meta.labels.includes(label) ? this.sample(clf, label) : Promise.resolve(undefined);
+  }
+
   /**
    * The typical training photo of a class, as a small JPEG (cached per model
    * version): the thumbnail kept beside the model (typical/<label>.jpg) when

@@ -2,7 +2,8 @@
 // new model at once, requests already running finish on the old one, which is
 // disposed when the last of them is done.
 import { archOf, Classifier } from '../classifier/classifier.ts';
-import { readMeta, resolveCheckpointDir } from '../classifier/checkpoint.ts';
+import path from 'node:path';
+import { readMeta, resolveCheckpointDir, setCurrent } from '../classifier/checkpoint.ts';
 import type { Embedder } from '../classifier/embedder.ts';
 import type { BackboneLocations } from '../classifier/featureExtractor.ts';
 import type { Logger } from 'pino';
@@ -15,6 +16,7 @@ interface Slot {
 
 export class ModelManager {
   private slot: Slot | undefined;
+  private swapping: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly loc: BackboneLocations,
@@ -31,8 +33,27 @@ export class ModelManager {
     return this.slot?.clf.version;
   }
 
-  /** Loads a checkpoint (folder or root with CURRENT) and makes it live. */
-  async load(checkpoint: string): Promise<Classifier> {
+  /**
+   * Loads a checkpoint (folder or root with CURRENT) and makes it live. Swaps run one at
+   * a time (a retrain finishing while a rollback loads): the last one asked for wins.
+   */
+  load(checkpoint: string): Promise<Classifier> {
+    const next = this.swapping.then(
+      () => this.loadNow(checkpoint),
+      () => this.loadNow(checkpoint),
+    );
+    this.swapping = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Makes version `version` of the checkpoints root live and names it in root/CURRENT, as a retrain does. */
+  async activate(root: string, version: string): Promise<Classifier> {
+    const clf = await this.load(path.join(root, version));
+    setCurrent(root, version);
+    return clf;
+  }
+
+  private async loadNow(checkpoint: string): Promise<Classifier> {
     const dir = resolveCheckpointDir(checkpoint);
     const arch = archOf(readMeta(dir));
     const prev = this.slot?.clf;

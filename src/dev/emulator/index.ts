@@ -13,7 +13,13 @@ import type { APIApplicationCommand, APIAttachment, APIMessage, APIRole, APIUser
 import { handleCdn } from './cdn.ts';
 import { buildComponentInteraction, buildModalSubmit, type ComponentClick, type ModalSubmission } from './components.ts';
 import { Gateway, type GatewayLogEntry, type GatewayLogKind } from './gateway.ts';
-import { buildCommandInteraction, type InvokeCommandOptions, type UploadSpec } from './interactions.ts';
+import {
+  buildAutocompleteInteraction,
+  buildCommandInteraction,
+  type AutocompleteOptions,
+  type InvokeCommandOptions,
+  type UploadSpec,
+} from './interactions.ts';
 import { makeToken, Permissions } from './payloads.ts';
 import { Rest, type Fault, type RecordedRequest } from './rest.ts';
 import {
@@ -28,7 +34,7 @@ import {
 
 export type { RecordedRequest } from './rest.ts';
 export type { GatewayLogEntry, GatewayLogKind } from './gateway.ts';
-export type { CommandOptionValue, InvokeCommandOptions, UploadSpec } from './interactions.ts';
+export type { AutocompleteOptions, CommandOptionValue, InvokeCommandOptions, UploadSpec } from './interactions.ts';
 export type { ComponentClick, ModalSubmission } from './components.ts';
 export type {
   DMChannel,
@@ -273,6 +279,24 @@ export class Emulator {
     const state = buildCommandInteraction(this.world, opts, this.uploadLimitBytes);
     this.gateway.dispatch('INTERACTION_CREATE', state.payload);
     return { id: state.id, token: state.token, payload: state.payload };
+  }
+
+  /**
+   * A member types `typed` into option `focused` of a slash command (INTERACTION_CREATE of type 4)
+   * and reads the suggestions the bot answers with (callback type 8). Throws, as the client would
+   * send nothing, when the registered option does not autocomplete (unless `forge`); rejects when
+   * no suggestions arrive within `timeoutMs`.
+   */
+  async autocomplete(
+    opts: AutocompleteOptions,
+    timeoutMs = DEFAULT_TIMEOUT,
+  ): Promise<{ id: string; choices: { name: string; value: string | number }[] }> {
+    this.requireSession();
+    const state = buildAutocompleteInteraction(this.world, opts, this.uploadLimitBytes);
+    this.gateway.dispatch('INTERACTION_CREATE', state.payload);
+    const r = await this.waitForInteractionResponse(state.id, 'callback', timeoutMs);
+    const body = r.body as { data: { choices: { name: string; value: string | number }[] } };
+    return { id: state.id, choices: body.data.choices };
   }
 
   /**

@@ -40,6 +40,19 @@ export interface InvokeCommandOptions {
   forge?: boolean;
 }
 
+/**
+ * A member typing into an option that has `autocomplete: true`: Discord sends an
+ * APPLICATION_COMMAND_AUTOCOMPLETE (type 4) interaction carrying what is filled in so far,
+ * the option being typed into marked `focused`, and the bot answers with callback type 8.
+ */
+export interface AutocompleteOptions extends Omit<InvokeCommandOptions, 'options'> {
+  /** The option being typed into. */
+  focused: string;
+  /** What is typed there so far (sent as a string, as Discord does). */
+  typed: string;
+  /** Other options already filled in. */
+  options?: Record<string, CommandOptionValue>;
+}
 const isAttachment = (v: unknown): v is APIAttachment => typeof v === 'object' && v !== null && 'url' in v && 'filename' in v && 'id' in v;
 const isUpload = (v: unknown): v is UploadSpec => typeof v === 'object' && v !== null && 'bytes' in v && 'name' in v;
 
@@ -56,6 +69,16 @@ const TYPE_NAMES: Record<number, string> = {
 };
 
 export function buildCommandInteraction(world: World, opts: InvokeCommandOptions, uploadLimitBytes: number): InteractionState {
+  return buildCommandPayload(world, opts, uploadLimitBytes);
+}
+
+/** The type-4 interaction of a member typing `typed` into option `focused` (refused if it does not autocomplete). */
+export function buildAutocompleteInteraction(world: World, opts: AutocompleteOptions, uploadLimitBytes: number): InteractionState {
+  const { focused, typed, ...rest } = opts;
+  return buildCommandPayload(world, { ...rest, options: { ...opts.options, [focused]: typed } }, uploadLimitBytes, focused);
+}
+
+function buildCommandPayload(world: World, opts: InvokeCommandOptions, uploadLimitBytes: number, focused?: string): InteractionState {
   const user = opts.user ?? opts.author ?? world.member;
   const channel = opts.dm ? world.dmChannelFor(user) : world.requireChannel(opts.channelId ?? world.guild.channels[0]!.id);
   const guildId = channel.type === ChannelType.GuildText ? channel.guild_id : null;
@@ -82,14 +105,21 @@ export function buildCommandInteraction(world: World, opts: InvokeCommandOptions
     for (const name of Object.keys(given)) {
       if (!defs?.some((d) => d.name === name)) throw new Error(`emulator: ${where} has no option "${name}"`);
     }
-    for (const d of defs ?? []) {
+    // While a member types, the options not filled in yet are simply absent.
+    for (const d of focused === undefined ? (defs ?? []) : []) {
       if ('required' in d && d.required && !(d.name in given)) throw new Error(`emulator: ${where} requires option "${d.name}"`);
+    }
+    const def = focused === undefined ? undefined : defs?.find((d) => d.name === focused);
+    if (focused !== undefined && !opts.forge && !(def && 'autocomplete' in def && def.autocomplete)) {
+      throw new Error(`emulator: ${where} option "${focused}" does not autocomplete, so Discord sends nothing while typing`);
     }
   }
 
   const leaf = Object.entries(given).map(([name, value]) => {
     const def = defs?.find((d) => d.name === name);
     const defType: number | undefined = def?.type; // the wire number, compared with OptionType's
+    // The option being typed into carries the raw text, whatever its type.
+    if (name === focused) return { name, type: defType ?? OptionType.String, value: value as string, focused: true };
     let type: number;
     let v: string | number | boolean;
     if (isUpload(value) || isAttachment(value)) {
@@ -164,7 +194,8 @@ export function buildCommandInteraction(world: World, opts: InvokeCommandOptions
     ...(Object.keys(resolved).length ? { resolved } : {}),
     ...(command?.guild_id ? { guild_id: command.guild_id } : {}),
   };
-  return registerInteraction(world, { type: 2, data, channelId: channel.id, user, locale: opts.locale }, uploadLimitBytes);
+  const type = focused === undefined ? 2 : 4;
+  return registerInteraction(world, { type, data, channelId: channel.id, user, locale: opts.locale }, uploadLimitBytes);
 }
 
 /** Records an interaction of any type from `user` in a channel and builds the payload Discord would send. */

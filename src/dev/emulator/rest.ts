@@ -320,7 +320,13 @@ export class Rest {
     const source = (i.payload.message as { id: string } | undefined)?.id;
     const updatable = (kind === 3 || kind === 5) && source !== undefined;
     let original: string | null = null;
+    // An autocomplete interaction (4) takes only choices (8), and only it does.
+    if ((kind === 4) !== (type === InteractionCallbackType.Autocomplete))
+      throw Errors.invalidForm('type', 'Interaction callback type is not valid for this interaction', 'INTERACTION_CALLBACK_TYPE_INVALID');
     switch (type) {
+      case InteractionCallbackType.Autocomplete:
+        validateChoices(data.choices);
+        break;
       case InteractionCallbackType.ChannelMessageWithSource:
         stored = w.createMessage({
           channelId: i.channelId,
@@ -371,7 +377,7 @@ export class Rest {
         }
         break;
       default:
-        // 6/7 (component updates) and 8 (autocomplete) are not valid for an application command.
+        // 6/7 (component updates) are not valid for an application command.
         throw Errors.invalidForm(
           'type',
           'Interaction callback type is not valid for this interaction',
@@ -439,6 +445,22 @@ export class Rest {
   ): void {
     i.responses.push({ kind, ...extra, body, files, ...(stored ? { message: clone(stored.message) } : {}), at: Date.now() });
   }
+}
+
+/** Autocomplete choices as Discord checks them: at most 25, names 1–100 characters, string values up to 100. */
+function validateChoices(choices: unknown): void {
+  if (!Array.isArray(choices)) throw Errors.invalidForm('data.choices', 'This field is required', 'BASE_TYPE_REQUIRED');
+  if (choices.length > 25) throw Errors.invalidForm('data.choices', 'Must be 25 or fewer in length.', 'BASE_TYPE_MAX_LENGTH');
+  choices.forEach((c: { name?: unknown; value?: unknown }, i) => {
+    if (typeof c.name !== 'string' || c.name.length < 1 || c.name.length > 100)
+      throw Errors.invalidForm(`data.choices.${i}.name`, 'Must be between 1 and 100 in length.', 'BASE_TYPE_BAD_LENGTH');
+    if (typeof c.value === 'string' ? c.value.length > 100 : typeof c.value !== 'number')
+      throw Errors.invalidForm(
+        `data.choices.${i}.value`,
+        'Must be a string of at most 100 characters or a number.',
+        'BASE_TYPE_BAD_LENGTH',
+      );
+  });
 }
 
 function safeDecode(s: string): string {

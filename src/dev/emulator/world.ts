@@ -752,6 +752,18 @@ function validateOptions(options: unknown, path: string): void {
     } else sawOptional = true;
     if (Array.isArray(o.choices) && o.choices.length > 25)
       throw Errors.invalidForm(`${at}.choices`, 'Must be 25 or fewer in length.', 'BASE_TYPE_MAX_LENGTH');
+    if (o.autocomplete && Array.isArray(o.choices) && o.choices.length)
+      throw Errors.invalidForm(
+        `${at}.autocomplete`,
+        'Autocomplete cannot be set if choices are present',
+        'APPLICATION_COMMAND_OPTIONS_AUTOCOMPLETE_INVALID',
+      );
+    if (o.autocomplete && ![OptionType.String, OptionType.Integer, OptionType.Number].includes(o.type as 3))
+      throw Errors.invalidForm(
+        `${at}.autocomplete`,
+        'Autocomplete is only for string, integer and number options',
+        'APPLICATION_COMMAND_OPTIONS_AUTOCOMPLETE_INVALID',
+      );
     if (o.type === OptionType.Subcommand || o.type === OptionType.SubcommandGroup) validateOptions(o.options, `${at}.options`);
   });
 }
