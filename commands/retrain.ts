@@ -132,7 +132,10 @@ export const retrain: Command = {
     .addIntegerOption((o) =>
       o.setName('epochs').setDescription('Training epochs (default: as configured)').setMinValue(EPOCHS.min).setMaxValue(EPOCHS.max),
     )
-    .addBooleanOption((o) => o.setName('force').setDescription('Bot owners only: retrain even during the cooldown')),
+    .addBooleanOption((o) => o.setName('force').setDescription('Bot owners only: retrain even during the cooldown'))
+    .addBooleanOption((o) =>
+      o.setName('full').setDescription('Retrain the whole head on the data set folders (slow without a feature cache; no contributions)'),
+    ),
 
   async execute(i, ctx) {
     if (!(await requireAdmin(i, ctx, 'retrain the model'))) return;
@@ -152,6 +155,8 @@ export const retrain: Command = {
     const rawForce = i.options.get('force')?.value;
     if (rawForce !== undefined && typeof rawForce !== 'boolean')
       return replyEphemeral(i, 'force must be true or false. Nothing was started.');
+    const rawFull = i.options.get('full')?.value;
+    if (rawFull !== undefined && typeof rawFull !== 'boolean') return replyEphemeral(i, 'full must be true or false. Nothing was started.');
     const isOwner = ctx.config.ownerIds.includes(i.user.id);
     if (rawForce === true && !isOwner)
       return replyEphemeral(i, 'Only the bot owners (BLOOM_OWNER_IDS) can force a retrain during the cooldown. Nothing was started.');
@@ -171,6 +176,7 @@ export const retrain: Command = {
       { userId: i.user.id, guildId: i.guildId },
       (p) => editor.push(progressEmbed(p)),
       epochs ? { epochs } : {},
+      { full: rawFull === true },
     );
     await i.deferReply();
     const outcome = await ctx.track(started);

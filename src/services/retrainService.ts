@@ -193,10 +193,12 @@ export class RetrainService {
     who: { userId: string; guildId?: string | null },
     onProgress: (p: RetrainProgress) => void,
     overrides: Partial<TrainParams> = {},
+    /** full: retrain the whole head on the data set folders instead of learning the contributions. */
+    opts: { full?: boolean } = {},
   ): Promise<RetrainOutcome> {
     if (this.active) throw new RetrainBusyError();
     if (this.shuttingDown) throw new RetrainBusyError();
-    this.active = this.lendingMemory(() => this.run(who, onProgress, overrides)).finally(() => {
+    this.active = this.lendingMemory(() => this.run(who, onProgress, overrides, opts.full === true)).finally(() => {
       this.active = undefined;
       this.current = undefined;
     });
@@ -217,6 +219,7 @@ export class RetrainService {
     who: { userId: string; guildId?: string | null },
     onProgress: (p: RetrainProgress) => void,
     overrides: Partial<TrainParams>,
+    full: boolean,
   ): Promise<RetrainOutcome> {
     const t0 = Date.now();
     const live = this.models.current;
@@ -265,7 +268,7 @@ export class RetrainService {
     onProgress({ phase: 'starting', percent: 0, detail: 'Starting a training worker…' });
     let done: Extract<WorkerMessage, { type: 'done' }>;
     try {
-      done = await this.runWorker({ ...this.s, params, learn: this.learnJob(overrides) }, onProgress);
+      done = await this.runWorker({ ...this.s, params, learn: full ? undefined : this.learnJob(overrides) }, onProgress);
     } catch (err) {
       if (err instanceof RetrainInterrupted)
         return finish({ status: 'interrupted', message: INTERRUPTED_MESSAGE, previousVersion: live?.version });

@@ -107,14 +107,17 @@ export async function updateHead(o: IncrementalOptions): Promise<IncrementalResu
     return [k, b];
   });
 
-  // New rows start from their photos' mean direction, as long as an average old row; their bias from the old ones'.
+  // New rows start from their photos' mean, seen from the old classes' average (ReLU
+  // activations are all positive: uncentred, a new row would score every photo high),
+  // as long as an average old row; their bias from the old ones'.
   const init = tf.tidy(() => {
     const oldNorm = tf.mean(tf.norm(kStart, 'euclidean', 0));
+    const oldCentre = tf.mean(penultimate(tf.tensor2d(o.stats.means, [o.stats.labels.length, dim])), 0);
     const cols = o.newLabels.map((l) => {
       const zs = byLabel.get(l)!;
       const mean = new Float32Array(dim);
       for (const z of zs) z.forEach((v, d) => (mean[d]! += v / zs.length));
-      const h = tf.reshape(penultimate(tf.tensor2d(mean, [1, dim])), [-1]);
+      const h = tf.sub(tf.reshape(penultimate(tf.tensor2d(mean, [1, dim])), [-1]), oldCentre);
       return tf.mul(tf.div(h, tf.add(tf.norm(h), 1e-6)), oldNorm);
     });
     return {
@@ -138,7 +141,7 @@ export async function updateHead(o: IncrementalOptions): Promise<IncrementalResu
   const normal = gaussian(rng((o.seed ?? 1) + 7));
   const batchSize = o.batchSize ?? 256;
   const epochs = o.epochs ?? 30;
-  const stepsPerEpoch = Math.max(1, Math.ceil((classes.length * 8) / batchSize));
+  const stepsPerEpoch = Math.max(4, Math.ceil((classes.length * 8) / batchSize));
   const photoNoise = o.photoNoise ?? 0.5;
   const replay = replaySampler(o.stats);
   const losses: number[] = [];
