@@ -112,9 +112,7 @@ async function trainedHead(dim: number, classes: number, hidden: number[], draw:
 }
 
 function top1(head: tf.LayersModel, rows: Float32Array[]): number[] {
-  return tf.tidy(() =>
-    Array.from((tf.argMax(head.predict(tf.tensor2d(rows.map((r) => Array.from(r)))) as tf.Tensor, 1) as tf.Tensor).dataSync()),
-  );
+  return tf.tidy(() => Array.from(tf.argMax(head.predict(tf.tensor2d(rows.map((r) => Array.from(r)))) as tf.Tensor, 1).dataSync()));
 }
 
 describe('incremental head update', () => {
