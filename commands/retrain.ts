@@ -55,6 +55,7 @@ export function reportFields(r: RetrainReport): NonNullable<APIEmbed['fields']> 
       value: `${pct(r.before)} → **${pct(r.after)}** on ${r.images} photos (${r.set}); learnt from ${r.learnt} approved photo${r.learnt === 1 ? '' : 's'}`,
     },
   ];
+  if (r.added.length) fields.push({ name: 'On the species it already knew', value: `${pct(r.knownBefore)} → **${pct(r.knownAfter)}**` });
   if (r.added.length)
     fields.push({
       name: '🌱 Species added',

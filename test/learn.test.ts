@@ -12,7 +12,7 @@ import { buildHead } from '../src/classifier/head.ts';
 import * as tf from '../src/classifier/tf.ts';
 import { ClassStatsBuilder, loadClassStats, saveClassStats, withSpread } from '../src/training/classStats.ts';
 import { HELD_OUT_SHARE, isHeldOut, planContributions } from '../src/training/contributions.ts';
-import { judge, speciesChanges } from '../src/training/gate.ts';
+import { judge, passesGate, speciesChanges } from '../src/training/gate.ts';
 import { updateHead } from '../src/training/incremental.ts';
 import { pruneVersions } from '../src/training/prune.ts';
 
@@ -201,6 +201,7 @@ describe('the gate', () => {
       labelsOld,
       isValid,
       'valid 3 + held-out contributions 1',
+      new Set(labelsOld),
     );
     const after = judge(
       [
@@ -213,10 +214,13 @@ describe('the gate', () => {
       labelsNew,
       isValid,
       'valid 3 + held-out contributions 1',
+      new Set(labelsOld),
     );
     assert.equal(before.accuracy, 3 / 4);
     assert.equal(after.accuracy, 3 / 4);
     assert.equal(before.validAccuracy, 1);
+    assert.equal(before.knownAccuracy, 1, 'on the photos of species the live model knows');
+    assert.equal(after.knownAccuracy, 2 / 3);
     assert.deepEqual(after.summary.perLabel['1'], { images: 2, correct: 1, confusedWith: [{ label: 'c1', count: 1 }] });
     assert.deepEqual(before.summary.perLabel.c1, { images: 1, correct: 0, confusedWith: [{ label: '1', count: 1 }] });
     assert.deepEqual(speciesChanges(before.summary, after.summary), [
@@ -241,5 +245,23 @@ describe('pruning', () => {
     assert.deepEqual(pruneVersions(root, 1, [versions[2]]), []);
     assert.deepEqual(pruneVersions(root, 1), [versions[2]]);
     fs.rmSync(root, { recursive: true });
+  });
+});
+
+describe('the gate decides', () => {
+  const j = (accuracy: number, knownAccuracy: number) => ({
+    summary: { set: 's', images: 1, perLabel: {} },
+    accuracy,
+    validAccuracy: knownAccuracy,
+    validTop5: 1,
+    knownAccuracy,
+  });
+  test('without new species: not lower on the same photos', () => {
+    assert.equal(passesGate(j(0.9, 0.9), j(0.9, 0.9), 0), true);
+    assert.equal(passesGate(j(0.9, 0.9), j(0.899, 0.899), 0), false);
+  });
+  test('with new species: at most 0.5 points lower on the species the live model knew', () => {
+    assert.equal(passesGate(j(0.96, 0.97), j(0.966, 0.966), 1), true);
+    assert.equal(passesGate(j(0.96, 0.97), j(0.97, 0.964), 1), false);
   });
 });

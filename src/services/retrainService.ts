@@ -10,7 +10,7 @@ import type { TrainParams } from '../classifier/checkpoint.ts';
 import { setCurrent } from '../classifier/checkpoint.ts';
 import type { Store } from '../storage/index.ts';
 import type { SpeciesCount } from '../training/contributions.ts';
-import type { SpeciesChange } from '../training/gate.ts';
+import { GATE_TOLERANCE, passesGate, type SpeciesChange } from '../training/gate.ts';
 import type { LearnEvent } from '../training/learn.ts';
 import { pruneVersions } from '../training/prune.ts';
 import type { Learned, RetrainJob, WorkerMessage } from '../training/worker.ts';
@@ -48,6 +48,9 @@ export interface RetrainReport {
   images: number;
   before: number;
   after: number;
+  /** On the photos of the species the live model knew. */
+  knownBefore: number;
+  knownAfter: number;
   /** Per species whose correct answers changed (worst drop first), with its name. */
   changes: (SpeciesChange & { name: string })[];
   added: SpeciesCount[];
@@ -101,6 +104,8 @@ function reportOf(l: Learned, names: Record<string, string>): RetrainReport {
     images: l.after.summary.images,
     before: l.before.accuracy,
     after: l.after.accuracy,
+    knownBefore: l.before.knownAccuracy,
+    knownAfter: l.after.knownAccuracy,
     changes: l.changes.map((c) => ({ ...c, name: names[c.label] ?? c.label })),
     added: l.plan.added,
     waiting: l.plan.waiting,
@@ -289,7 +294,10 @@ export class RetrainService {
     const prevAcc = learned ? learned.before.accuracy : live?.meta.validAccuracy;
     const newAcc = learned ? learned.after.accuracy : done.validAccuracy;
     const onWhat = learned ? `the evaluation photos (${learned.after.summary.set})` : 'the validation photos';
-    if (live && prevAcc !== undefined && newAcc < prevAcc) {
+    const worse = learned
+      ? !passesGate(learned.before, learned.after, learned.plan.added.length)
+      : prevAcc !== undefined && newAcc < prevAcc;
+    if (live && prevAcc !== undefined && worse) {
       fs.rmSync(done.dir, { recursive: true, force: true });
       return finish({
         status: 'rejected',
@@ -298,7 +306,10 @@ export class RetrainService {
         previousVersion: live.version,
         previousAccuracy: live.meta.validAccuracy,
         report,
-        message: `The new model scored ${pct(newAcc)} on ${onWhat}, below the current model's ${pct(prevAcc)} on the same photos, so I kept the current model.`,
+        message:
+          learned && learned.plan.added.length
+            ? `The new model learnt ${learned.plan.added.length === 1 ? 'a new species' : `${learned.plan.added.length} new species`} but scored ${pct(learned.after.knownAccuracy)} on the species the current model knows, more than ${(GATE_TOLERANCE * 100).toFixed(1)} points below its ${pct(learned.before.knownAccuracy)} on the same photos, so I kept the current model.`
+            : `The new model scored ${pct(newAcc)} on ${onWhat}, below the current model's ${pct(prevAcc)} on the same photos, so I kept the current model.`,
       });
     }
     try {

@@ -11,6 +11,21 @@ export interface Judged {
   /** Top-1 on the valid split part alone, and top-5 there. */
   validAccuracy: number;
   validTop5: number;
+  /** Top-1 on the photos of the species the live model knows (all photos when not told which). */
+  knownAccuracy: number;
+}
+
+/** How much the species the live model knew may lose when a retrain adds species (0.5 points). */
+export const GATE_TOLERANCE = 0.005;
+
+/**
+ * Whether the candidate may go live: not lower than the live model on the same
+ * photos; or, when it adds species (which the live model can never get right,
+ * so the whole set favours it), at most GATE_TOLERANCE lower on the species the live model knew.
+ */
+export function passesGate(before: Judged, after: Judged, speciesAdded: number, tolerance = GATE_TOLERANCE): boolean {
+  if (speciesAdded > 0) return after.knownAccuracy >= before.knownAccuracy - tolerance - 1e-9;
+  return after.accuracy >= before.accuracy;
 }
 
 /**
@@ -18,13 +33,22 @@ export interface Judged {
  * photo of a label the model does not have counts as wrong: both models are
  * judged on the same set, and the old one cannot name a species it never learnt.
  */
-export function judge(probs: ArrayLike<number>[], truth: string[], labels: string[], isValid: boolean[], set: string): Judged {
+export function judge(
+  probs: ArrayLike<number>[],
+  truth: string[],
+  labels: string[],
+  isValid: boolean[],
+  set: string,
+  known?: ReadonlySet<string>,
+): Judged {
   const perLabel: EvaluationSummary['perLabel'] = {};
   const confusions = new Map<string, Map<string, number>>();
   let correct = 0,
     validN = 0,
     validCorrect = 0,
-    validTop5 = 0;
+    validTop5 = 0,
+    knownN = 0,
+    knownCorrect = 0;
   probs.forEach((row, i) => {
     const want = truth[i]!;
     const order = Array.from({ length: row.length }, (_, k) => k).sort((a, b) => row[b]! - row[a]!);
@@ -38,6 +62,10 @@ export function judge(probs: ArrayLike<number>[], truth: string[], labels: strin
       const c = confusions.get(want) ?? new Map<string, number>();
       c.set(got, (c.get(got) ?? 0) + 1);
       confusions.set(want, c);
+    }
+    if (!known || known.has(want)) {
+      knownN++;
+      if (got === want) knownCorrect++;
     }
     if (isValid[i]) {
       validN++;
@@ -55,6 +83,7 @@ export function judge(probs: ArrayLike<number>[], truth: string[], labels: strin
     accuracy: n ? correct / n : 0,
     validAccuracy: validN ? validCorrect / validN : 0,
     validTop5: validN ? validTop5 / validN : 0,
+    knownAccuracy: knownN ? knownCorrect / knownN : 0,
   };
 }
 

@@ -209,6 +209,7 @@ export async function learn(o: LearnOptions): Promise<LearnResult> {
       meta.labels,
       isValid,
       setName,
+      new Set(meta.labels),
     );
     const after = judge(
       probsOf(
@@ -220,6 +221,7 @@ export async function learn(o: LearnOptions): Promise<LearnResult> {
       r.labels,
       isValid,
       setName,
+      new Set(meta.labels),
     );
 
     const names = { ...meta.names, ...plan.names };

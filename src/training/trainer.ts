@@ -11,7 +11,7 @@ import { scanDataset, type Dataset, type Sample } from './dataset.ts';
 import type { FeatureCache } from './featureCache.ts';
 import { CENTRE_ONLY, extractFeatures, parseAugmentation, type ExtractedSample, type ViewPlan } from './features.ts';
 import { HalfRows } from './halfRows.ts';
-import { ClassStatsBuilder, saveClassStats } from './classStats.ts';
+import { ClassStatsBuilder, saveClassStats, withSpread } from './classStats.ts';
 
 export type TrainEvent =
   | { phase: 'scan'; dataset: Dataset }
@@ -204,6 +204,8 @@ function withoutLabels(ds: Dataset, exclude: string[] = []): Dataset {
   return {
     ...ds,
     labels: ds.labels.filter((l) => !out.has(l)),
+    // Its name goes too: a member naming it then proposes a new species, as for any species the model never saw.
+    names: Object.fromEntries(Object.entries(ds.names).filter(([l]) => !out.has(l))),
     splits: { train: keep(ds.splits.train), valid: keep(ds.splits.valid), test: keep(ds.splits.test) },
   };
 }
@@ -393,7 +395,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const dir = await saveCheckpoint(opts.saveDir, head, meta);
   head.dispose();
   // What /retrain replays of these classes (src/training/incremental.ts), in the head's standardised space.
-  saveClassStats(dir, classStats.build(ds.labels, `train: ${items.length} photos × ${perImage} views`, norm));
+  const stats = classStats.build(ds.labels, `train: ${items.length} photos × ${perImage} views`, norm);
+  const every = Math.max(1, Math.floor(rows.count / 2500));
+  const spreadRows = Array.from({ length: Math.floor(rows.count / every) }, (_, k) => ({
+    label: items[Math.floor((k * every) / perImage)]!.sample.label,
+    row: rows.get(k * every),
+  }));
+  saveClassStats(dir, withSpread(stats, spreadRows));
   opts.onEvent?.({ phase: 'save', dir });
   return {
     dir,
