@@ -330,7 +330,7 @@ export class RetrainService {
       previousVersion: live?.version,
       previousAccuracy: live?.meta.validAccuracy,
       report,
-      message: `New model ${done.version} is live: ${pct(newAcc)} top-1 on ${onWhat}${prevAcc !== undefined ? ` (the current model: ${pct(prevAcc)})` : ''}.`,
+      message: `New model ${done.version} is live: ${pct(newAcc)} top-1 on ${onWhat}${prevAcc !== undefined ? ` (the previous model: ${pct(prevAcc)})` : ''}.`,
     });
   }
 

@@ -12,6 +12,7 @@ import type { FeatureCache } from './featureCache.ts';
 import { CENTRE_ONLY, extractFeatures, parseAugmentation, type ExtractedSample, type ViewPlan } from './features.ts';
 import { HalfRows } from './halfRows.ts';
 import { ClassStatsBuilder, saveClassStats, withSpread } from './classStats.ts';
+import { judge } from './gate.ts';
 
 export type TrainEvent =
   | { phase: 'scan'; dataset: Dataset }
@@ -357,7 +358,18 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   // Final figures from the folded head on raw features: exactly what evaluate will see.
   const xRaw = stack(valid, dim);
   const acc = accuracy(head, xRaw, validY);
+  // Per species on the valid photos (meta.evaluation, what /species shows).
+  const probs = tf.tidy(() => head.predict(xRaw) as tf.Tensor2D);
+  const probRows = probs.arraySync();
+  probs.dispose();
   xRaw.dispose();
+  const evaluation = judge(
+    probRows,
+    validY.map((y) => ds.labels[y]!),
+    ds.labels,
+    validY.map(() => true),
+    `valid ${valid.length}`,
+  ).summary;
 
   const meta: CheckpointMeta = {
     format: 'bloom-checkpoint/1',
@@ -388,6 +400,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     trainSeconds: (Date.now() - t0) / 1000,
     dataRoot: path.resolve(ds.root),
     typicalImages: typical,
+    evaluation,
     trainCounts: Object.fromEntries(
       ds.labels.map((l) => [l, { dataset: items.filter((it) => it.sample.label === l).length, community: 0 }]),
     ),
