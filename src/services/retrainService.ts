@@ -309,7 +309,9 @@ export class RetrainService {
         message:
           learned && learned.plan.added.length
             ? `The new model learnt ${learned.plan.added.length === 1 ? 'a new species' : `${learned.plan.added.length} new species`} but scored ${pct(learned.after.knownAccuracy)} on the species the current model knows, more than ${(GATE_TOLERANCE * 100).toFixed(1)} points below its ${pct(learned.before.knownAccuracy)} on the same photos, so I kept the current model.`
-            : `The new model scored ${pct(newAcc)} on ${onWhat}, below the current model's ${pct(prevAcc)} on the same photos, so I kept the current model.`,
+            : learned
+              ? `The new model scored ${pct(newAcc)} on ${onWhat}, below the current model's ${pct(prevAcc)} on the same photos, so I kept the current model.`
+              : `The new model scored ${pct(newAcc)} on the validation photos, below the current ${pct(prevAcc)}, so I kept the current model.`,
       });
     }
     try {
