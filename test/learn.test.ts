@@ -10,7 +10,12 @@ import { initBackend } from '../src/classifier/backend.ts';
 import { rng } from '../src/classifier/augment.ts';
 import { buildHead } from '../src/classifier/head.ts';
 import * as tf from '../src/classifier/tf.ts';
-import { ClassStatsBuilder, loadClassStats, saveClassStats, withSpread } from '../src/training/classStats.ts';
+import { resolveCheckpointDir } from '../src/classifier/checkpoint.ts';
+import { makeEmbedder } from '../src/classifier/makeEmbedder.ts';
+import { prepareModel } from '../src/dev/syntheticModel.ts';
+import { CLASS_STATS_FILES, ClassStatsBuilder, loadClassStats, saveClassStats, withSpread } from '../src/training/classStats.ts';
+import { FeatureCache } from '../src/training/featureCache.ts';
+import { learn } from '../src/training/learn.ts';
 import { HELD_OUT_SHARE, isHeldOut, planContributions } from '../src/training/contributions.ts';
 import { judge, passesGate, speciesChanges } from '../src/training/gate.ts';
 import { updateHead } from '../src/training/incremental.ts';
@@ -263,5 +268,40 @@ describe('the gate decides', () => {
   test('with new species: at most 0.5 points lower on the species the live model knew', () => {
     assert.equal(passesGate(j(0.96, 0.97), j(0.966, 0.966), 1), true);
     assert.equal(passesGate(j(0.96, 0.97), j(0.97, 0.964), 1), false);
+  });
+});
+
+describe('learn() on a checkpoint made before class statistics were kept', () => {
+  test('computes them from a few training photos per class, keeps them beside the new checkpoint, and writes evaluation and training counts', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bloom-learn-'));
+    const m = await prepareModel(tmp);
+    const liveDir = resolveCheckpointDir(m.checkpointDir);
+    for (const f of CLASS_STATS_FILES) fs.rmSync(path.join(liveDir, f));
+    const embedder = await makeEmbedder({ arch: m.backbone, loc: { cacheDir: tmp }, workers: 0 });
+    // Photos of a known species approved by members (the data set's own, as if posted again).
+    const photos = fs.readdirSync(path.join(m.dataDir, 'train', '2')).map((f) => path.join(m.dataDir, 'train', '2', f));
+    const approved = photos.map((p) => ({ sha256: sha(p), path: p, label: '2' }));
+    const r = await learn({
+      liveDir,
+      dataDir: m.dataDir,
+      saveDir: m.checkpointDir,
+      contribDir: '/',
+      approved,
+      communityNames: {},
+      minPhotos: 8,
+      embedder,
+      cache: new FeatureCache(m.featureDir),
+      statsPerClass: 4,
+    });
+    await embedder.close();
+    assert.match(r.statsSource, /centre views of up to 4 photos per class \(12 photos\)/);
+    const saved = loadClassStats(r.dir, r.meta.backbones[0]!.featureSize)!;
+    assert.deepEqual(saved.labels, ['1', '2', '3']);
+    assert.deepEqual(r.meta.labels, ['1', '2', '3']);
+    assert.equal(r.meta.evaluation!.set, `valid 18 + held-out contributions ${r.plan.heldOut}`);
+    assert.equal(r.meta.trainCounts!['2']!.community, r.plan.train);
+    assert.equal(r.meta.trainCounts!['1']!.dataset, 16);
+    assert.equal(r.plan.train + r.plan.heldOut, photos.length);
+    fs.rmSync(tmp, { recursive: true, force: true });
   });
 });
