@@ -6,7 +6,7 @@ import {
   type ChatInputCommandInteraction,
 } from 'discord.js';
 import { bar } from '../src/bot/render.ts';
-import { RetrainBusyError, type RetrainOutcome, type RetrainProgress } from '../src/services/retrainService.ts';
+import { RetrainBusyError, type RetrainOutcome, type RetrainProgress, type RetrainReport } from '../src/services/retrainService.ts';
 import type { Command } from './types.ts';
 import { replyEphemeral, requireAdmin } from './guards.ts';
 
@@ -36,8 +36,52 @@ export function outcomeEmbed(o: RetrainOutcome): APIEmbed {
     color: COLOUR[o.status],
     title,
     description: o.message,
+    ...(o.report && { fields: reportFields(o.report) }),
     footer: { text: `${Math.round(o.seconds)} s${o.runId !== null ? ` · run #${o.runId}` : ''}` },
   };
+}
+
+/** At most `max` lines, then "… and N more" (an embed field holds 1,024 characters). */
+function lines(xs: string[], max = 8): string {
+  return (xs.length > max ? [...xs.slice(0, max), `… and ${xs.length - max} more`] : xs).join('\n');
+}
+
+/** The learning report: the same photos before and after, species added, drops, species still waiting for photos. */
+export function reportFields(r: RetrainReport): NonNullable<APIEmbed['fields']> {
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  const fields: NonNullable<APIEmbed['fields']> = [
+    {
+      name: 'Accuracy on the same photos',
+      value: `${pct(r.before)} → **${pct(r.after)}** on ${r.images} photos (${r.set}); learnt from ${r.learnt} approved photo${r.learnt === 1 ? '' : 's'}`,
+    },
+  ];
+  if (r.added.length) fields.push({ name: 'On the species it already knew', value: `${pct(r.knownBefore)} → **${pct(r.knownAfter)}**` });
+  if (r.added.length)
+    fields.push({
+      name: '🌱 Species added',
+      value: lines(r.added.map((a) => `**${a.name}** — ${a.photos} approved photo${a.photos === 1 ? '' : 's'}`)),
+    });
+  const drops = r.changes.filter((c) => c.after < c.before);
+  if (drops.length)
+    fields.push({
+      name: '⚠️ Species that got worse',
+      value: lines(drops.map((c) => `${c.name}: ${c.before} → ${c.after} of ${c.images} right`)),
+    });
+  const gains = r.changes.filter((c) => c.after > c.before);
+  if (gains.length)
+    fields.push({
+      name: 'Species that got better',
+      value: lines(
+        gains.map((c) => `${c.name}: ${c.before} → ${c.after} of ${c.images} right`),
+        5,
+      ),
+    });
+  if (r.waiting.length)
+    fields.push({
+      name: '📷 Still need photos',
+      value: lines(r.waiting.map((w) => `${w.name}: ${w.photos} of ${w.needed} approved photos`)),
+    });
+  return fields;
 }
 
 /** Edits the reply at most every interval; edits are chained so they never race. */
@@ -83,13 +127,16 @@ function throttledEditor(i: ChatInputCommandInteraction, intervalMs: number) {
 export const retrain: Command = {
   data: new SlashCommandBuilder()
     .setName('retrain')
-    .setDescription('Retrain the flower model on the labelled photo folders (admins)')
+    .setDescription('Teach the flower model the approved photos from members, and new species that have enough (admins)')
     .setDefaultMemberPermissions(PermissionFlagsBits.Administrator)
     .setContexts(InteractionContextType.Guild)
     .addIntegerOption((o) =>
       o.setName('epochs').setDescription('Training epochs (default: as configured)').setMinValue(EPOCHS.min).setMaxValue(EPOCHS.max),
     )
-    .addBooleanOption((o) => o.setName('force').setDescription('Bot owners only: retrain even during the cooldown')),
+    .addBooleanOption((o) => o.setName('force').setDescription('Bot owners only: retrain even during the cooldown'))
+    .addBooleanOption((o) =>
+      o.setName('full').setDescription('Retrain the whole head on the data set folders (slow without a feature cache; no contributions)'),
+    ),
 
   async execute(i, ctx) {
     if (!(await requireAdmin(i, ctx, 'retrain the model'))) return;
@@ -109,6 +156,8 @@ export const retrain: Command = {
     const rawForce = i.options.get('force')?.value;
     if (rawForce !== undefined && typeof rawForce !== 'boolean')
       return replyEphemeral(i, 'force must be true or false. Nothing was started.');
+    const rawFull = i.options.get('full')?.value;
+    if (rawFull !== undefined && typeof rawFull !== 'boolean') return replyEphemeral(i, 'full must be true or false. Nothing was started.');
     const isOwner = ctx.config.ownerIds.includes(i.user.id);
     if (rawForce === true && !isOwner)
       return replyEphemeral(i, 'Only the bot owners (BLOOM_OWNER_IDS) can force a retrain during the cooldown. Nothing was started.');
@@ -128,6 +177,7 @@ export const retrain: Command = {
       { userId: i.user.id, guildId: i.guildId },
       (p) => editor.push(progressEmbed(p)),
       epochs ? { epochs } : {},
+      { full: rawFull === true },
     );
     await i.deferReply();
     const outcome = await ctx.track(started);

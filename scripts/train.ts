@@ -43,6 +43,10 @@ const program = new Command('train')
   .option('--seed <n>', 'augmentation seed', String(D.seed))
   .option('--views-per-epoch <n>', 'random views of each photo per epoch (0 = all views every epoch)', String(D.viewsPerEpoch ?? 0))
   .option('--max-per-class <n>', 'use at most N images per class (quick runs)')
+  .option(
+    '--exclude-labels <labels>',
+    'leave these data set labels out entirely, comma-separated (a model that never saw them, e.g. for npm run demo:teach)',
+  )
   .option('--gpu', 'use the GPU (tfjs-node-gpu) when available')
   .option('--workers <n>', 'feature-extraction worker threads (default: BLOOM_WORKERS, one per core)')
   .option('--save-dir <dir>', 'checkpoints root; the new version becomes CURRENT', paths.checkpointDir)
@@ -66,6 +70,7 @@ interface TrainOptions {
   seed: string;
   viewsPerEpoch: string;
   maxPerClass?: string;
+  excludeLabels?: string;
   gpu?: boolean;
   workers?: string;
   saveDir: string;
@@ -97,7 +102,7 @@ async function main() {
     viewsPerEpoch: num('views-per-epoch', o.viewsPerEpoch, 0),
   };
   // The shipped model is the default recipe on the whole data set, nothing else (test/shippedModel.test.ts checks it).
-  if (o.ship && (o.maxPerClass || !isDeepStrictEqual(params, DEFAULT_TRAIN_PARAMS)))
+  if (o.ship && (o.maxPerClass || o.excludeLabels || !isDeepStrictEqual(params, DEFAULT_TRAIN_PARAMS)))
     throw new Error(
       '--ship exports the default recipe on every photo: drop the recipe options and --max-per-class (or export a checkpoint with npm run ship-model)',
     );
@@ -110,6 +115,10 @@ async function main() {
     saveDir: o.saveDir,
     ...params,
     maxPerClass: o.maxPerClass ? num('max-per-class', o.maxPerClass, 1) : undefined,
+    excludeLabels: o.excludeLabels
+      ?.split(',')
+      .map((l) => l.trim())
+      .filter(Boolean),
     embedder,
     cache: new FeatureCache(paths.featureCacheDir),
     onEvent: (e) => {

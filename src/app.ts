@@ -208,6 +208,7 @@ export async function createApp(o: AppOptions): Promise<App> {
       maxPerClass: o.retrainMaxPerClass,
       backend: config.backend,
       workers: config.workers,
+      learning: { contribDir: config.contribDir, minPhotos: config.newSpeciesMinPhotos, keepVersions: config.keepVersions },
     },
     {
       // While a retrain runs, photos are answered by one embedding worker: the

@@ -180,7 +180,8 @@ describe('/retrain with a worse candidate', () => {
     rotateLabels(valid, ['1', '2', '3']);
     let final;
     try {
-      const { id } = await h.emu.invokeCommand({ name: 'retrain', user: h.emu.users.admin });
+      // full: a retrain that learns contributions judges both models on the same (here mislabelled) photos.
+      const { id } = await h.emu.invokeCommand({ name: 'retrain', user: h.emu.users.admin, options: { full: true } });
       final = await retrainOutcome(id);
     } finally {
       // Back in place (2→1, 3→2, 1→3) for the tests after this one.

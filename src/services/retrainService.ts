@@ -1,12 +1,19 @@
-// /retrain: one run at a time, in a worker thread; the new model goes live only
-// if its valid accuracy is not lower than the live one's. A failed or worse run
-// leaves the old model in place.
+// /retrain: one run at a time, in a worker thread. With a live model, its head
+// learns the approved contributions incrementally (src/training/learn.ts); the
+// new model goes live only if it does not score lower than the live one on the
+// same photos (valid split + held-out contributions). A failed or worse run
+// leaves the old model in place; after a new one goes live, only the newest
+// BLOOM_KEEP_VERSIONS versions stay in the checkpoints folder.
 import fs from 'node:fs';
 import { UserFacingError } from '../errors.ts';
 import type { TrainParams } from '../classifier/checkpoint.ts';
 import { setCurrent } from '../classifier/checkpoint.ts';
 import type { Store } from '../storage/index.ts';
-import type { RetrainJob, WorkerMessage } from '../training/worker.ts';
+import type { SpeciesCount } from '../training/contributions.ts';
+import { GATE_TOLERANCE, passesGate, type SpeciesChange } from '../training/gate.ts';
+import type { LearnEvent } from '../training/learn.ts';
+import { pruneVersions } from '../training/prune.ts';
+import type { Learned, RetrainJob, WorkerMessage } from '../training/worker.ts';
 import { startTsWorker } from '../util/tsWorker.ts';
 import type { ModelManager } from './modelManager.ts';
 
@@ -30,10 +37,82 @@ export interface RetrainOutcome {
   previousAccuracy?: number;
   message: string;
   seconds: number;
+  /** What a run that learnt from contributions found (absent for a full retrain). */
+  report?: RetrainReport;
+}
+
+/** The live model and the candidate on the same photos, and what changed. */
+export interface RetrainReport {
+  /** The evaluation set, e.g. "valid 818 + held-out contributions 12". */
+  set: string;
+  images: number;
+  before: number;
+  after: number;
+  /** On the photos of the species the live model knew. */
+  knownBefore: number;
+  knownAfter: number;
+  /** Per species whose correct answers changed (worst drop first), with its name. */
+  changes: (SpeciesChange & { name: string })[];
+  added: SpeciesCount[];
+  waiting: (SpeciesCount & { needed: number })[];
+  learnt: number;
+  heldOut: number;
 }
 
 /** Where and how to train: the worker's job; `saveDir` is the checkpoints root. */
-export type RetrainSettings = RetrainJob;
+export type RetrainSettings = RetrainJob & {
+  /** Learning from approved contributions (BLOOM_CONTRIB_DIR, BLOOM_NEW_SPECIES_MIN_PHOTOS, BLOOM_KEEP_VERSIONS); without it, a full retrain. */
+  learning?: { contribDir: string; minPhotos: number; keepVersions: number };
+};
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+
+/** Progress of a learning run: statistics 2-25 %, contributions 25-45 %, valid photos 45-85 %, training 85-99 %. */
+function learnProgress(e: LearnEvent): RetrainProgress {
+  if (e.phase === 'plan')
+    return {
+      phase: 'scan',
+      percent: 2,
+      detail: `${e.train + e.heldOut} approved photos (${e.heldOut} kept aside to judge the model), ${e.added} new species; ${e.valid} validation photos`,
+    };
+  if (e.phase === 'extract') {
+    const [from, span, what] = {
+      statistics: [2, 23, 'a few training photos per species (this model has no stored statistics)'],
+      contributions: [25, 20, 'approved photos'],
+      valid: [45, 40, 'validation photos'],
+    }[e.what] as [number, number, string];
+    return {
+      phase: 'extract',
+      percent: Math.round(from + (span * e.done) / Math.max(1, e.total)),
+      detail: `Reading ${what} (${e.done}/${e.total})`,
+    };
+  }
+  if (e.phase === 'train')
+    return {
+      phase: 'train',
+      percent: 85 + Math.round((14 * e.epoch) / e.epochs),
+      detail: `Learning: pass ${e.epoch}/${e.epochs}`,
+      epoch: e.epoch,
+      epochs: e.epochs,
+    };
+  return { phase: 'save', percent: 100, detail: 'Saving the checkpoint' };
+}
+
+function reportOf(l: Learned, names: Record<string, string>): RetrainReport {
+  return {
+    set: l.after.summary.set,
+    images: l.after.summary.images,
+    before: l.before.accuracy,
+    after: l.after.accuracy,
+    knownBefore: l.before.knownAccuracy,
+    knownAfter: l.after.knownAccuracy,
+    changes: l.changes.map((c) => ({ ...c, name: names[c.label] ?? c.label })),
+    added: l.plan.added,
+    waiting: l.plan.waiting,
+    learnt: l.plan.train,
+    heldOut: l.plan.heldOut,
+  };
+}
 
 export class RetrainBusyError extends UserFacingError<'RETRAIN_BUSY'> {
   constructor() {
@@ -119,10 +198,12 @@ export class RetrainService {
     who: { userId: string; guildId?: string | null },
     onProgress: (p: RetrainProgress) => void,
     overrides: Partial<TrainParams> = {},
+    /** full: retrain the whole head on the data set folders instead of learning the contributions. */
+    opts: { full?: boolean } = {},
   ): Promise<RetrainOutcome> {
     if (this.active) throw new RetrainBusyError();
     if (this.shuttingDown) throw new RetrainBusyError();
-    this.active = this.lendingMemory(() => this.run(who, onProgress, overrides)).finally(() => {
+    this.active = this.lendingMemory(() => this.run(who, onProgress, overrides, opts.full === true)).finally(() => {
       this.active = undefined;
       this.current = undefined;
     });
@@ -143,6 +224,7 @@ export class RetrainService {
     who: { userId: string; guildId?: string | null },
     onProgress: (p: RetrainProgress) => void,
     overrides: Partial<TrainParams>,
+    full: boolean,
   ): Promise<RetrainOutcome> {
     const t0 = Date.now();
     const live = this.models.current;
@@ -167,7 +249,18 @@ export class RetrainService {
               status: o.status,
               validAccuracy: o.validAccuracy,
               modelVersion: o.version,
-              metrics: { validAccuracy: o.validAccuracy, previousAccuracy: o.previousAccuracy, seconds: out.seconds },
+              metrics: {
+                validAccuracy: o.validAccuracy,
+                previousAccuracy: o.previousAccuracy,
+                seconds: out.seconds,
+                ...(o.report && {
+                  evaluationSet: o.report.set,
+                  before: o.report.before,
+                  after: o.report.after,
+                  added: o.report.added,
+                  waiting: o.report.waiting.length,
+                }),
+              },
               error: o.status === 'succeeded' ? undefined : o.message,
             });
         } catch {
@@ -180,7 +273,7 @@ export class RetrainService {
     onProgress({ phase: 'starting', percent: 0, detail: 'Starting a training worker…' });
     let done: Extract<WorkerMessage, { type: 'done' }>;
     try {
-      done = await this.runWorker({ ...this.s, params }, onProgress);
+      done = await this.runWorker({ ...this.s, params, learn: full ? undefined : this.learnJob(overrides) }, onProgress);
     } catch (err) {
       if (err instanceof RetrainInterrupted)
         return finish({ status: 'interrupted', message: INTERRUPTED_MESSAGE, previousVersion: live?.version });
@@ -190,21 +283,41 @@ export class RetrainService {
         previousVersion: live?.version,
       });
     }
-    const prevAcc = live?.meta.validAccuracy;
-    if (live && prevAcc !== undefined && done.validAccuracy < prevAcc) {
+    // A learning run judged both models on the same photos; a full retrain compares valid accuracies.
+    const learned = done.learned;
+    const report =
+      learned &&
+      reportOf(learned, {
+        ...(live?.meta.names ?? {}),
+        ...Object.fromEntries([...learned.plan.added, ...learned.plan.waiting].map((a) => [a.label, a.name])),
+      });
+    const prevAcc = learned ? learned.before.accuracy : live?.meta.validAccuracy;
+    const newAcc = learned ? learned.after.accuracy : done.validAccuracy;
+    const onWhat = learned ? `the evaluation photos (${learned.after.summary.set})` : 'the validation photos';
+    const worse = learned
+      ? !passesGate(learned.before, learned.after, learned.plan.added.length)
+      : prevAcc !== undefined && newAcc < prevAcc;
+    if (live && prevAcc !== undefined && worse) {
       fs.rmSync(done.dir, { recursive: true, force: true });
       return finish({
         status: 'rejected',
         version: done.version,
         validAccuracy: done.validAccuracy,
         previousVersion: live.version,
-        previousAccuracy: prevAcc,
-        message: `The new model scored ${(done.validAccuracy * 100).toFixed(1)}% on the validation photos, below the current ${(prevAcc * 100).toFixed(1)}%, so I kept the current model.`,
+        previousAccuracy: live.meta.validAccuracy,
+        report,
+        message:
+          learned && learned.plan.added.length
+            ? `The new model learnt ${learned.plan.added.length === 1 ? 'a new species' : `${learned.plan.added.length} new species`} but scored ${pct(learned.after.knownAccuracy)} on the species the current model knows, more than ${(GATE_TOLERANCE * 100).toFixed(1)} points below its ${pct(learned.before.knownAccuracy)} on the same photos, so I kept the current model.`
+            : learned
+              ? `The new model scored ${pct(newAcc)} on ${onWhat}, below the current model's ${pct(prevAcc)} on the same photos, so I kept the current model.`
+              : `The new model scored ${pct(newAcc)} on the validation photos, below the current ${pct(prevAcc)}, so I kept the current model.`,
       });
     }
     try {
       await this.models.load(done.dir);
       setCurrent(this.s.saveDir, done.version);
+      if (this.s.learning) pruneVersions(this.s.saveDir, this.s.learning.keepVersions, [done.version]);
     } catch (err) {
       return finish({
         status: 'failed',
@@ -217,9 +330,25 @@ export class RetrainService {
       version: done.version,
       validAccuracy: done.validAccuracy,
       previousVersion: live?.version,
-      previousAccuracy: prevAcc,
-      message: `New model ${done.version} is live: ${(done.validAccuracy * 100).toFixed(1)}% top-1 on ${'validation'} photos${prevAcc !== undefined ? ` (was ${(prevAcc * 100).toFixed(1)}%)` : ''}.`,
+      previousAccuracy: live?.meta.validAccuracy,
+      report,
+      message: `New model ${done.version} is live: ${pct(newAcc)} top-1 on ${onWhat}${prevAcc !== undefined ? ` (the previous model: ${pct(prevAcc)})` : ''}.`,
     });
+  }
+
+  /** The approved contributions for a learning run, when there is a live model and a store to read them from. */
+  private learnJob(overrides: Partial<TrainParams>): RetrainJob['learn'] {
+    const live = this.models.current;
+    if (!live || !this.store || !this.s.learning) return undefined;
+    const { learning } = this.store;
+    return {
+      liveDir: live.dir,
+      contribDir: this.s.learning.contribDir,
+      approved: learning.approvedPhotos().map(({ sha256, path, label }) => ({ sha256, path, label })),
+      communityNames: Object.fromEntries(learning.communitySpecies().map((c) => [c.label, c.name])),
+      minPhotos: this.s.learning.minPhotos,
+      epochs: overrides.epochs,
+    };
   }
 
   private runWorker(job: RetrainJob, onProgress: (p: RetrainProgress) => void): Promise<Extract<WorkerMessage, { type: 'done' }>> {
@@ -242,6 +371,7 @@ export class RetrainService {
       worker.on('message', (m: WorkerMessage) => {
         if (m.type === 'done') settle(() => resolve(m));
         else if (m.type === 'error') settle(() => reject(new Error(m.message)));
+        else if (m.type === 'learn-event') onProgress(learnProgress(m.event));
         else {
           const e = m.event;
           // Extraction is most of the time: 0-80 %, training 80-100 %.

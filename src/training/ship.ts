@@ -15,6 +15,7 @@ import { scanDataset } from './dataset.ts';
 import { FeatureCache } from './featureCache.ts';
 import { CENTRE_ONLY, extractFeatures } from './features.ts';
 import { toHalf } from './halfRows.ts';
+import { CLASS_STATS_FILES, copyClassStats } from './classStats.ts';
 
 /** The whole shipped folder must stay under this (issue 11). */
 export const SHIPPED_BUDGET_BYTES = 2 * 1024 * 1024;
@@ -194,7 +195,11 @@ export async function shipModel(
     };
     fs.writeFileSync(path.join(tmp, 'meta.json'), JSON.stringify(final, null, 2));
     fs.writeFileSync(path.join(tmp, 'demo.json'), JSON.stringify(demo, null, 2));
-    const bytes = folderBytes(tmp);
+    // The class statistics /retrain replays (src/training/classStats.ts) travel too, unless they would break the budget.
+    let bytes = folderBytes(tmp);
+    if (copyClassStats(src, tmp) && folderBytes(tmp) > SHIPPED_BUDGET_BYTES)
+      for (const f of CLASS_STATS_FILES) fs.rmSync(path.join(tmp, f), { force: true });
+    bytes = folderBytes(tmp);
     if (bytes > SHIPPED_BUDGET_BYTES)
       throw new Error(`the shipped model would take ${bytes} bytes, over the ${SHIPPED_BUDGET_BYTES}-byte budget`);
     const dest = path.resolve(o.outDir);

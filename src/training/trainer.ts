@@ -11,6 +11,8 @@ import { scanDataset, type Dataset, type Sample } from './dataset.ts';
 import type { FeatureCache } from './featureCache.ts';
 import { CENTRE_ONLY, extractFeatures, parseAugmentation, type ExtractedSample, type ViewPlan } from './features.ts';
 import { HalfRows } from './halfRows.ts';
+import { ClassStatsBuilder, saveClassStats, withSpread } from './classStats.ts';
+import { judge } from './gate.ts';
 
 export type TrainEvent =
   | { phase: 'scan'; dataset: Dataset }
@@ -25,6 +27,8 @@ export interface TrainOptions extends TrainParams {
   cache?: FeatureCache;
   /** Cap images per class (quick demos); undefined = all. */
   maxPerClass?: number;
+  /** Data set labels to leave out entirely (a model that has never seen them, e.g. to try teaching one back). */
+  excludeLabels?: string[];
   onEvent?: (e: TrainEvent) => void;
 }
 
@@ -129,6 +133,7 @@ async function trainRows(samples: Sample[], plans: ViewPlan[], dim: number, root
   let typical: Record<string, string> = {};
   const sum = new Float64Array(dim),
     sumSq = new Float64Array(dim);
+  const classStats = new ClassStatsBuilder(dim);
   const rowBuffer = opts.embedder.specs.length > 1 ? new Float32Array(samples.length * dim) : undefined;
   const hashes = new Map<string, string>();
   for (const [v, plan] of plans.entries()) {
@@ -155,6 +160,7 @@ async function trainRows(samples: Sample[], plans: ViewPlan[], dim: number, root
     items.forEach((it, j) => {
       const row = byPath.get(it.sample.path) ?? rows.get(j * perImage);
       rows.set(j * perImage + v, row);
+      classStats.add(it.sample.label, row);
       for (let d = 0; d < dim; d++) {
         sum[d]! += row[d]!;
         sumSq[d]! += row[d]! * row[d]!;
@@ -164,7 +170,7 @@ async function trainRows(samples: Sample[], plans: ViewPlan[], dim: number, root
   }
   // Only the float16 rows are used from here (the typical photos are chosen).
   items.forEach((it) => (it.views = []));
-  return { items, rows, sum, sumSq, typical, skipped: [...skipped.values()], extracted, cached };
+  return { items, rows, sum, sumSq, typical, classStats, skipped: [...skipped.values()], extracted, cached };
 }
 
 /** Feature standardisation: per-dimension mean and standard deviation of the training rows. */
@@ -186,6 +192,23 @@ interface HeadData {
   dim: number;
   classes: number;
   norm: Standardisation;
+}
+
+/** The data set without some labels (as if their folders were not there). */
+function withoutLabels(ds: Dataset, exclude: string[] = []): Dataset {
+  if (exclude.length === 0) return ds;
+  const out = new Set(exclude);
+  const missing = exclude.filter((l) => !ds.labels.includes(l));
+  if (missing.length)
+    throw new Error(`--exclude-labels: ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} not a label of ${ds.root}`);
+  const keep = (xs?: Sample[]) => xs?.filter((s) => !out.has(s.label));
+  return {
+    ...ds,
+    labels: ds.labels.filter((l) => !out.has(l)),
+    // Its name goes too: a member naming it then proposes a new species, as for any species the model never saw.
+    names: Object.fromEntries(Object.entries(ds.names).filter(([l]) => !out.has(l))),
+    splits: { train: keep(ds.splits.train), valid: keep(ds.splits.valid), test: keep(ds.splits.test) },
+  };
 }
 
 /** The training and valid photos, each class capped at maxPerClass (valid at a quarter of it). */
@@ -298,13 +321,13 @@ async function fitHead(opts: TrainOptions, d: HeadData): Promise<{ head: tf.Laye
 
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const t0 = Date.now();
-  const ds = scanDataset(opts.dataDir);
+  const ds = withoutLabels(scanDataset(opts.dataDir), opts.excludeLabels);
   opts.onEvent?.({ phase: 'scan', dataset: ds });
   const samples = selectSamples(ds, opts.maxPerClass);
   const plans = trainViewPlans(opts);
   const perImage = plans.length;
   const dim = opts.embedder.specs.reduce((n, s) => n + s.featureSize, 0);
-  const { items, rows, sum, sumSq, typical, ...got } = await trainRows(samples.train, plans, dim, ds.root, opts);
+  const { items, rows, sum, sumSq, typical, classStats, ...got } = await trainRows(samples.train, plans, dim, ds.root, opts);
   const va = await extractFeatures(samples.valid, {
     embedder: opts.embedder,
     cache: opts.cache,
@@ -335,7 +358,18 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   // Final figures from the folded head on raw features: exactly what evaluate will see.
   const xRaw = stack(valid, dim);
   const acc = accuracy(head, xRaw, validY);
+  // Per species on the valid photos (meta.evaluation, what /species shows).
+  const probs = tf.tidy(() => head.predict(xRaw) as tf.Tensor2D);
+  const probRows = probs.arraySync();
+  probs.dispose();
   xRaw.dispose();
+  const evaluation = judge(
+    probRows,
+    validY.map((y) => ds.labels[y]!),
+    ds.labels,
+    validY.map(() => true),
+    `valid ${valid.length}`,
+  ).summary;
 
   const meta: CheckpointMeta = {
     format: 'bloom-checkpoint/1',
@@ -366,9 +400,21 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     trainSeconds: (Date.now() - t0) / 1000,
     dataRoot: path.resolve(ds.root),
     typicalImages: typical,
+    evaluation,
+    trainCounts: Object.fromEntries(
+      ds.labels.map((l) => [l, { dataset: items.filter((it) => it.sample.label === l).length, community: 0 }]),
+    ),
   };
   const dir = await saveCheckpoint(opts.saveDir, head, meta);
   head.dispose();
+  // What /retrain replays of these classes (src/training/incremental.ts), in the head's standardised space.
+  const stats = classStats.build(ds.labels, `train: ${items.length} photos × ${perImage} views`, norm);
+  const every = Math.max(1, Math.floor(rows.count / 2500));
+  const spreadRows = Array.from({ length: Math.floor(rows.count / every) }, (_, k) => ({
+    label: items[Math.floor((k * every) / perImage)]!.sample.label,
+    row: rows.get(k * every),
+  }));
+  saveClassStats(dir, withSpread(stats, spreadRows));
   opts.onEvent?.({ phase: 'save', dir });
   return {
     dir,

@@ -6,6 +6,8 @@ import type { BackboneLocations } from '../classifier/featureExtractor.ts';
 import { makeEmbedder } from '../classifier/makeEmbedder.ts';
 import type { TrainParams } from '../classifier/checkpoint.ts';
 import { FeatureCache } from './featureCache.ts';
+import type { ApprovedInput } from './contributions.ts';
+import { learn, type LearnEvent, type LearnResult } from './learn.ts';
 import { train, type TrainEvent } from './trainer.ts';
 
 export interface RetrainJob {
@@ -19,7 +21,21 @@ export interface RetrainJob {
   backend?: BackendName;
   /** Extraction workers inside this worker (0/1 = extract here: see embedderKind). */
   workers?: number;
+  /** With it, the live head learns the approved contributions incrementally (src/training/learn.ts) instead of a full retrain. */
+  learn?: LearnJob;
 }
+
+export interface LearnJob {
+  liveDir: string;
+  contribDir: string;
+  approved: ApprovedInput[];
+  communityNames: Record<string, string>;
+  minPhotos: number;
+  epochs?: number;
+}
+
+/** What a learning run reports back (the checkpoint itself is on disk). */
+export type Learned = Pick<LearnResult, 'before' | 'after' | 'changes' | 'plan' | 'statsSource'>;
 
 export type WorkerMessage =
   | {
@@ -36,7 +52,9 @@ export type WorkerMessage =
       extracted: number;
       cached: number;
       seconds: number;
+      learned?: Learned;
     }
+  | { type: 'learn-event'; event: LearnEvent }
   | { type: 'error'; message: string };
 
 if (!parentPort) throw new Error('training/worker.ts runs only as a worker thread (the retrain service starts it)');
@@ -45,6 +63,7 @@ const port = parentPort;
 async function run(job: RetrainJob): Promise<void> {
   const post = (m: WorkerMessage) => port.postMessage(m);
   await initBackend({ prefer: job.backend, wasmThreads: 1 });
+  if (job.learn) return runLearn(job, job.learn, post);
   // Presets' shapes are known without loading them: start extraction only if the cache misses.
   const embedder = await makeEmbedder({ arch: job.params.arch, loc: job.loc, workers: job.workers ?? 0, backend: job.backend, lazy: true });
   try {
@@ -80,6 +99,39 @@ async function run(job: RetrainJob): Promise<void> {
       extracted: r.extracted,
       cached: r.cached,
       seconds: r.meta.trainSeconds,
+    });
+  } finally {
+    await embedder.close();
+  }
+}
+
+async function runLearn(job: RetrainJob, l: LearnJob, post: (m: WorkerMessage) => void): Promise<void> {
+  const embedder = await makeEmbedder({ arch: job.params.arch, loc: job.loc, workers: job.workers ?? 0, backend: job.backend, lazy: true });
+  try {
+    const r = await learn({
+      liveDir: l.liveDir,
+      dataDir: job.dataDir,
+      saveDir: job.saveDir,
+      contribDir: l.contribDir,
+      approved: l.approved,
+      communityNames: l.communityNames,
+      minPhotos: l.minPhotos,
+      epochs: l.epochs,
+      embedder,
+      cache: new FeatureCache(job.featureCacheDir),
+      onEvent: (event) => post({ type: 'learn-event', event }),
+    });
+    post({
+      type: 'done',
+      dir: r.dir,
+      version: r.version,
+      validAccuracy: r.after.validAccuracy,
+      validTop5: r.after.validTop5,
+      skipped: 0,
+      extracted: r.extracted,
+      cached: r.cached,
+      seconds: r.seconds,
+      learned: { before: r.before, after: r.after, changes: r.changes, plan: r.plan, statsSource: r.statsSource },
     });
   } finally {
     await embedder.close();

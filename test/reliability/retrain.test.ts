@@ -85,7 +85,8 @@ describe('SIGTERM during a long /retrain', () => {
     });
     try {
       await p.online();
-      const { id } = await emu.invokeCommand({ name: 'retrain', user: emu.users.admin, options: { epochs: 200 } });
+      // full: the whole data set from a cold cache (a retrain learning contributions is over in seconds).
+      const { id } = await emu.invokeCommand({ name: 'retrain', user: emu.users.admin, options: { epochs: 200, full: true } });
       const edits = () => emu.interactionResponses(id).filter((r) => r.kind === 'editOriginal');
       // Well into the run: the worker is reading photos or training.
       await eventually(
