@@ -97,39 +97,23 @@ async function teach(emu: Emulator, reply: Stored, member: APIUser, name: string
   return done.content ?? '';
 }
 
-/**
- * Approves every pending contribution as an admin. TEMPORARY until /review is
- * merged (branch wt-review): when the bot has a /review command, the admin runs
- * it and presses each Approve button; otherwise the approval is written as
- * /review writes it (the label, or the community species of a new name).
- */
-async function approveAll(app: App, emu: Emulator, admin: APIUser): Promise<{ approved: number; via: '/review' | 'database' }> {
+/** The admin approves every kept photo through /review, pressing Approve on each page as a person would. */
+async function approveAll(app: App, emu: Emulator, admin: APIUser): Promise<number> {
   const pending = () => (app.store.db.prepare(`SELECT count(*) AS n FROM contributions WHERE status = 'pending'`).get() as { n: number }).n;
-  if (emu.registeredCommands(emu.guild.id).some((c) => c.name === 'review')) {
-    const before = pending();
-    for (let guard = 0; guard < before + 5 && pending() > 0; guard++) {
-      const inv = await emu.invokeCommand({ name: 'review', user: admin });
-      const body = (x: { body: unknown }) => (x.body ?? {}) as { components?: unknown };
-      const r = await until(() => emu.interactionResponses(inv.id).find((x) => customIds(body(x)).length > 0), 30_000, '/review');
-      const button = customIds(body(r)).find((c) => /approve/i.test(c.label ?? '') || /approve/i.test(c.custom_id));
-      if (!button || !r.message) break;
-      const c = await emu.clickComponent({ message: r.message.id, customId: button.custom_id, user: admin });
-      await emu.waitForInteractionResponse(c.id, undefined, 30_000);
-    }
-    if (pending() === 0) return { approved: before, via: '/review' };
+  const before = pending();
+  const inv = await emu.invokeCommand({ name: 'review', user: admin });
+  const opened = await emu.waitForInteractionResponse(inv.id, 'editOriginal', 30_000);
+  const messageId = opened.message!.id;
+  // Each Approve edits the same private message to the next photo.
+  for (let guard = 0; guard < before + 5 && pending() > 0; guard++) {
+    const shown = emu.world.messages.get(messageId)!.message.components as unknown as { components: { custom_id?: string }[] }[];
+    const approve = shown.flatMap((r) => r.components).find((c) => c.custom_id?.startsWith('rv:approve:'));
+    if (!approve?.custom_id) break;
+    const c = await emu.clickComponent({ message: messageId, customId: approve.custom_id, user: admin });
+    await emu.waitForInteractionResponse(c.id, 'editOriginal', 30_000);
   }
-  const rows = app.store.db
-    .prepare(`SELECT id, label, new_name AS newName, not_flower AS notFlower FROM contributions WHERE status = 'pending'`)
-    .all() as { id: number; label: string | null; newName: string | null; notFlower: number }[];
-  const now = new Date().toISOString();
-  const approve = app.store.db.prepare(
-    `UPDATE contributions SET status = 'approved', final_label = ?, reviewed_by = ?, reviewed_at = ? WHERE id = ?`,
-  );
-  for (const r of rows) {
-    const label = r.notFlower ? null : (r.label ?? app.store.learning.ensureSpecies(r.newName!, admin.id).species.label);
-    approve.run(label, admin.id, now, r.id);
-  }
-  return { approved: rows.length, via: 'database' };
+  if (pending() > 0) throw new Error(`/review left ${pending()} of ${before} photos pending`);
+  return before;
 }
 
 /** The bot's best guess and its candidates, as shown in the answer. */
@@ -211,10 +195,8 @@ async function main(): Promise<void> {
     }
 
     const admin = emu.users.admin;
-    const approval = await approveAll(app, emu, admin);
-    say(
-      `👤 ${admin.username} approves ${approval.approved} photos (${approval.via === '/review' ? 'with /review' : 'written to the database: /review is not merged yet'}).`,
-    );
+    const approved = await approveAll(app, emu, admin);
+    say(`👤 ${admin.username} approves ${approved} photos with /review.`);
 
     say(`👤 ${admin.username} runs /retrain`);
     const t0 = Date.now();
@@ -260,7 +242,6 @@ async function main(): Promise<void> {
       retrainSeconds,
       modelBefore: startClf.version,
       modelAfter: after.version,
-      approvedVia: approval.via,
       out,
     };
     say(
