@@ -1,5 +1,6 @@
 // The loaded model: backbone(s) + head, with a small API in the spirit of
 // tfjs-models: classify(bytes) → top-k, plus batch and feature helpers.
+import { readCentroids } from './centroids.ts';
 import * as tf from './tf.ts';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -67,8 +68,7 @@ export class Classifier {
     }
     const imagenet = meta.answers?.flowerClasses ? await loadImagenetHeads(splitArch(archOf(meta)), meta.backbones, opts) : [];
     const file = meta.answers?.centroids && path.join(dir, path.basename(meta.answers.centroids));
-    const buf = file && fs.existsSync(file) ? fs.readFileSync(file) : undefined;
-    const centroids = buf ? new Float32Array(new Uint8Array(buf).buffer) : undefined;
+    const centroids = file && fs.existsSync(file) ? readCentroids(file) : undefined;
     return new Classifier(meta, dir, head, embedder, own, imagenet, centroids);
   }
 

@@ -3,6 +3,7 @@
 // the "not a flower" threshold from the flower photos alone (a margin below
 // the least flower-like of them), and the species threshold from photos of
 // species the head never saw (a leave-species-out run), when given.
+import { writeCentroids } from '../classifier/centroids.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
@@ -176,11 +177,7 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
 
 /** Writes the settings into the checkpoint's meta.json (write-then-rename). */
 export function saveAnswerSettings(dir: string, settings: AnswerSettings, centroids?: Float32Array): void {
-  if (centroids && settings.centroids)
-    fs.writeFileSync(
-      path.join(dir, path.basename(settings.centroids)),
-      new Uint8Array(centroids.buffer, centroids.byteOffset, centroids.byteLength),
-    );
+  if (centroids && settings.centroids) writeCentroids(path.join(dir, path.basename(settings.centroids)), centroids);
   const file = path.join(dir, 'meta.json');
   const meta = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
   meta.answers = settings;

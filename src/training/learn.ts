@@ -4,6 +4,7 @@
 // the live model and the candidate are judged on the same photos. Backbone
 // work is the contributions' centre views and the valid split's (cached after
 // the first run), so a retrain costs minutes on a fresh install, not hours.
+import { readCentroids, writeCentroids } from '../classifier/centroids.ts';
 import * as tf from '../classifier/tf.ts';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -255,7 +256,7 @@ export async function learn(o: LearnOptions): Promise<LearnResult> {
     let centroids: Float32Array | undefined;
     const cFile = meta.answers?.centroids && path.join(live.dir, path.basename(meta.answers.centroids));
     if (cFile && fs.existsSync(cFile)) {
-      const old = new Float32Array(new Uint8Array(fs.readFileSync(cFile)).buffer);
+      const old = readCentroids(cFile);
       const extra = speciesCentroids(
         taught.filter((t) => addedLabels.includes(t.sample.label)).map((t) => t.features),
         taught.filter((t) => addedLabels.includes(t.sample.label)).map((t) => addedLabels.indexOf(t.sample.label)),
@@ -268,8 +269,7 @@ export async function learn(o: LearnOptions): Promise<LearnResult> {
     }
     const dir = await saveCheckpoint(o.saveDir, r.head, out);
     r.head.dispose();
-    if (centroids && meta.answers?.centroids)
-      fs.writeFileSync(path.join(dir, path.basename(meta.answers.centroids)), new Uint8Array(centroids.buffer));
+    if (centroids && meta.answers?.centroids) writeCentroids(path.join(dir, path.basename(meta.answers.centroids)), centroids);
     if (statsSaved) copyClassStats(live.dir, dir);
     else saveClassStats(dir, stats);
     // Thumbnails: the live model's, and each new species' most typical contributed photo.
