@@ -6,14 +6,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
 import type { APIUser } from 'discord.js';
-import { registerCommands } from '../src/bot/registerCommands.ts';
 import { assertNoUnknownRoutes, startHarness, type Harness } from './helpers/botHarness.ts';
 import { answered, buttons, saysRight, saysWrongPick } from './helpers/feedbackActions.ts';
 
 let h: Harness;
 before(async () => {
-  h = await startHarness();
-  await registerCommands({ token: h.emu.token, apiUrl: h.emu.apiBase, guildId: h.emu.guild.id });
+  h = await startHarness({}, { registerCommands: true });
 });
 after(async () => {
   await h?.stop();

@@ -9,14 +9,12 @@ import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { rng } from '../src/classifier/augment.ts';
 import { readMeta, resolveCheckpointDir } from '../src/classifier/checkpoint.ts';
-import { registerCommands } from '../src/bot/registerCommands.ts';
 import { assertNoUnknownRoutes, startHarness, type Harness } from './helpers/botHarness.ts';
 import { eventually, postPhoto, replyTo } from './reliability/helpers.ts';
 
 let h: Harness;
 before(async () => {
-  h = await startHarness({ BLOOM_NEW_SPECIES_MIN_PHOTOS: '8' });
-  await registerCommands({ token: h.emu.token, apiUrl: h.emu.apiBase, guildId: h.emu.guild.id });
+  h = await startHarness({ BLOOM_NEW_SPECIES_MIN_PHOTOS: '8' }, { registerCommands: true });
 });
 after(async () => {
   await h?.stop();

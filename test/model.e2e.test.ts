@@ -5,25 +5,15 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { registerCommands } from '../src/bot/registerCommands.ts';
-import { assertNoUnknownRoutes, photo, startHarness, type Harness } from './helpers/botHarness.ts';
-import { trainVersion } from './helpers/modelVersions.ts';
+import { assertNoUnknownRoutes, photo, type Harness } from './helpers/botHarness.ts';
+import { startWithTwoVersions } from './helpers/modelVersions.ts';
 import { finalResponse, postPhoto, replyTo } from './reliability/helpers.ts';
 
 let h: Harness;
 let v1: string;
 let v2: string;
 before(async () => {
-  h = await startHarness(
-    {},
-    {
-      prepare: async (m) => {
-        v1 = fs.readFileSync(path.join(m.checkpointDir, 'CURRENT'), 'utf8').trim();
-        v2 = await trainVersion(m, { '1': '1', '2': '5' });
-      },
-    },
-  );
-  await registerCommands({ token: h.emu.token, apiUrl: h.emu.apiBase, guildId: h.emu.guild.id });
+  ({ h, v1, v2 } = await startWithTwoVersions());
 });
 after(async () => {
   await h?.stop();

@@ -6,16 +6,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import type { APIEmbed, APIUser } from 'discord.js';
-import { registerCommands } from '../src/bot/registerCommands.ts';
 import type { InteractionResponse, StoredMessage } from '../src/dev/emulator/index.ts';
 import { assertNoUnknownRoutes, startHarness, type Harness } from './helpers/botHarness.ts';
 import { answered, buttons, saysRight, saysWrongName, saysWrongPick } from './helpers/feedbackActions.ts';
 
 let h: Harness;
 before(async () => {
-  h = await startHarness();
-  // Registered, so the emulator checks every invocation against the definitions, as Discord does.
-  await registerCommands({ token: h.emu.token, apiUrl: h.emu.apiBase, guildId: h.emu.guild.id });
+  h = await startHarness({}, { registerCommands: true });
 });
 after(async () => {
   await h?.stop();

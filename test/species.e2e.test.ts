@@ -3,7 +3,6 @@
 // training counts and per-species evaluation, as a learning-loop retrain writes them.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { registerCommands } from '../src/bot/registerCommands.ts';
 import type { StoredMessage } from '../src/dev/emulator/index.ts';
 import { assertNoUnknownRoutes, startHarness, type Harness } from './helpers/botHarness.ts';
 import { editLiveMeta } from './helpers/modelVersions.ts';
@@ -27,9 +26,9 @@ before(async () => {
             },
           };
         }),
+      registerCommands: true,
     },
   );
-  await registerCommands({ token: h.emu.token, apiUrl: h.emu.apiBase, guildId: h.emu.guild.id });
 });
 after(async () => {
   await h?.stop();

@@ -9,12 +9,11 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import type { APIUser } from 'discord.js';
-import { registerCommands } from '../src/bot/registerCommands.ts';
 import { startEmulator, type Emulator, type StoredMessage } from '../src/dev/emulator/index.ts';
 import { FeedbackService } from '../src/services/feedbackService.ts';
 import { openDatabase } from '../src/storage/index.ts';
-import { assertNoUnknownRoutes, photo, startHarness, type Harness } from './helpers/botHarness.ts';
-import { trainVersion } from './helpers/modelVersions.ts';
+import { assertNoUnknownRoutes, photo, type Harness } from './helpers/botHarness.ts';
+import { startWithTwoVersions } from './helpers/modelVersions.ts';
 import { botProcessEnv, eventually, finalResponse, startAppProcess, within } from './reliability/helpers.ts';
 
 type Row = { components: { custom_id: string; options?: { label: string; value: string }[] }[] };
@@ -56,17 +55,7 @@ let h: Harness;
 let v1: string;
 let v2: string;
 before(async () => {
-  h = await startHarness(
-    {},
-    {
-      prepare: async (m) => {
-        v1 = fs.readFileSync(path.join(m.checkpointDir, 'CURRENT'), 'utf8').trim();
-        // v2 knows red disc ('1') and green square, now in folder '5'; it has no blue triangle ('3').
-        v2 = await trainVersion(m, { '1': '1', '2': '5' });
-      },
-    },
-  );
-  await registerCommands({ token: h.emu.token, apiUrl: h.emu.apiBase, guildId: h.emu.guild.id });
+  ({ h, v1, v2 } = await startWithTwoVersions());
 });
 after(async () => {
   await h?.stop();

@@ -1,3 +1,4 @@
+import { registerCommands } from '../../src/bot/registerCommands.ts';
 import assert from 'node:assert/strict';
 // A whole bot on loopback for end-to-end tests: synthetic data and a tiny
 // backbone, a trained checkpoint (src/dev/syntheticModel.ts), the Discord
@@ -33,6 +34,8 @@ export interface HarnessOptions {
   app?: Partial<Omit<AppOptions, 'config' | 'log'>>;
   /** Runs on the trained model before the bot loads it (e.g. to set its answer thresholds). */
   prepare?: (m: SyntheticModel) => Promise<void> | void;
+  /** Registers the slash commands in the emulator's server, so it checks every invocation against them as Discord does. */
+  registerCommands?: boolean;
 }
 
 export async function startHarness(env: Record<string, string> = {}, opts: HarnessOptions = {}): Promise<Harness> {
@@ -99,6 +102,7 @@ export async function startHarness(env: Record<string, string> = {}, opts: Harne
       fs.rmSync(tmp, { recursive: true, force: true });
     },
   };
+  if (opts.registerCommands) await registerCommands({ token: emu.token, apiUrl: emu.apiBase, guildId: emu.guild.id });
   return h;
 }
 

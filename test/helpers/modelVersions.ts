@@ -8,6 +8,7 @@ import { makeEmbedder } from '../../src/classifier/makeEmbedder.ts';
 import { TRAIN_PARAMS, type SyntheticModel } from '../../src/dev/syntheticModel.ts';
 import { FeatureCache } from '../../src/training/featureCache.ts';
 import { train } from '../../src/training/trainer.ts';
+import { startHarness, type Harness } from './botHarness.ts';
 
 /**
  * Trains a version on the classes of `relabel` (old folder → new folder name), with the
@@ -48,4 +49,24 @@ export function editLiveMeta(m: SyntheticModel, edit: (meta: CheckpointMeta) => 
   const meta = readMeta(dir);
   edit(meta);
   fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify(meta, null, 2));
+}
+
+/**
+ * A harness whose checkpoints root holds two versions: v1 (live) and v2, which knows
+ * red disc ('1') and green square, now in folder '5', and has no blue triangle ('3').
+ */
+export async function startWithTwoVersions(): Promise<{ h: Harness; v1: string; v2: string }> {
+  let v1 = '';
+  let v2 = '';
+  const h = await startHarness(
+    {},
+    {
+      prepare: async (m) => {
+        v1 = fs.readFileSync(path.join(m.checkpointDir, 'CURRENT'), 'utf8').trim();
+        v2 = await trainVersion(m, { '1': '1', '2': '5' });
+      },
+      registerCommands: true,
+    },
+  );
+  return { h, v1, v2 };
 }

@@ -3,7 +3,6 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { registerCommands } from '../../src/bot/registerCommands.ts';
 import { startHarness, type Harness } from '../helpers/botHarness.ts';
 import Database from 'better-sqlite3';
 import { startEmulator } from '../../src/dev/emulator/index.ts';
@@ -11,9 +10,7 @@ import { bodyText, eventually, finalResponse, botProcessEnv, startAppProcess, wi
 
 let h: Harness;
 before(async () => {
-  h = await startHarness({ BLOOM_RETRAIN_COOLDOWN_MIN: '10' });
-  // Registered, so the emulator checks invocations against the definitions as Discord does.
-  await registerCommands({ token: h.emu.token, apiUrl: h.emu.apiBase, guildId: h.emu.guild.id });
+  h = await startHarness({ BLOOM_RETRAIN_COOLDOWN_MIN: '10' }, { registerCommands: true });
 });
 after(async () => {
   await h?.stop();
