@@ -40,7 +40,11 @@ describe('/model', () => {
     assert.equal(r.flags & 64, 64);
     const lines = (r.body.data.embeds[0].description as string).split('\n');
     assert.equal(lines.length, 2);
-    assert.match(lines[0]!, new RegExp(`^⚪ ${v2} · \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d · valid \\d+\\.\\d % · 2 species$`));
+    assert.match(
+      lines[0]!,
+      new RegExp(`^⚪ ${v2} · \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d · valid \\d+\\.\\d % · eval \\d+\\.\\d % · 2 species$`),
+      'trained models are measured per species too',
+    );
     assert.match(lines[1]!, new RegExp(`^🟢 \\*\\*live\\*\\* ${v1} · .* · 3 species$`));
   });
 
