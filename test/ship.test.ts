@@ -9,7 +9,7 @@ import * as tf from '../src/classifier/tf.ts';
 import { pickFlowerClasses, quantile, speciesCentroids } from '../src/classifier/answers.ts';
 import { loadCheckpoint, resolveCheckpointDir } from '../src/classifier/checkpoint.ts';
 import { Classifier } from '../src/classifier/classifier.ts';
-import { imagenetProbs } from '../src/classifier/imagenetHead.ts';
+import { imagenetProbs, loadImagenetHeads } from '../src/classifier/imagenetHead.ts';
 import { scanDataset } from '../src/training/dataset.ts';
 import { answerPhotos } from '../src/training/evaluate.ts';
 import { saveAnswerSettings } from '../src/training/calibrate.ts';
@@ -94,8 +94,7 @@ test('with answer settings, the figures and demo photos are the answers the bot 
       return { f, top1: Math.max(...clf.probsOfFeatures([f])[0]!) };
     }),
   );
-  const head = (await import('../src/classifier/imagenetHead.ts')).loadImagenetHeads([m.backbone], clf.meta.backbones, { cacheDir: tmp });
-  const [inet] = await head;
+  const [inet] = await loadImagenetHeads([m.backbone], clf.meta.backbones, { cacheDir: tmp });
   const flowerClasses = [
     pickFlowerClasses(
       signals.map((s) => imagenetProbs(inet!, s.f)),
