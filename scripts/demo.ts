@@ -222,7 +222,7 @@ async function main(): Promise<void> {
     const want = { label: wrong.sample.label, name: ds.names[wrong.sample.label] ?? wrong.sample.label };
     console.log(`👤 dave presses ❌ Wrong under the answer to ${wrong.name}`);
     const r = await pressWrong(emu, answers.get(wrong)!, dave, want);
-    console.log(printReply('dave', r.menu, [], EPHEMERAL_FLAG));
+    console.log(printReply('dave', r.menu, [], EPHEMERAL_FLAG) + '\n');
     console.log(`👤 dave ${r.chose}`);
     console.log(printReply('dave', { content: r.thanks }, [], EPHEMERAL_FLAG));
     console.log(`   (the answer to ${wrong.name} now ends with: ${r.tally})\n`);

@@ -3,7 +3,7 @@
 // (or, when the right species is not in it, "Another species…" and its name typed).
 import type { APIUser } from 'discord.js';
 import { TALLY_MARK } from '../bot/feedbackRender.ts';
-import type { Emulator, StoredMessage } from '../dev/emulator/index.ts';
+import type { Emulator, InteractionResponse, StoredMessage } from '../dev/emulator/index.ts';
 
 interface Component {
   type: number;
@@ -26,6 +26,9 @@ const idOf = (m: StoredMessage, prefix: string): string => {
   return id;
 };
 
+/** The text of the bot's response to an interaction. */
+const said = (r: InteractionResponse): string => (r.body as { content?: string }).content ?? '';
+
 /** The tally line of an answer ("🗳️ ✅ 1 member says it's right"), empty before any vote. */
 const tallyOf = (emu: Emulator, messageId: string): string =>
   String(emu.world.messages.get(messageId)?.message.content ?? '')
@@ -45,7 +48,7 @@ async function tallyAfter(emu: Emulator, messageId: string, before: string, time
 export async function pressRight(emu: Emulator, answer: StoredMessage, user: APIUser): Promise<{ thanks: string; tally: string }> {
   const before = tallyOf(emu, answer.message.id);
   const click = await emu.clickComponent({ message: answer.message.id, customId: idOf(answer, 'fb:right:'), user });
-  const thanks = String((await emu.waitForInteractionResponse(click.id, 'editOriginal', 30_000)).body.content);
+  const thanks = said(await emu.waitForInteractionResponse(click.id, 'editOriginal', 30_000));
   return { thanks, tally: await tallyAfter(emu, answer.message.id, before) };
 }
 
@@ -79,6 +82,6 @@ export async function pressWrong(
     answered = (await emu.submitModal({ interactionId: pick.id, fields: { species: want.name } })).id;
     chose = `picks "Another species…" and types "${want.name}"`;
   }
-  const thanks = String((await emu.waitForInteractionResponse(answered, 'editOriginal', 30_000)).body.content);
+  const thanks = said(await emu.waitForInteractionResponse(answered, 'editOriginal', 30_000));
   return { menu, chose, thanks, tally: await tallyAfter(emu, answer.message.id, before) };
 }
