@@ -146,6 +146,11 @@ export async function shipModel(
     const clf = await Classifier.load({ checkpoint: tmp, cacheDir: tmp, ...o.backbones, embedder, ownsEmbedder: false });
     let rows: ValidRow[], answers: ShippedInfo['valid']['answers'];
     try {
+      // Without the ImageNet heads no photo would be "not a flower": figures that are not the bot's.
+      if (meta.answers?.flowerClasses && !clf.imagenet.some(Boolean))
+        throw new Error(
+          `the answer settings need the backbones' ImageNet heads, and none was found (${specs.map((b) => b.id).join(', ')})`,
+        );
       const ex = await extractFeatures(samples, { embedder, cache, plan: CENTRE_ONLY, onProgress: o.onProgress });
       const probs = ex.items.length ? clf.probsOfFeatures(ex.items.map((it) => Float32Array.from(it.views[0]!))) : [];
       // The bot's answer for each photo, counted the way npm run evaluate counts them (features now in memory).
