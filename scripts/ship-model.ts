@@ -34,6 +34,7 @@ async function main() {
     threshold: config.confidenceThreshold,
     command: 'npm run train:default',
     featureCacheDir: paths.featureCacheDir,
+    backbones: backboneLocations(),
     startEmbedder: (arch) =>
       makeEmbedder({ arch, workers: o.workers ? Number(o.workers) : config.workers, loc: backboneLocations(), backend: backend.name }),
     onProgress: (done, total) => progress('Valid photos', done, total),
@@ -49,6 +50,11 @@ async function main() {
     console.log(
       `valid (${v.images} photos, float16 head): top-1 ${pct(v.top1)}, top-5 ${pct(v.top5)}; at the ${v.threshold} threshold confident and right ${pct(v.confidentRight)}, confident and wrong ${pct(v.confidentWrong)}, not sure ${pct(v.unsure)}`,
     );
+    const a = v.answers;
+    if (a)
+      console.log(
+        `the bot's answers (species at ${a.speciesThreshold}): the right species ${pct(a.speciesRight)}, a wrong species ${pct(a.speciesWrong)}, not sure ${pct(a.notSure)}, not a flower ${pct(a.notFlower)}`,
+      );
     for (const p of r.demo.picks) log(`demo ${p.kind}: ${p.photo} → ${p.top1Label} ${(p.top1Probability * 100).toFixed(1)}%`);
   }
 }

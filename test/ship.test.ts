@@ -6,7 +6,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import * as tf from '../src/classifier/tf.ts';
-import { loadCheckpoint } from '../src/classifier/checkpoint.ts';
+import { pickFlowerClasses, quantile, speciesCentroids } from '../src/classifier/answers.ts';
+import { loadCheckpoint, resolveCheckpointDir } from '../src/classifier/checkpoint.ts';
+import { Classifier } from '../src/classifier/classifier.ts';
+import { imagenetProbs, loadImagenetHeads } from '../src/classifier/imagenetHead.ts';
+import { scanDataset } from '../src/training/dataset.ts';
+import { answerPhotos } from '../src/training/evaluate.ts';
+import { saveAnswerSettings } from '../src/training/calibrate.ts';
 import { LocalEmbedder } from '../src/classifier/embedder.ts';
 import { loadFeatureExtractor } from '../src/classifier/featureExtractor.ts';
 import { readModelJson } from '../src/classifier/modelFiles.ts';
@@ -75,6 +81,95 @@ test('ship-model writes a float16 head that answers like the original, thumbnail
   const demo = JSON.parse(fs.readFileSync(path.join(shipped(), 'demo.json'), 'utf8')) as DemoPlan;
   assert.ok(demo.picks.length >= 1);
   for (const p of demo.picks) assert.ok(fs.existsSync(path.join(m.dataDir, p.photo)), p.photo);
+});
+
+test('with answer settings, the figures and demo photos are the answers the bot gives: species right or wrong, not sure, not a flower', async () => {
+  // Settings as npm run calibrate writes them, chosen so that every kind of answer happens on the valid photos.
+  const dir = resolveCheckpointDir(m.checkpointDir);
+  const clf = await Classifier.load({ checkpoint: dir, cacheDir: tmp });
+  const ds = scanDataset(m.dataDir);
+  const signals = await Promise.all(
+    ds.splits.valid!.map(async (s) => {
+      const f = (await clf.embedder.embed(await clf.views(fs.readFileSync(s.path))))[0]!;
+      return { f, top1: Math.max(...clf.probsOfFeatures([f])[0]!) };
+    }),
+  );
+  const [inet] = await loadImagenetHeads([m.backbone], clf.meta.backbones, { cacheDir: tmp });
+  const flowerClasses = [
+    pickFlowerClasses(
+      signals.map((s) => imagenetProbs(inet!, s.f)),
+      0.5,
+    ),
+  ];
+  const like = signals.map((s) => flowerClasses[0]!.reduce((a, c) => a + imagenetProbs(inet!, s.f)[c]!, 0));
+  const labelIndex = ds.splits.valid!.map((s) => clf.meta.labels.indexOf(s.label));
+  const sizes = clf.meta.backbones.map((b) => b.featureSize);
+  await clf.dispose();
+  saveAnswerSettings(
+    dir,
+    {
+      temperature: 1.5,
+      flowerClasses,
+      speciesThreshold: quantile(
+        signals.map((s) => s.top1),
+        0.5,
+      ),
+      notFlowerBelow: quantile(like, 0.15),
+      centroids: 'centroids.bin',
+    },
+    speciesCentroids(
+      signals.map((s) => s.f),
+      labelIndex,
+      clf.meta.labels.length,
+      sizes,
+    ),
+  );
+
+  const out = path.join(tmp, 'shipped-answers');
+  const r = await shipModel({
+    checkpoint: m.checkpointDir,
+    outDir: out,
+    dataRoots: [m.dataDir],
+    threshold: 0.35,
+    command: 'npm run train:default',
+    featureCacheDir: m.featureDir,
+    backbones: { cacheDir: tmp },
+    startEmbedder: async () => new LocalEmbedder(await loadFeatureExtractor(m.backbone, { cacheDir: tmp })),
+  });
+  assert.ok(fs.existsSync(path.join(out, 'centroids.bin')), 'the centroids travel with the head');
+  const a = r.meta.shipped.valid.answers!;
+  assert.ok(a, 'answer figures are recorded');
+  assert.ok(a.speciesRight > 0 && a.notSure > 0 && a.notFlower > 0, JSON.stringify(a));
+  assert.ok(Math.abs(a.speciesRight + a.speciesWrong + a.notSure + a.notFlower - 1) < 1e-9);
+
+  // The same shares as npm run evaluate counts on the shipped folder (the bot's code path for answers).
+  const shippedClf = await Classifier.load({ checkpoint: out, cacheDir: tmp });
+  const { rows } = await answerPhotos(shippedClf, ds.splits.valid!, 0.35);
+  await shippedClf.dispose();
+  const share = (f: (x: (typeof rows)[number]) => boolean) => rows.filter(f).length / rows.length;
+  assert.deepEqual(a, {
+    speciesThreshold: r.meta.answers!.speciesThreshold,
+    speciesRight: share((x) => x.kind === 'species' && x.best === x.sample.label),
+    speciesWrong: share((x) => x.kind === 'species' && x.best !== x.sample.label),
+    notSure: share((x) => x.kind === 'notSure'),
+    notFlower: share((x) => x.kind === 'notFlower'),
+  });
+
+  // Each pick is the answer it stands for.
+  const demo = JSON.parse(fs.readFileSync(path.join(out, 'demo.json'), 'utf8')) as DemoPlan;
+  assert.deepEqual(demo.valid, r.meta.shipped.valid);
+  assert.equal(demo.threshold, a.speciesThreshold);
+  const kindOf = new Map(rows.map((x) => [path.relative(m.dataDir, x.sample.path), x]));
+  for (const p of demo.picks) {
+    const x = kindOf.get(p.photo)!;
+    if (p.kind === 'confident-right') assert.ok(x.kind === 'species' && x.best === p.label, p.photo);
+    if (p.kind === 'unsure') assert.equal(x.kind, 'notSure', p.photo);
+    if (p.kind === 'wrong') assert.notEqual(x.best, p.label, p.photo);
+  }
+  assert.deepEqual(
+    demo.picks.map((p) => p.kind),
+    ['confident-right', 'unsure', ...(a.speciesWrong > 0 || rows.some((x) => x.best !== x.sample.label) ? ['wrong'] : [])],
+  );
 });
 
 test('the model to load: BLOOM_CHECKPOINT_DIR when set, else your own checkpoints, else the shipped one', () => {

@@ -79,7 +79,17 @@ export interface ShippedInfo {
   /** The command that trains and exports it again. */
   command: string;
   /** The valid photos' answers at the bot's confidence threshold, from the stored (float16) head. */
-  valid: { images: number; top1: number; top5: number; threshold: number; confidentRight: number; confidentWrong: number; unsure: number };
+  valid: {
+    images: number;
+    top1: number;
+    top5: number;
+    threshold: number;
+    confidentRight: number;
+    confidentWrong: number;
+    unsure: number;
+    /** Shares of the valid photos per answer the bot gives (checkpoints with answer settings), at their species threshold. */
+    answers?: { speciesThreshold: number; speciesRight: number; speciesWrong: number; notSure: number; notFlower: number };
+  };
 }
 
 export class CheckpointError extends Error {

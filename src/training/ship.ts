@@ -6,13 +6,17 @@ import { HALF_CENTROIDS_FILE, readCentroids, writeCentroids } from '../classifie
 import * as tf from '../classifier/tf.ts';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { AnswerKind } from '../classifier/answers.ts';
 import { findPreset } from '../classifier/backbones.ts';
-import { loadCheckpoint, readMeta, resolveCheckpointDir, type CheckpointMeta, type ShippedInfo } from '../classifier/checkpoint.ts';
+import { readMeta, resolveCheckpointDir, type CheckpointMeta, type ShippedInfo } from '../classifier/checkpoint.ts';
+import { Classifier } from '../classifier/classifier.ts';
 import type { Embedder } from '../classifier/embedder.ts';
 import { LazyEmbedder } from '../classifier/embedder.ts';
+import type { BackboneLocations } from '../classifier/featureExtractor.ts';
 import { readModelJson } from '../classifier/modelFiles.ts';
 import { writeThumbnails } from '../classifier/thumbnails.ts';
 import { scanDataset } from './dataset.ts';
+import { answerPhotos } from './evaluate.ts';
 import { FeatureCache } from './featureCache.ts';
 import { CENTRE_ONLY, extractFeatures } from './features.ts';
 import { toHalf } from './halfRows.ts';
@@ -48,12 +52,20 @@ export interface ShipOptions {
   featureCacheDir?: string;
   /** Starts the backbones, only if a valid photo is not in the cache. */
   startEmbedder: (arch: string) => Promise<Embedder>;
+  /** Where the backbones' ImageNet heads are found (checkpoints whose answer settings have flower classes). */
+  backbones?: BackboneLocations;
   onProgress?: (done: number, total: number) => void;
 }
 
-/** A cache that is read, never appended to (the training run's cache is not ours to change). */
+/** A cache whose file is only read (the training run's cache is not ours to change); new features stay in memory. */
 class ReadOnlyCache extends FeatureCache {
-  override put(): void {}
+  private readonly fresh = new Map<string, Float32Array>();
+  override get(backboneId: string, view: string, sha256: string, dim: number): Float32Array | undefined {
+    return this.fresh.get(`${backboneId}/${view}/${sha256}`) ?? super.get(backboneId, view, sha256, dim);
+  }
+  override put(backboneId: string, view: string, _dim: number, entries: { sha256: string; vector: Float32Array }[]): void {
+    for (const e of entries) this.fresh.set(`${backboneId}/${view}/${e.sha256}`, e.vector);
+  }
 }
 
 /** model.json + weights.bin with float16 weights, from a float32 checkpoint folder. */
@@ -79,6 +91,18 @@ function folderBytes(dir: string): number {
   return fs
     .readdirSync(dir, { withFileTypes: true })
     .reduce((n, e) => n + (e.isDirectory() ? folderBytes(path.join(dir, e.name)) : fs.statSync(path.join(dir, e.name)).size), 0);
+}
+
+interface ValidRow {
+  photo: string;
+  label: string;
+  top1: string;
+  /** Top-1 probability (calibrated when the checkpoint has answer settings). */
+  p: number;
+  right: boolean;
+  top5: boolean;
+  /** The bot's answer, when the checkpoint has answer settings. */
+  kind?: AnswerKind;
 }
 
 /** The pick nearest the median probability of a group: a usual case of its kind, not the best one. */
@@ -121,39 +145,53 @@ export async function shipModel(
     };
     fs.writeFileSync(path.join(tmp, 'meta.json'), JSON.stringify(out, null, 2));
 
-    // Figures of the stored head itself, on the valid photos' centre views.
-    const { head } = await loadCheckpoint(tmp);
+    // Figures of the stored folder itself (float16 head, answer settings), on the valid photos' centre views.
     const samples = scanDataset(root).splits.valid ?? [];
     const specs = meta.backbones;
     const embedder = new LazyEmbedder(specs, specs[0]!.inputSize, () => o.startEmbedder(specs.map((b) => b.id).join('+')));
-    const ex = await extractFeatures(samples, {
-      embedder,
-      cache: o.featureCacheDir ? new ReadOnlyCache(o.featureCacheDir) : undefined,
-      plan: CENTRE_ONLY,
-      onProgress: o.onProgress,
-    });
-    await embedder.close();
-    const dim = specs.reduce((n, s) => n + s.featureSize, 0);
-    const flat = new Float32Array(ex.items.length * dim);
-    ex.items.forEach((it, i) => flat.set(it.views[0]!, i * dim));
-    const probs = tf.tidy(() => head.predict(tf.tensor2d(flat, [ex.items.length, dim])) as tf.Tensor2D);
-    const data = probs.dataSync();
-    probs.dispose();
-    head.dispose();
-    const n = meta.labels.length;
-    const rows = ex.items.map((it, i) => {
-      const row = Array.from(data.subarray(i * n, (i + 1) * n));
-      const order = row.map((_, k) => k).sort((a, b) => row[b]! - row[a]!);
-      const want = meta.labels.indexOf(it.sample.label);
-      return {
-        photo: path.relative(root, it.sample.path),
-        label: it.sample.label,
-        top1: meta.labels[order[0]!]!,
-        p: row[order[0]!]!,
-        right: order[0] === want,
-        top5: order.slice(0, 5).includes(want),
-      };
-    });
+    const cache = new ReadOnlyCache(o.featureCacheDir ?? path.join(tmp, 'no-cache'));
+    const clf = await Classifier.load({ checkpoint: tmp, cacheDir: tmp, ...o.backbones, embedder, ownsEmbedder: false });
+    let rows: ValidRow[], answers: ShippedInfo['valid']['answers'];
+    try {
+      // Without the ImageNet heads no photo would be "not a flower": figures that are not the bot's.
+      if (meta.answers?.flowerClasses && !clf.imagenet.some(Boolean))
+        throw new Error(
+          `the answer settings need the backbones' ImageNet heads, and none was found (${specs.map((b) => b.id).join(', ')})`,
+        );
+      const ex = await extractFeatures(samples, { embedder, cache, plan: CENTRE_ONLY, onProgress: o.onProgress });
+      const probs = ex.items.length ? clf.probsOfFeatures(ex.items.map((it) => Float32Array.from(it.views[0]!))) : [];
+      // The bot's answer for each photo, counted the way npm run evaluate counts them (features now in memory).
+      const kinds =
+        meta.answers && new Map((await answerPhotos(clf, samples, o.threshold, cache)).rows.map((r) => [r.sample.path, r.kind]));
+      rows = ex.items.map((it, i) => {
+        const row = kinds ? clf.calibrate(probs[i]!) : probs[i]!;
+        const order = Array.from(row.keys()).sort((a, b) => row[b]! - row[a]!);
+        const want = meta.labels.indexOf(it.sample.label);
+        const right = order[0] === want;
+        return {
+          photo: path.relative(root, it.sample.path),
+          label: it.sample.label,
+          top1: meta.labels[order[0]!]!,
+          p: row[order[0]!]!,
+          right,
+          top5: order.slice(0, 5).includes(want),
+          kind: kinds?.get(it.sample.path),
+        };
+      });
+      if (kinds) {
+        const share = (f: (r: ValidRow) => boolean) => rows.filter(f).length / Math.max(1, rows.length);
+        answers = {
+          speciesThreshold: meta.answers?.speciesThreshold ?? o.threshold,
+          speciesRight: share((r) => r.kind === 'species' && r.right),
+          speciesWrong: share((r) => r.kind === 'species' && !r.right),
+          notSure: share((r) => r.kind === 'notSure'),
+          notFlower: share((r) => r.kind === 'notFlower'),
+        };
+      }
+    } finally {
+      await clf.dispose();
+      await embedder.close();
+    }
     const frac = (k: number) => k / rows.length;
     const sure = rows.filter((r) => r.p >= o.threshold);
     const valid: ShippedInfo['valid'] = {
@@ -164,23 +202,24 @@ export async function shipModel(
       confidentRight: frac(sure.filter((r) => r.right).length),
       confidentWrong: frac(sure.filter((r) => !r.right).length),
       unsure: frac(rows.length - sure.length),
+      ...(answers && { answers }),
     };
     const pick = (kind: DemoPick['kind'], xs: typeof rows): DemoPick[] => {
       const r = median(xs);
       return r ? [{ kind, photo: r.photo, label: r.label, top1Label: r.top1, top1Probability: r.p }] : [];
     };
-    const wrongSure = sure.filter((r) => !r.right);
+    // With answer settings the kinds are the bot's answers; without, the plain threshold decides.
+    const answered = (r: ValidRow) => (answers ? r.kind === 'species' : r.p >= o.threshold);
+    const unsure = (r: ValidRow) => (answers ? r.kind === 'notSure' : r.p < o.threshold);
+    const wrongSure = rows.filter((r) => answered(r) && !r.right);
     const demo: DemoPlan = {
-      threshold: o.threshold,
+      threshold: answers?.speciesThreshold ?? o.threshold,
       picks: [
         ...pick(
           'confident-right',
-          sure.filter((r) => r.right),
+          rows.filter((r) => answered(r) && r.right),
         ),
-        ...pick(
-          'unsure',
-          rows.filter((r) => r.p < o.threshold),
-        ),
+        ...pick('unsure', rows.filter(unsure)),
         ...pick('wrong', wrongSure.length ? wrongSure : rows.filter((r) => !r.right)),
       ],
       valid,
