@@ -129,7 +129,7 @@ export async function shipModel(
     writeHalfHead(src, tmp);
     // The species centroids of the answer settings (npm run calibrate) travel with the head, as float16.
     const centroids = meta.answers?.centroids && path.join(src, path.basename(meta.answers.centroids));
-    const answers =
+    const answerSettings =
       centroids && fs.existsSync(centroids)
         ? (writeCentroids(path.join(tmp, HALF_CENTROIDS_FILE), readCentroids(centroids)),
           { ...meta.answers!, centroids: HALF_CENTROIDS_FILE })
@@ -138,7 +138,7 @@ export async function shipModel(
     if (missing.length) throw new Error(`typical photos not found for labels ${missing.join(', ')}`);
     const out: CheckpointMeta = {
       ...meta,
-      answers,
+      answers: answerSettings,
       // Presets are found by id (a local folder of the training machine means nothing elsewhere); a custom backbone keeps its source.
       backbones: meta.backbones.map(({ source, ...spec }) => (findPreset(spec.id) ? spec : { ...spec, source })),
       dataRoot: '',
