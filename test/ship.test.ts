@@ -150,7 +150,7 @@ test('with answer settings, the figures and demo photos are the answers the bot 
   await shippedClf.dispose();
   const share = (f: (x: (typeof rows)[number]) => boolean) => rows.filter(f).length / rows.length;
   assert.deepEqual(a, {
-    speciesThreshold: r.meta.answers!.speciesThreshold,
+    speciesThreshold: r.meta.answers.speciesThreshold,
     speciesRight: share((x) => x.kind === 'species' && x.best === x.sample.label),
     speciesWrong: share((x) => x.kind === 'species' && x.best !== x.sample.label),
     notSure: share((x) => x.kind === 'notSure'),
