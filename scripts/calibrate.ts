@@ -1,10 +1,8 @@
 // npm run calibrate -- --checkpoint C [--data-dir D] [--unknown DIR | --species-threshold X] [--json]
 // Fits the answer settings (temperature, flower classes, thresholds) and writes them into the checkpoint's meta.json.
 import { Command } from 'commander';
-import { archOf, Classifier } from '../src/classifier/classifier.ts';
-import { splitArch } from '../src/classifier/backbones.ts';
+import { archOf } from '../src/classifier/classifier.ts';
 import { readMeta, resolveCheckpointDir } from '../src/classifier/checkpoint.ts';
-import { loadImagenetHeads } from '../src/classifier/imagenetHead.ts';
 import { makeEmbedder } from '../src/classifier/makeEmbedder.ts';
 import { normaliseArgv } from '../src/cli/argv.ts';
 import { backboneLocations, startBackend } from '../src/cli/backend.ts';
@@ -13,7 +11,7 @@ import { log } from '../src/cli/log.ts';
 import { phaseProgress } from '../src/cli/progress.ts';
 import { loadConfig } from '../src/config.ts';
 import { defaultPaths } from '../src/paths.ts';
-import { calibrate, saveAnswerSettings } from '../src/training/calibrate.ts';
+import { calibrateCheckpoint } from '../src/training/calibrate.ts';
 import { listImages, scanDataset } from '../src/training/dataset.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
 
@@ -60,11 +58,10 @@ async function main() {
     loc: backboneLocations(),
     backend: backend.name,
   });
-  const clf = await Classifier.load({ checkpoint: dir, ...backboneLocations(), embedder, ownsEmbedder: true });
-  const imagenet = await loadImagenetHeads(splitArch(archOf(meta)), meta.backbones, backboneLocations());
-  const r = await calibrate({
-    classifier: clf,
-    imagenet,
+  const r = await calibrateCheckpoint(dir, {
+    embedder,
+    loc: backboneLocations(),
+    save: !o.dryRun,
     train: ds.splits.train ?? [],
     valid: ds.splits.valid ?? [],
     unknown: o.unknown ? listImages(o.unknown) : undefined,
@@ -73,8 +70,6 @@ async function main() {
     cache: new FeatureCache(paths.featureCacheDir),
     onProgress: phaseProgress(),
   });
-  await clf.dispose();
-  if (!o.dryRun) saveAnswerSettings(dir, r.settings, r.centroids);
   const { flowerClasses, ...shown } = r.settings;
   const summary = {
     checkpoint: dir,

@@ -14,7 +14,9 @@ import { loadConfig } from '../src/config.ts';
 import { shippedModelDir } from '../src/modelDir.ts';
 import { defaultPaths } from '../src/paths.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
-import { DEFAULT_TRAIN_PARAMS } from '../src/training/defaults.ts';
+import { calibrateCheckpoint } from '../src/training/calibrate.ts';
+import { scanDataset } from '../src/training/dataset.ts';
+import { DEFAULT_SPECIES_THRESHOLD, DEFAULT_TRAIN_PARAMS } from '../src/training/defaults.ts';
 import { train } from '../src/training/trainer.ts';
 import { parseAugmentation } from '../src/training/features.ts';
 import { shipModel } from '../src/training/ship.ts';
@@ -157,6 +159,17 @@ async function main() {
     seconds: m.trainSeconds,
   };
   if (o.ship) {
+    // The shipped model answers in three kinds: calibrate it first (temperature, flower-likeness, thresholds).
+    const ds = scanDataset(o.dataDir);
+    await calibrateCheckpoint(result.dir, {
+      embedder: await makeEmbedder({ arch: m.params.arch, workers, loc: backboneLocations(), backend: backend.name }),
+      loc: backboneLocations(),
+      train: ds.splits.train ?? [],
+      valid: ds.splits.valid ?? [],
+      speciesThreshold: DEFAULT_SPECIES_THRESHOLD,
+      cache: new FeatureCache(paths.featureCacheDir),
+      onProgress: phaseProgress(),
+    });
     const s = await shipModel({
       checkpoint: result.dir,
       outDir: shippedModelDir(),
@@ -164,6 +177,7 @@ async function main() {
       threshold: loadConfig().confidenceThreshold,
       command: 'npm run train:default',
       featureCacheDir: paths.featureCacheDir,
+      backbones: backboneLocations(),
       startEmbedder: (arch) => makeEmbedder({ arch, workers, loc: backboneLocations(), backend: backend.name }),
     });
     log(

@@ -18,8 +18,12 @@ import {
   speciesCentroids,
   type AnswerSettings,
 } from '../classifier/answers.ts';
-import type { Classifier } from '../classifier/classifier.ts';
-import { imagenetProbs, type ImagenetHead } from '../classifier/imagenetHead.ts';
+import { splitArch } from '../classifier/backbones.ts';
+import { readMeta } from '../classifier/checkpoint.ts';
+import { archOf, Classifier } from '../classifier/classifier.ts';
+import type { Embedder } from '../classifier/embedder.ts';
+import type { BackboneLocations } from '../classifier/featureExtractor.ts';
+import { imagenetProbs, loadImagenetHeads, type ImagenetHead } from '../classifier/imagenetHead.ts';
 import type { Sample } from './dataset.ts';
 import type { FeatureCache } from './featureCache.ts';
 import { CENTRE_ONLY, extractFeatures } from './features.ts';
@@ -184,4 +188,25 @@ export function saveAnswerSettings(dir: string, settings: AnswerSettings, centro
   const tmp = `${file}.tmp-${process.pid}`;
   fs.writeFileSync(tmp, JSON.stringify(meta, null, 2));
   fs.renameSync(tmp, file);
+}
+
+/**
+ * Fits and saves a checkpoint's answer settings: loads it with the embedder given (closed
+ * afterwards) and the backbones' ImageNet heads. `npm run calibrate` and `npm run train --ship`.
+ */
+export async function calibrateCheckpoint(
+  dir: string,
+  o: Omit<CalibrateOptions, 'classifier' | 'imagenet'> & { embedder: Embedder; loc: BackboneLocations; save?: boolean },
+): Promise<CalibrateReport> {
+  const { embedder, loc, save = true, ...rest } = o;
+  const meta = readMeta(dir);
+  const clf = await Classifier.load({ checkpoint: dir, ...loc, embedder, ownsEmbedder: true });
+  try {
+    const imagenet = await loadImagenetHeads(splitArch(archOf(meta)), meta.backbones, loc);
+    const r = await calibrate({ ...rest, classifier: clf, imagenet });
+    if (save) saveAnswerSettings(dir, r.settings, r.centroids);
+    return r;
+  } finally {
+    await clf.dispose();
+  }
 }
