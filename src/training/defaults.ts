@@ -38,4 +38,4 @@ export const QUICK_TRAIN_PARAMS: TrainParams = {
  * leave-species-out run of the default recipe: 92 species, five of the ten left out
  * to fit, five to measure (README: "Three kinds of answer"). `npm run train:default` applies it.
  */
-export const DEFAULT_SPECIES_THRESHOLD = 0.9583;
+export const DEFAULT_SPECIES_THRESHOLD = 0.9233;
