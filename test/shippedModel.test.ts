@@ -55,7 +55,7 @@ test('its backbones are the pinned presets of src/classifier/backbones.ts', () =
     const p = want[i]!;
     assert.ok(p, `preset ${b.id}`);
     assert.deepEqual(b, p, `${b.id}: same id, input, normalisation, feature layer and size, pinned URL (and no local source path)`);
-    assert.match(p.url!, /\/[0-9a-f]{40}\//, 'URL pinned to a commit');
+    assert.match(p.url, /\/[0-9a-f]{40}\//, 'URL pinned to a commit');
   });
 });
 
