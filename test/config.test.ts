@@ -46,6 +46,8 @@ test('defaults for an empty environment', () => {
     cdnHosts: ['cdn.discordapp.com', 'media.discordapp.net'],
     contribDir: '/srv/bloom/main/data/contributions',
     contribDailyCap: 20,
+    newSpeciesMinPhotos: 8,
+    keepVersions: 5,
   });
 });
 

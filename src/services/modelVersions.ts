@@ -82,8 +82,9 @@ export class ModelVersions {
           .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
           .map((d) => describe(d.name, path.join(root, d.name), false))
       : [];
+    // Pinned to BLOOM_CHECKPOINT_DIR, the shipped model is not one of this deployment's versions (start-up never loads it).
     const shipped =
-      this.s.shippedDir && fs.existsSync(path.join(this.s.shippedDir, 'meta.json'))
+      this.s.shippedSelectable && this.s.shippedDir && fs.existsSync(path.join(this.s.shippedDir, 'meta.json'))
         ? describe(SHIPPED_ID, this.s.shippedDir, true)
         : undefined;
     return [
@@ -95,10 +96,10 @@ export class ModelVersions {
   /** Makes `id` the live model; refused while a retrain runs (it would swap the model under the admin's feet). */
   async rollback(id: string): Promise<RollbackOutcome> {
     if (this.retrainRunning()) return { kind: 'busy' };
+    if (id.trim() === SHIPPED_ID && !this.s.shippedSelectable) return { kind: 'pinned' };
     const version = this.list().find((v) => v.id === id.trim());
     if (!version) return { kind: 'unknown' };
     if (version.live) return { kind: 'already', version };
-    if (version.shipped && !this.s.shippedSelectable) return { kind: 'pinned' };
     const previous = this.models.version;
     try {
       if (version.shipped) {
