@@ -1,5 +1,6 @@
 // npm run bench [-- --quick --json ...]: the performance figures of issue 5.
 // A table on stdout (or one JSON document with --json); progress on stderr.
+import path from 'node:path';
 import { Command } from 'commander';
 import { normaliseArgv } from '../src/cli/argv.ts';
 import { fail } from '../src/cli/exit.ts';
@@ -39,7 +40,11 @@ const program = new Command('bench')
     '--retrain-subset <n>',
     'with --retrain / --retrain-warm-only: at most N photos per class (implies --retrain if neither is given)',
   )
-  .option('--retrain-warm-only', 'a warm /retrain on the project feature cache (models/features): the ≤ 60 s target');
+  .option('--retrain-warm-only', 'a warm /retrain on the project feature cache (models/features): the ≤ 60 s target')
+  .option('--learn', 'a /retrain learning contributions, cold (empty temp feature cache) then warm: the ≤ 600 s / ≤ 120 s targets')
+  .option('--learn-photos <dir>', 'with --learn: photos of one species the model does not know (implies --learn)')
+  .option('--learn-name <name>', "with --learn: that species' name (default: the folder's name)")
+  .option('--learn-count <n>', 'with --learn: approved photos in all, topped up with training photos of known species', '100');
 
 interface BenchOptions {
   quick?: boolean;
@@ -56,6 +61,10 @@ interface BenchOptions {
   retrain?: boolean;
   retrainSubset?: string;
   retrainWarmOnly?: boolean;
+  learn?: boolean;
+  learnPhotos?: string;
+  learnName?: string;
+  learnCount: string;
 }
 
 async function main(): Promise<void> {
@@ -65,6 +74,13 @@ async function main(): Promise<void> {
   if (workers.some((w) => w < 1)) throw new Error('--workers takes counts ≥ 1');
   const subset = o.retrainSubset !== undefined ? positive('retrain-subset')(o.retrainSubset) : undefined;
   const opt = (name: string, v: string | undefined) => (v === undefined ? undefined : positive(name)(v));
+  const learnCount = positive('learn-count')(o.learnCount);
+  if ((o.learn || o.learnPhotos) && !o.learnPhotos)
+    throw new Error('--learn needs --learn-photos DIR: photos of a species the model does not know');
+  if (o.learnPhotos && learnCount < 1) throw new Error('--learn-count must be at least 1');
+  const learn = o.learnPhotos
+    ? { photosDir: path.resolve(o.learnPhotos), name: o.learnName?.trim() || path.basename(path.resolve(o.learnPhotos)), count: learnCount }
+    : undefined;
   const config = loadConfig(process.env);
   const result = await runBench({
     // The model the bot would start with (the shipped one when you have none of your own).
@@ -79,6 +95,7 @@ async function main(): Promise<void> {
     retrain: !!o.retrain || (subset !== undefined && !o.retrainWarmOnly),
     retrainWarmOnly: !!o.retrainWarmOnly,
     retrainSubset: subset || undefined,
+    learn,
     alone: opt('alone', o.alone),
     burst: opt('burst', o.burst),
     users: opt('users', o.users),

@@ -3,6 +3,10 @@
 // Speed targets are the bench's business, not this test's.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { percentile, summarise } from '../src/bench/stats.ts';
@@ -25,6 +29,17 @@ function runBench(args: string[]): Promise<{ code: number | null; stdout: string
   });
 }
 
+/** A species the synthetic model has never seen: yellow ellipses on purple, one photo per position. */
+async function unknownSpecies(dir: string, n: number): Promise<void> {
+  fs.mkdirSync(dir, { recursive: true });
+  for (let i = 0; i < n; i++) {
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="96" height="96"><rect width="100%" height="100%" fill="rgb(90,${60 + 5 * i},140)"/><ellipse cx="${30 + 3 * i}" cy="48" rx="30" ry="12" fill="rgb(240,220,20)"/></svg>`;
+    await sharp(Buffer.from(svg))
+      .jpeg()
+      .toFile(path.join(dir, `ellipse_${i}.jpg`));
+  }
+}
+
 function positive(v: unknown, where: string): void {
   assert.equal(typeof v, 'number', `${where} is a number`);
   assert.ok(Number.isFinite(v) && (v as number) > 0, `${where} is finite and positive (got ${String(v)})`);
@@ -40,8 +55,23 @@ test('percentiles are nearest-rank over the samples', () => {
   assert.deepEqual(summarise([1, 2, 3, 4]), { n: 4, mean: 2.5, min: 1, p50: 2, p95: 4, max: 4 });
 });
 
-test('npm run bench -- --quick --json --synthetic --retrain reports every figure', { timeout: 120_000 }, async () => {
-  const { code, stdout, stderr } = await runBench(['--quick', '--json', '--synthetic', '--retrain']);
+test('npm run bench -- --quick --json --synthetic --retrain --learn reports every figure', { timeout: 240_000 }, async (t) => {
+  const unknown = fs.mkdtempSync(path.join(os.tmpdir(), 'bloom-bench-test-'));
+  t.after(() => fs.rmSync(unknown, { recursive: true, force: true }));
+  await unknownSpecies(unknown, 10);
+  const { code, stdout, stderr } = await runBench([
+    '--quick',
+    '--json',
+    '--synthetic',
+    '--retrain',
+    '--learn',
+    '--learn-photos',
+    unknown,
+    '--learn-name',
+    'Yellow ellipse',
+    '--learn-count',
+    '30',
+  ]);
   assert.equal(code, 0, `bench failed:\n${stderr}`);
   const r = JSON.parse(stdout) as BenchResult;
   assert.equal(r.format, 'bloom-bench/1');
@@ -122,7 +152,50 @@ test('npm run bench -- --quick --json --synthetic --retrain reports every figure
   assert.ok(r.retrain.runs[0]!.featuresExtracted > 0, 'cold extracts');
   assert.equal(r.retrain.runs[1]!.featuresExtracted, 0, 'warm extracts nothing');
 
+  // /retrain learning the contributions: cold then warm on the same temp cache, the new species added.
+  assert.equal(r.learn.skipped, false);
+  if (r.learn.skipped) return;
+  assert.equal(r.learn.contributions.total, 30);
+  assert.deepEqual(r.learn.contributions.newSpecies, { dir: unknown, name: 'Yellow ellipse', label: 'c1', photos: 10 });
+  assert.equal(r.learn.contributions.known.photos, 20);
+  assert.deepEqual(r.learn.targets, { coldS: 600, warmS: 120 });
+  assert.deepEqual(r.learn.meetsTarget, { cold: null, warm: null }, 'synthetic figures are not judged');
+  assert.deepEqual(
+    r.learn.runs.map((x) => x.kind),
+    ['cold', 'warm'],
+  );
+  for (const x of r.learn.runs) {
+    const at = `learn ${x.kind}`;
+    positive(x.seconds, `${at} seconds`);
+    positive(x.learnSeconds, `${at} learnSeconds`);
+    for (const k of ['startS', 'statisticsS', 'contributionsS', 'validS', 'trainS'] as const)
+      assert.equal(typeof x.phases[k], 'number', `${at} phases.${k}`);
+    // The bot's /retrain embeds with BLOOM_WORKERS pool workers: two by default on two cores.
+    assert.equal(x.workers, Number(process.env.BLOOM_WORKERS || Math.min(2, os.availableParallelism())), `${at} workers`);
+    for (const k of ['accuracy', 'validAccuracy', 'knownAccuracy'] as const) {
+      assert.equal(typeof x.before[k], 'number', `${at} before.${k}`);
+      assert.equal(typeof x.after[k], 'number', `${at} after.${k}`);
+    }
+    assert.equal(typeof x.passesGate, 'boolean');
+    assert.deepEqual(
+      x.added.map((a) => [a.label, a.name]),
+      [['c1', 'Yellow ellipse']],
+    );
+    assert.equal(x.learnt + x.heldOut, 30);
+  }
+  const [cold, warm] = r.learn.runs;
+  assert.ok(cold!.extracted > 0, 'cold extracts');
+  assert.equal(warm!.extracted, 0, 'warm extracts nothing');
+  assert.equal(warm!.cached, cold!.extracted + cold!.cached, 'warm finds every photo cold extracted');
+
   positive(r.memory.peakRssMb, 'memory.peakRssMb');
   positive(r.memory.maxRssMb, 'memory.maxRssMb');
   assert.ok(Object.keys(r.memory.byPhase).some((k) => k.startsWith('end-to-end')));
+  assert.ok('learn cold' in r.memory.byPhase && 'learn warm' in r.memory.byPhase);
+});
+
+test('npm run bench -- --learn without --learn-photos says what it needs', { timeout: 60_000 }, async () => {
+  const { code, stderr } = await runBench(['--quick', '--synthetic', '--no-extraction', '--no-e2e', '--learn']);
+  assert.notEqual(code, 0);
+  assert.match(stderr, /--learn needs --learn-photos DIR/);
 });

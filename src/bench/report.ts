@@ -154,6 +154,75 @@ export function formatReport(r: BenchResult): string {
     for (const n of t.notes) out.push(`  note: ${n}`);
   }
 
+  const l = r.learn;
+  if (!l.skipped) {
+    const c = l.contributions;
+    out.push('', `/retrain learning ${c.total} contributed photos — wall time (model ${l.model})`);
+    out.push(
+      `  contributions: ${c.newSpecies.photos} of "${c.newSpecies.name}" (${c.newSpecies.label}, new; from ${c.newSpecies.dir}) + ${c.known.photos} training photos of ${c.known.species} known species; a new species needs ${l.minPhotos}`,
+    );
+    const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+    out.push(
+      table(
+        [
+          'run',
+          'workers',
+          'total s',
+          'start',
+          'statistics',
+          'contributions',
+          'valid',
+          'train+save',
+          'extracted',
+          'cached',
+          'before',
+          'after',
+          'known before',
+          'after',
+          'gate',
+        ],
+        l.runs.map((x) => [
+          x.kind,
+          String(x.workers),
+          f(x.seconds, 1),
+          f(x.phases.startS, 1),
+          f(x.phases.statisticsS, 1),
+          f(x.phases.contributionsS, 1),
+          f(x.phases.validS, 1),
+          f(x.phases.trainS, 1),
+          String(x.extracted),
+          String(x.cached),
+          pct(x.before.accuracy),
+          pct(x.after.accuracy),
+          pct(x.before.knownAccuracy),
+          pct(x.after.knownAccuracy),
+          x.passesGate ? 'pass' : 'fail',
+        ]),
+      ),
+    );
+    const first = l.runs[0];
+    if (first) {
+      out.push(
+        `  start: training worker, live model, plan; statistics: class statistics from training photos (0 when the checkpoint keeps them); extracted/cached: photos (centre view) through the backbone / from the cache`,
+      );
+      out.push(
+        `  before/after: live model and candidate on the same photos (${first.evaluationSet}); known: on the species the live model knew`,
+      );
+      out.push(
+        `  species added: ${first.added.length ? first.added.map((a) => `${a.name} (${a.label}, ${a.photos} photos)`).join(', ') : 'none'}${first.waiting.length ? `; waiting: ${first.waiting.map((w) => `${w.name} (${w.photos}/${w.needed})`).join(', ')}` : ''}; learnt from ${first.learnt}, held out ${first.heldOut}`,
+      );
+    }
+    const verdict = (kind: 'cold' | 'warm', target: number, ok: boolean | null, what: string) => {
+      const run = l.runs.find((x) => x.kind === kind);
+      if (!run) return;
+      const mark = ok === null ? '(synthetic: not judged)' : ok ? '✓' : '✗';
+      out.push(`  ${what} ${f(run.seconds, 1)} s (target ≤ ${target} s) ${mark}`);
+    };
+    verdict('cold', l.targets.coldS, l.meetsTarget.cold, 'cold learning retrain (fresh install, no feature cache)');
+    verdict('warm', l.targets.warmS, l.meetsTarget.warm, 'warm learning retrain (same cache)');
+    for (const n of l.notes) out.push(`  note: ${n}`);
+  }
+
   const mem = r.memory;
   out.push(
     '',

@@ -6,10 +6,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { initBackend } from '../classifier/backend.ts';
+import { readMeta, resolveCheckpointDir } from '../classifier/checkpoint.ts';
 import type { Config } from '../config.ts';
 import { measureEndToEnd, type EndToEndRun } from './endToEnd.ts';
 import { ITERATIONS, measureExtraction, speedups, type ExtractionRun, type Speedup } from './extraction.ts';
 import { MemorySampler, type MemoryReport } from './memory.ts';
+import { buildContributions, LEARN_TARGETS, measureLearn, type LearnRun } from './learn.ts';
 import { measureRetrain, type RetrainRun } from './retrain.ts';
 import { BenchSources, pick, type BackboneSource, type ModelSource } from './sources.ts';
 
@@ -29,6 +31,8 @@ export interface BenchOptions {
   retrainWarmOnly: boolean;
   /** Images per class for the retrain runs (undefined: the whole set). */
   retrainSubset?: number;
+  /** A learning /retrain of `count` contributions: the photos of one species the model does not know, topped up with known ones. */
+  learn?: { photosDir: string; name: string; count: number };
   alone?: number;
   burst?: number;
   users?: number;
@@ -75,6 +79,7 @@ export interface BenchResult {
     retrain: boolean;
     retrainWarmOnly: boolean;
     retrainSubset: number | null;
+    learn: { photosDir: string; name: string; count: number } | null;
   };
   sources: {
     backbones: BackboneSource[];
@@ -86,7 +91,25 @@ export interface BenchResult {
     Skipped | { skipped: false; backend: string; runs: ExtractionRun[]; speedup: Speedup[]; wasmThreads: WasmThreadsFinding | Skipped };
   endToEnd: Skipped | { skipped: false; model: string; photos: { synthetic: boolean; dir: string }; runs: EndToEndRun[] };
   retrain: Skipped | { skipped: false; runs: RetrainRun[]; notes: string[] };
+  learn: Skipped | LearnPhase;
   memory: MemoryReport;
+}
+
+export interface LearnPhase {
+  skipped: false;
+  /** The live model learning (what the bot would load). */
+  model: string;
+  contributions: {
+    total: number;
+    newSpecies: { dir: string; name: string; label: string; photos: number };
+    known: { photos: number; species: number };
+  };
+  minPhotos: number;
+  runs: LearnRun[];
+  targets: { coldS: number; warmS: number };
+  /** Null when synthetic (not judged). */
+  meetsTarget: { cold: boolean | null; warm: boolean | null };
+  notes: string[];
 }
 
 const readAll = (files: string[]) => files.map((f) => fs.readFileSync(f));
@@ -246,6 +269,71 @@ async function retrain(o: BenchOptions, src: BenchSources, model: ModelSource, m
   return { skipped: false, runs, notes };
 }
 
+async function learnPhase(
+  o: BenchOptions,
+  l: NonNullable<BenchOptions['learn']>,
+  src: BenchSources,
+  model: ModelSource,
+  mem: MemorySampler,
+): Promise<LearnPhase> {
+  const meta = readMeta(resolveCheckpointDir(model.checkpointDir));
+  const contributions = await buildContributions({
+    contribDir: path.join(src.tmp, 'learn-contributions'),
+    photosDir: l.photosDir,
+    name: l.name,
+    count: l.count,
+    dataDir: model.dataDir,
+    liveLabels: meta.labels,
+  });
+  const notes: string[] = [];
+  if (meta.labels.includes(contributions.newSpecies.label))
+    notes.push(
+      `the live model already knows a species labelled ${contributions.newSpecies.label}: these photos teach it, they add nothing`,
+    );
+  if (contributions.approved.length < l.count)
+    notes.push(`${contributions.approved.length} contributions instead of ${l.count}: not enough distinct photos`);
+  const cache = path.join(src.tmp, 'learn-features');
+  const runs: LearnRun[] = [];
+  // The bot's /retrain: its training worker embeds with config.workers pool workers (two here).
+  const workers = Math.max(1, o.config.workers);
+  for (const kind of ['cold', 'warm'] as const) {
+    mem.enter(`learn ${kind}`);
+    o.log(`/retrain learning ${contributions.approved.length} contributions, ${kind} (feature cache ${cache})…`);
+    runs.push(
+      await measureLearn({
+        kind,
+        checkpointDir: model.checkpointDir,
+        dataDir: model.dataDir,
+        featureCacheDir: cache,
+        saveDir: path.join(src.tmp, `learn-${kind}`),
+        backboneDir: model.backboneDir,
+        backboneCache: model.backboneCache,
+        workers,
+        backend: o.config.backend,
+        minPhotos: o.config.newSpeciesMinPhotos,
+        contributions,
+        log: o.log,
+      }),
+    );
+  }
+  const synthetic = model.kind === 'synthetic';
+  const meets = (kind: 'cold' | 'warm', target: number) => {
+    const run = runs.find((r) => r.kind === kind);
+    return synthetic || !run ? null : run.seconds <= target;
+  };
+  for (const r of runs) if (!r.passesGate) notes.push(`${r.kind}: /retrain would keep the live model (the candidate fails the gate)`);
+  return {
+    skipped: false,
+    model: `${model.version} (${model.arch}, ${model.kind})`,
+    contributions: { total: contributions.approved.length, newSpecies: contributions.newSpecies, known: contributions.known },
+    minPhotos: o.config.newSpeciesMinPhotos,
+    runs,
+    targets: { ...LEARN_TARGETS },
+    meetsTarget: { cold: meets('cold', LEARN_TARGETS.coldS), warm: meets('warm', LEARN_TARGETS.warmS) },
+    notes,
+  };
+}
+
 export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const startedAt = new Date();
   const t0 = Date.now();
@@ -274,6 +362,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       retrain: o.retrain,
       retrainWarmOnly: o.retrainWarmOnly,
       retrainSubset: o.retrainSubset ?? null,
+      learn: o.learn ?? null,
     },
     sources: { backbones: [], photos: null, model: null, notes: src.notes },
     extraction: { skipped: true, note: 'not requested (--no-extraction)' },
@@ -282,12 +371,16 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       skipped: true,
       note: 'not requested: --retrain (cold + warm, long: ~10+ min on the full set here), --retrain-subset N (N photos per class), --retrain-warm-only (warm on the project cache; the ≤ 60 s target)',
     },
+    learn: {
+      skipped: true,
+      note: 'not requested: --learn --learn-photos DIR (a /retrain learning 100 contributions, cold then warm; targets ≤ 600 s and ≤ 120 s)',
+    },
     memory: undefined as unknown as MemoryReport,
   };
   try {
     await initBackend({ prefer: o.config.backend });
     if (o.extraction) result.extraction = await extraction(o, src, mem, result.sources);
-    const needModel = o.endToEnd || o.retrain || o.retrainWarmOnly;
+    const needModel = o.endToEnd || o.retrain || o.retrainWarmOnly || !!o.learn;
     if (needModel) {
       mem.enter('model');
       const model = await src.defaultModel();
@@ -295,6 +388,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       result.sources.model = rest;
       if (o.endToEnd) result.endToEnd = await endToEnd(o, model, mem);
       if (o.retrain || o.retrainWarmOnly) result.retrain = await retrain(o, src, model, mem);
+      if (o.learn) result.learn = await learnPhase(o, o.learn, src, model, mem);
     }
   } finally {
     result.memory = mem.stop();

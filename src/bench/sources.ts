@@ -62,7 +62,7 @@ export interface SourceOptions {
 }
 
 /** Picks n files spread evenly over the list (cycling when n is larger). */
-export function pick(files: readonly string[], n: number): string[] {
+export function pick<T>(files: readonly T[], n: number): T[] {
   if (files.length === 0) throw new Error('no photos to pick from');
   return Array.from({ length: n }, (_, i) => files[n <= files.length ? Math.floor((i * files.length) / n) : i % files.length]!);
 }
