@@ -226,8 +226,9 @@ export async function createApp(o: AppOptions): Promise<App> {
   const versions = new ModelVersions(models, () => retrain.running, {
     checkpointDir: config.checkpointDir,
     shippedDir: shippedModelDir(),
-    // With BLOOM_CHECKPOINT_DIR set, start-up never falls back to the shipped model (src/modelDir.ts).
-    shippedSelectable: !process.env.BLOOM_CHECKPOINT_DIR?.trim(),
+    // Start-up falls back to the shipped model only when the caller resolved the model with
+    // src/modelDir.ts (npm start, the demo) and BLOOM_CHECKPOINT_DIR does not pin the folder.
+    shippedSelectable: o.modelDir !== undefined && !process.env.BLOOM_CHECKPOINT_DIR?.trim(),
   });
   const client = createClient({ apiUrl: config.discordApiUrl });
   const bot = new BloomBot(client, {
