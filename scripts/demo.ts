@@ -166,7 +166,11 @@ async function main(): Promise<void> {
   fs.mkdirSync(repliesDir, { recursive: true });
   const save = (name: string, files: { filename: string; bytes: Buffer }[]) =>
     files.forEach((f) => fs.writeFileSync(path.join(repliesDir, `${name}.${f.filename}`), f.bytes));
-  const about = (p: DemoPhoto) => p.about ?? `(it is a ${ds.names[p.sample.label] ?? p.sample.label}${p.note ? `: ${p.note}` : ''})`;
+  const article = (name: string) => (/^[aeiou]/i.test(name) ? 'an' : 'a');
+  const about = (p: DemoPhoto) => {
+    const name = ds.names[p.sample.label] ?? p.sample.label;
+    return p.about ?? `(it is ${article(name)} ${name}${p.note ? `: ${p.note}` : ''})`;
+  };
   const answers = new Map<DemoPhoto, StoredMessage>();
   const post = async (p: DemoPhoto, bytes: Buffer) => {
     console.log(`👤 ${member} posts ${p.name} in #flowers   ${about(p)}`);
