@@ -16,7 +16,7 @@ import { DEFAULT_TRAIN_PARAMS } from '../training/defaults.ts';
 import { passesGate, type Judged } from '../training/gate.ts';
 import type { LearnEvent } from '../training/learn.ts';
 import type { RetrainJob, WorkerMessage } from '../training/worker.ts';
-import { startTsWorker } from '../util/tsWorker.ts';
+import { startTrainingWorker } from '../training/startWorker.ts';
 import { pick } from './sources.ts';
 import { now } from './stats.ts';
 
@@ -183,11 +183,8 @@ export async function measureLearn(o: LearnMeasureOptions): Promise<LearnRun> {
   };
   const t0 = now();
   const done = await new Promise<Extract<WorkerMessage, { type: 'done' }>>((resolve, reject) => {
-    // The same thread and limits as RetrainService.runWorker.
-    const worker = startTsWorker(new URL('../training/worker.ts', import.meta.url), {
-      workerData: job,
-      resourceLimits: { maxYoungGenerationSizeMb: 8 },
-    });
+    // The same thread and limits as /retrain.
+    const worker = startTrainingWorker(job);
     let settled = false;
     const settle = (f: () => void) => {
       if (settled) return;

@@ -14,7 +14,7 @@ import { GATE_TOLERANCE, passesGate, type SpeciesChange } from '../training/gate
 import type { LearnEvent } from '../training/learn.ts';
 import { pruneVersions } from '../training/prune.ts';
 import type { Learned, RetrainJob, WorkerMessage } from '../training/worker.ts';
-import { startTsWorker } from '../util/tsWorker.ts';
+import { startTrainingWorker } from '../training/startWorker.ts';
 import type { ModelManager } from './modelManager.ts';
 
 export interface RetrainProgress {
@@ -353,13 +353,7 @@ export class RetrainService {
 
   private runWorker(job: RetrainJob, onProgress: (p: RetrainProgress) => void): Promise<Extract<WorkerMessage, { type: 'done' }>> {
     return new Promise((resolve, reject) => {
-      // A small young generation: the worker's short-lived garbage (hashes, maps,
-      // batch arrays) is collected often instead of piling up (bot during a
-      // retrain 791–843 → 739–749 MB, same speed).
-      const worker = startTsWorker(new URL('../training/worker.ts', import.meta.url), {
-        workerData: job,
-        resourceLimits: { maxYoungGenerationSizeMb: 8 },
-      });
+      const worker = startTrainingWorker(job);
       let settled = false;
       const settle = (f: () => void) => {
         if (settled) return;
