@@ -12,6 +12,7 @@ import { phaseProgress } from '../src/cli/progress.ts';
 import { loadConfig } from '../src/config.ts';
 import { defaultPaths } from '../src/paths.ts';
 import { calibrateCheckpoint } from '../src/training/calibrate.ts';
+import { parseAnswerViews } from '../src/classifier/crops.ts';
 import { listImages, scanDataset } from '../src/training/dataset.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
 
@@ -25,6 +26,8 @@ const program = new Command('calibrate')
   .option('--unknown <dir>', 'photos of flower species the checkpoint was not trained on (any depth): fits the species threshold')
   .option('--unknown-species-rate <x>', 'largest share of --unknown photos that may be answered with a species', '0.15')
   .option('--species-threshold <x>', 'use this species threshold (e.g. one fitted on a leave-species-out run)')
+  .option('--crops <list>', 'the crops the bot answers from: centre, whole, zoom (comma-separated, centre first)', 'centre')
+  .option('--combine <how>', "how a photo's crops combine: mean or max (the crop the model is surest of)", 'mean')
   .option('--dry-run', 'print the settings without saving them')
   .option('--workers <n>', 'feature-extraction worker threads (default: BLOOM_WORKERS)')
   .option('--json', 'print the result as JSON on stdout');
@@ -35,6 +38,8 @@ interface CalibrateOptions {
   unknown?: string;
   unknownSpeciesRate: string;
   speciesThreshold?: string;
+  crops: string;
+  combine: string;
   dryRun?: boolean;
   workers?: string;
   json?: boolean;
@@ -67,6 +72,7 @@ async function main() {
     unknown: o.unknown ? listImages(o.unknown) : undefined,
     speciesThreshold: o.speciesThreshold !== undefined ? num('species-threshold', o.speciesThreshold) : undefined,
     unknownSpeciesRate: num('unknown-species-rate', o.unknownSpeciesRate),
+    views: parseAnswerViews(o.crops, o.combine),
     cache: new FeatureCache(paths.featureCacheDir),
     onProgress: phaseProgress(),
   });

@@ -13,6 +13,7 @@ import { modelDir } from '../src/modelDir.ts';
 import { defaultPaths } from '../src/paths.ts';
 import { listImages, scanDataset, type Split } from '../src/training/dataset.ts';
 import { evaluate } from '../src/training/evaluate.ts';
+import { parseAnswerViews } from '../src/classifier/crops.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
 
 const paths = defaultPaths();
@@ -30,6 +31,8 @@ const program = new Command('evaluate')
   .option('--tta', 'test-time augmentation')
   .option('--unknown <dir>', 'photos of flower species the model was not trained on (any depth): how they are answered')
   .option('--not-flowers <dir>', 'photos that are not flowers (any depth): how they are answered')
+  .option('--crops <list>', "answer from these crops instead of the checkpoint's (centre, whole, zoom; centre first)")
+  .option('--combine <how>', "combine the crops by mean or max instead of the checkpoint's way")
   .option('--worst <n>', 'how many of the worst classes to list', '10')
   .option('--gpu', 'use the GPU when available')
   .option('--workers <n>', 'feature-extraction worker threads (default: BLOOM_WORKERS)')
@@ -44,6 +47,8 @@ interface EvaluateOptions {
   tta?: boolean;
   unknown?: string;
   notFlowers?: string;
+  crops?: string;
+  combine?: string;
   worst: string;
   gpu?: boolean;
   workers?: string;
@@ -69,6 +74,8 @@ async function main() {
     backend: backend.name,
   });
   const clf = await Classifier.load({ checkpoint: o.checkpoint, ...backboneLocations(), embedder, ownsEmbedder: true });
+  if (o.crops || o.combine)
+    clf.useAnswerViews(parseAnswerViews(o.crops ?? clf.answerViews.crops.join(','), o.combine ?? clf.answerViews.combine));
   const progress = phaseProgress();
   const r = await evaluate({
     classifier: clf,
@@ -86,7 +93,16 @@ async function main() {
   if (o.json) {
     process.stdout.write(
       JSON.stringify(
-        { split, checkpoint: clf.version, arch: clf.meta.params.arch, backend: backend.name, ...r, perClass: undefined, worst },
+        {
+          split,
+          checkpoint: clf.version,
+          arch: clf.meta.params.arch,
+          backend: backend.name,
+          views: clf.answerViews,
+          ...r,
+          perClass: undefined,
+          worst,
+        },
         null,
         2,
       ) + '\n',

@@ -3,6 +3,7 @@
 // of the photo, with settings fitted on held-out data and kept in the
 // checkpoint (meta.answers); a checkpoint without them answers as before:
 // a species, or "not sure" under the configured confidence threshold.
+import type { AnswerViews } from './crops.ts';
 import { imagenetProbs, type ImagenetHead } from './imagenetHead.ts';
 
 export type AnswerKind = 'species' | 'notSure' | 'notFlower';
@@ -24,6 +25,8 @@ export interface AnswerSettings {
   centroids?: string;
   /** A cosine similarity to the nearest species centroid below this answers "that doesn't look like a flower" too. */
   notFlowerSimilarityBelow?: number;
+  /** The crops the settings were fitted on, and so the ones the bot looks at (centre only when absent). */
+  views?: AnswerViews;
   /** How the settings were chosen (for people reading meta.json). */
   fitted?: Record<string, unknown>;
 }

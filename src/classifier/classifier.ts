@@ -10,6 +10,7 @@ import { checkBackbones, loadCheckpoint, type CheckpointMeta } from './checkpoin
 import type { Embedder } from './embedder.ts';
 import type { BackboneLocations } from './featureExtractor.ts';
 import { loadImagenetHeads, type ImagenetHead } from './imagenetHead.ts';
+import { CENTRE_VIEW, combineCrops, cropInputs, type AnswerViews } from './crops.ts';
 import { centreCrop, cropBox, decodeUpright, DEFAULT_MAX_PIXELS, outerSide, prepareImage, type RGBImage } from './images.ts';
 import { makeEmbedder } from './makeEmbedder.ts';
 import { meanProbs, topK, type Prediction } from './ranking.ts';
@@ -20,6 +21,18 @@ export interface ClassifyOptions {
   tta?: boolean;
   maxPixels?: number;
 }
+
+/** What the answer is decided from, for one photo: its views combined. */
+export interface PhotoSignals {
+  /** Calibrated probabilities over meta.labels. */
+  probs: Float32Array;
+  /** ImageNet flower-likeness and similarity to the nearest species, averaged over the views (when the model has them). */
+  likeness?: number;
+  similarity?: number;
+}
+
+const mean = (xs: (number | undefined)[]) =>
+  xs.length && xs.every((x) => x !== undefined) ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined;
 
 export interface ClassifyResult {
   top: Prediction[];
@@ -126,16 +139,41 @@ export class Classifier {
     return decideAnswer({ top1, flowerLikeness: likeness, similarity }, this.meta.answers, fallbackThreshold);
   }
 
-  /** The inputs for one photo: the centre crop, or the TTA set. */
+  private viewsOverride?: AnswerViews;
+
+  /** The crops the model answers from, and how they are combined (fitted with the answer settings). */
+  get answerViews(): AnswerViews {
+    return this.viewsOverride ?? this.meta.answers?.views ?? CENTRE_VIEW;
+  }
+
+  /** Answer from other crops than the fitted ones (evaluate --crops, to compare them; thresholds stay as fitted). */
+  useAnswerViews(views: AnswerViews): void {
+    this.viewsOverride = views;
+  }
+
+  /** The inputs for one photo: its answer crops (the centre crop unless the model says more), or the TTA set. */
   async views(bytes: Buffer, opts: ClassifyOptions & { decoded?: RGBImage } = {}): Promise<Uint8Array[]> {
     const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-    if (!opts.tta) {
-      // A copy the caller decoded at the right scale gives the same pixels without a second decode.
-      const d = opts.decoded;
-      if (d && Math.min(d.width, d.height) === outerSide(this.inputSize)) return [centreCrop(d, this.inputSize)];
-      return [await prepareImage(bytes, { size: this.inputSize, maxPixels })];
-    }
-    return this.ttaViews(await decodeUpright(bytes, maxPixels, 4 * this.inputSize));
+    if (opts.tta) return this.ttaViews(await decodeUpright(bytes, maxPixels, 4 * this.inputSize));
+    const crops = this.answerViews.crops;
+    if (crops.length > 1 || crops[0] !== 'centre') return cropInputs(bytes, crops, this.inputSize, maxPixels);
+    // A copy the caller decoded at the right scale gives the same pixels without a second decode.
+    const d = opts.decoded;
+    if (d && Math.min(d.width, d.height) === outerSide(this.inputSize)) return [centreCrop(d, this.inputSize)];
+    return [await prepareImage(bytes, { size: this.inputSize, maxPixels })];
+  }
+
+  /**
+   * One photo's answer signals from its views' features (in views() order): the
+   * head's rows combined as the model's answer views say (TTA views are
+   * averaged), then calibrated.
+   */
+  signals(features: Float32Array[], probs = this.probsOfFeatures(features), tta = false): PhotoSignals {
+    return {
+      probs: this.calibrate(tta ? meanProbs(probs) : combineCrops(probs, this.answerViews.combine)),
+      likeness: mean(features.map((f) => this.flowerLikeness(f))),
+      similarity: mean(features.map((f) => this.similarity(f))),
+    };
   }
 
   /** Test-time augmentation: centre crop, its mirror, the full square and a closer crop. */
@@ -171,7 +209,9 @@ export class Classifier {
     const ms = performance.now() - t0;
     let at = 0;
     return views.map((v) => {
-      const p = meanProbs(probs.slice(at, (at += v.length)));
+      const p = opts.tta
+        ? meanProbs(probs.slice(at, (at += v.length)))
+        : combineCrops(probs.slice(at, (at += v.length)), this.answerViews.combine);
       return { top: this.rank(p, opts.topK), probabilities: p, ms };
     });
   }

@@ -6,11 +6,11 @@ import path from 'node:path';
 import sharp from 'sharp';
 import crypto from 'node:crypto';
 import type { AnswerKind } from '../classifier/answers.ts';
-import type { Classifier } from '../classifier/classifier.ts';
+import type { Classifier, PhotoSignals } from '../classifier/classifier.ts';
 import { decodeShortSide, ImageError, probeImage } from '../classifier/images.ts';
 import { assessQuality, QUALITY_SIDE } from '../classifier/quality.ts';
 import { thumbnailPath } from '../classifier/thumbnails.ts';
-import { meanProbs, type Prediction } from '../classifier/ranking.ts';
+import type { Prediction } from '../classifier/ranking.ts';
 import { toUserFacing, type UserFacingError } from '../errors.ts';
 import { DownloadError, downloadBytes, type AddressPolicy, type Timeouts } from '../net/index.ts';
 import type { PredictionSource, Store } from '../storage/index.ts';
@@ -97,14 +97,10 @@ export interface Fetched {
   url?: string;
 }
 
-type Job = { clf: Classifier; views: Uint8Array[] };
-/** Calibrated probabilities and the flower-likeness (when the model has it), averaged over the photo's views. */
-type Scored = { probs: Float32Array; likeness?: number; similarity?: number };
-const mean = (xs: (number | undefined)[]) =>
-  xs.length && xs.every((x) => x !== undefined) ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined;
+type Job = { clf: Classifier; views: Uint8Array[]; tta: boolean };
 
 export class IdentifyService {
-  private readonly batcher: MicroBatcher<Job, Scored>;
+  private readonly batcher: MicroBatcher<Job, PhotoSignals>;
   private readonly samples = new Map<string, Promise<Buffer | undefined>>();
 
   constructor(
@@ -117,8 +113,8 @@ export class IdentifyService {
   }
 
   /** One embed call for the whole batch; jobs hold their model so a swap mid-batch is safe. */
-  private async runBatch(jobs: Job[]): Promise<Scored[]> {
-    const out: Scored[] = [];
+  private async runBatch(jobs: Job[]): Promise<PhotoSignals[]> {
+    const out: PhotoSignals[] = [];
     for (const clf of new Set(jobs.map((j) => j.clf))) {
       const mine = jobs.filter((j) => j.clf === clf);
       const feats = await clf.embedder.embed(mine.flatMap((j) => j.views));
@@ -126,12 +122,8 @@ export class IdentifyService {
       let at = 0;
       for (const j of mine) {
         const from = at;
-        const mine = feats.slice(from, (at += j.views.length));
-        out[jobs.indexOf(j)] = {
-          probs: clf.calibrate(meanProbs(probs.slice(from, at))),
-          likeness: mean(mine.map((f) => clf.flowerLikeness(f))),
-          similarity: mean(mine.map((f) => clf.similarity(f))),
-        };
+        at += j.views.length;
+        out[jobs.indexOf(j)] = clf.signals(feats.slice(from, at), probs.slice(from, at), j.tta);
       }
     }
     return out;
@@ -215,7 +207,7 @@ export class IdentifyService {
       const quality = await assessQuality(bytes, { minSide: this.s.minImageSide }, { info, decoded });
       const { scored, clf } = await this.models.use(async (clf) => {
         const views = await clf.views(bytes, { tta: this.s.tta, decoded });
-        return { scored: await this.batcher.submit({ clf, views }), clf };
+        return { scored: await this.batcher.submit({ clf, views, tta: !!this.s.tta }), clf };
       });
       const top = clf.rank(scored.probs, this.s.topK);
       const answer = clf.answer(scored.probs, scored.likeness, this.s.confidenceThreshold, scored.similarity).kind;

@@ -27,6 +27,8 @@ import { imagenetProbs, loadImagenetHeads, type ImagenetHead } from '../classifi
 import type { Sample } from './dataset.ts';
 import type { FeatureCache } from './featureCache.ts';
 import { CENTRE_ONLY, extractFeatures } from './features.ts';
+import { photoFeatures, type PhotoFeatures } from './photoFeatures.ts';
+import { CENTRE_VIEW, combineCrops, type AnswerViews } from '../classifier/crops.ts';
 
 export interface CalibrateOptions {
   classifier: Classifier;
@@ -47,6 +49,8 @@ export interface CalibrateOptions {
   /** How far below the valid photos' least similar 0.2% (and below the least similar unknown-species photo) "not a flower" starts (defaults 0.12, 0.05). */
   similarityMargin?: number;
   unknownSimilarityMargin?: number;
+  /** The crops the bot will answer from (default: the centre crop); the settings are fitted on them. */
+  views?: AnswerViews;
   /** At most this many training photos (an even sample) for the flower classes (default 2000). */
   maxTrain?: number;
   onProgress?: (label: string, done: number, total: number) => void;
@@ -82,12 +86,16 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
   const meta = clf.meta;
   if (!o.imagenet.some(Boolean))
     throw new Error("None of the checkpoint's backbones has a readable ImageNet head: cannot tell flowers from other photos");
-  const valid = await centreFeatures(
+  const views = o.views ?? CENTRE_VIEW;
+  const valid = await photoFeatures(
     clf,
     o.valid.filter((s) => meta.labels.includes(s.label)),
     o.cache,
+    views,
     (d, t) => o.onProgress?.('Features (valid)', d, t),
   );
+  // A photo's probabilities: its crops' rows combined as the bot combines them.
+  const probsOf = (photos: PhotoFeatures[]) => photos.map((p) => combineCrops(clf.probsOfFeatures(p.features), views.combine));
   // An even sample of the training photos is plenty to see where their ImageNet mass goes.
   const known = o.train.filter((s) => meta.labels.includes(s.label));
   const step = Math.max(1, Math.ceil(known.length / (o.maxTrain ?? 2000)));
@@ -97,8 +105,8 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
     o.cache,
     (d, t) => o.onProgress?.('Features (train)', d, t),
   );
-  const raw = clf.probsOfFeatures(valid.features);
-  const targets = valid.samples.map((s) => meta.labels.indexOf(s.label));
+  const raw = probsOf(valid.photos);
+  const targets = valid.photos.map((p) => meta.labels.indexOf(p.sample.label));
   const temperature = fitTemperature(raw, targets);
   const eceBefore = expectedCalibrationError(raw, targets);
   const eceAfter = expectedCalibrationError(
@@ -109,10 +117,13 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
   // Which ImageNet classes the training photos look like, per backbone.
   const offsets = featureOffsets(meta.backbones.map((b) => b.featureSize));
   const flowerClasses = o.imagenet.map((h, b) => (h ? pickFlowerClasses(train.features.map((f) => imagenetProbs(h, f, offsets[b]))) : []));
-  const settings: AnswerSettings = { temperature, flowerClasses };
-  const likeness = (rows: Float32Array[]) => rows.map((f) => flowerLikeness(f, o.imagenet, offsets, flowerClasses) ?? 1);
-  const flowerTrain = likeness(train.features),
-    flowerValid = likeness(valid.features);
+  const settings: AnswerSettings = { temperature, flowerClasses, views };
+  const likenessOf = (f: Float32Array) => flowerLikeness(f, o.imagenet, offsets, flowerClasses) ?? 1;
+  // A photo's signal is the mean over its crops, as the bot takes it.
+  const perPhoto = (photos: PhotoFeatures[], signal: (f: Float32Array) => number) =>
+    photos.map((p) => p.features.reduce((a, f) => a + signal(f), 0) / p.features.length);
+  const flowerTrain = train.features.map(likenessOf),
+    flowerValid = perPhoto(valid.photos, likenessOf);
   // From flower photos only: never tuned to any set of other things.
   const tail = quantile([...flowerTrain, ...flowerValid], o.flowerTail ?? 0.002);
   settings.notFlowerBelow = tail * (o.flowerMargin ?? 0.5);
@@ -125,8 +136,8 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
     meta.labels.length,
     sizes,
   );
-  const similar = (rows: Float32Array[]) => rows.map((f) => nearestSimilarity(f, centroids, sizes));
-  const simValid = similar(valid.features);
+  const similarityOf = (f: Float32Array) => nearestSimilarity(f, centroids, sizes);
+  const simValid = perPhoto(valid.photos, similarityOf);
   settings.centroids = 'centroids.bin';
   settings.notFlowerSimilarityBelow = quantile(simValid, 0.002) - (o.similarityMargin ?? 0.12);
 
@@ -134,10 +145,10 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
   let unknownSim: number[] | undefined;
   let unknownTop1: number[] = [];
   if (o.unknown?.length) {
-    const u = await centreFeatures(clf, o.unknown, o.cache, (d, t) => o.onProgress?.('Features (unknown species)', d, t));
-    unknownLikeness = likeness(u.features);
-    unknownSim = similar(u.features);
-    unknownTop1 = clf.probsOfFeatures(u.features).map((r) => Math.max(...applyTemperature(r, temperature)));
+    const u = await photoFeatures(clf, o.unknown, o.cache, views, (d, t) => o.onProgress?.('Features (unknown species)', d, t));
+    unknownLikeness = perPhoto(u.photos, likenessOf);
+    unknownSim = perPhoto(u.photos, similarityOf);
+    unknownTop1 = probsOf(u.photos).map((r) => Math.max(...applyTemperature(r, temperature)));
     settings.notFlowerSimilarityBelow = Math.min(
       settings.notFlowerSimilarityBelow,
       Math.min(...unknownSim) - (o.unknownSimilarityMargin ?? 0.05),
@@ -150,7 +161,7 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
     settings.speciesThreshold = Math.min(0.999, quantile(unknownTop1, 1 - rate) + 1e-6);
   }
   settings.fitted = {
-    temperatureOn: `valid (${valid.samples.length} photos)`,
+    temperatureOn: `valid (${valid.photos.length} photos, crops ${views.crops.join('+')} combined by ${views.combine})`,
     flowerClassesOn: `train (${train.samples.length} photos), ImageNet classes covering 90% of their mass`,
     notFlowerBelow: `${o.flowerMargin ?? 0.5} × the ${(o.flowerTail ?? 0.002) * 100}% quantile of train + valid flower-likeness (${tail.toFixed(4)})`,
     notFlowerSimilarityBelow: `the 0.2% quantile of valid similarity to the nearest species centroid − ${o.similarityMargin ?? 0.12}${unknownSim ? `, and at most the least similar unknown-species photo − ${o.unknownSimilarityMargin ?? 0.05}` : ''}`,
@@ -169,7 +180,7 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
     temperature,
     eceBefore,
     eceAfter,
-    validImages: valid.samples.length,
+    validImages: valid.photos.length,
     flowerLikeness: {
       train: quartiles(flowerTrain),
       valid: quartiles(flowerValid),

@@ -7,7 +7,9 @@ import type { AnswerKind } from '../classifier/answers.ts';
 import { meanProbs } from '../classifier/ranking.ts';
 import type { Sample } from './dataset.ts';
 import type { FeatureCache } from './featureCache.ts';
-import { CENTRE_ONLY, extractFeatures } from './features.ts';
+import { extractFeatures } from './features.ts';
+import { photoFeatures } from './photoFeatures.ts';
+import { combineCrops } from '../classifier/crops.ts';
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 
@@ -51,7 +53,7 @@ export interface AnswersReport {
   notFlowers?: AnswerShares;
 }
 
-/** The bot's answer for each photo (the centre view, as the bot sends it without TTA) and its best label. */
+/** The bot's answer for each photo (its answer crops, as the bot sends it without TTA) and its best label. */
 export async function answerPhotos(
   clf: Classifier,
   samples: Sample[],
@@ -59,13 +61,11 @@ export async function answerPhotos(
   cache?: FeatureCache,
   onProgress?: (done: number, total: number) => void,
 ) {
-  const r = await extractFeatures(samples, { embedder: clf.embedder, cache, plan: CENTRE_ONLY, onProgress });
-  const feats = r.items.map((it) => Float32Array.from(it.views[0]!));
-  const probs = feats.length ? clf.probsOfFeatures(feats) : [];
-  const rows = r.items.map((it, i) => {
-    const p = clf.calibrate(probs[i]!);
-    const kind: AnswerKind = clf.answer(p, clf.flowerLikeness(feats[i]!), fallbackThreshold, clf.similarity(feats[i]!)).kind;
-    return { sample: it.sample, kind, best: clf.rank(p, 1)[0]!.label };
+  const r = await photoFeatures(clf, samples, cache, clf.answerViews, onProgress);
+  const rows = r.photos.map(({ sample, features }) => {
+    const s = clf.signals(features);
+    const kind: AnswerKind = clf.answer(s.probs, s.likeness, fallbackThreshold, s.similarity).kind;
+    return { sample, kind, best: clf.rank(s.probs, 1)[0]!.label };
   });
   return { rows, skipped: r.skipped };
 }
@@ -151,8 +151,18 @@ async function ttaRows(o: EvalOptions, perturb: boolean, label: string): Promise
   return { rows, skipped };
 }
 
+/** Clean photos through the model's answer crops; perturbed ones (rendered in memory) through the centre view. */
 async function cachedRows(o: EvalOptions, perturb: boolean, label: string) {
-  const plan = perturb ? { centre: false, seed: o.seed ?? 1, aug: [{ level: 'perturb' as const, views: 1 }] } : CENTRE_ONLY;
+  if (!perturb) {
+    const clf = o.classifier;
+    const r = await photoFeatures(clf, o.samples, o.cache, clf.answerViews, (d, t) => o.onProgress?.(label, d, t));
+    const rows = r.photos.map(({ sample, features }) => ({
+      label: sample.label,
+      probs: combineCrops(clf.probsOfFeatures(features), clf.answerViews.combine),
+    }));
+    return { rows, skipped: r.skipped };
+  }
+  const plan = { centre: false, seed: o.seed ?? 1, aug: [{ level: 'perturb' as const, views: 1 }] };
   const r = await extractFeatures(o.samples, {
     embedder: o.classifier.embedder,
     cache: o.cache,

@@ -11,7 +11,9 @@ import {
   seedOf,
   type AugmentLevel,
 } from '../classifier/augment.ts';
+import { cropInputs, type CropName } from '../classifier/crops.ts';
 import type { Embedder } from '../classifier/embedder.ts';
+import { pickScene, sceneInput } from '../classifier/scenes.ts';
 import { decodeUpright, ImageError, prepareImage, type RGBImage } from '../classifier/images.ts';
 import type { FeatureCache } from './featureCache.ts';
 import type { Sample } from './dataset.ts';
@@ -19,9 +21,15 @@ import type { Sample } from './dataset.ts';
 /** Bump when the view recipes change so old cached views are not reused. */
 const RECIPE = 'r1';
 
-/** Augmented views of one kind; 'perturb' draws the harsher conditions of evaluate --perturb. */
+/**
+ * Augmented views of one kind; 'perturb' draws the harsher conditions of
+ * evaluate --perturb, 'scene' a photo as people post them (classifier/scenes.ts).
+ */
+export type ViewLevel = AugmentLevel | 'perturb' | 'scene';
+export const TRAINING_LEVELS: readonly ViewLevel[] = [...AUGMENT_LEVELS, 'scene'];
+
 export interface ViewSet {
-  level: AugmentLevel | 'perturb';
+  level: ViewLevel;
   views: number;
   /** Index of the first view (default 0), to take views of a set one at a time. */
   from?: number;
@@ -33,6 +41,14 @@ export interface ViewPlan {
   seed: number;
   /** Augmented views per image in addition to the centre view. */
   aug: ViewSet[];
+  /** Answer-time crops besides the centre one (classifier/crops.ts), after the augmented views. */
+  crops?: CropName[];
+}
+
+/** The views the bot looks at when it answers with `crops`, in that order. */
+export function cropPlan(crops: readonly CropName[]): ViewPlan {
+  if (crops[0] !== 'centre' && crops.includes('centre')) throw new Error('the centre crop comes first');
+  return { centre: crops.includes('centre'), seed: 0, aug: [], crops: crops.filter((c) => c !== 'centre') };
 }
 
 export const CENTRE_ONLY: ViewPlan = { centre: true, seed: 0, aug: [] };
@@ -50,22 +66,26 @@ export function parseAugmentation(level: string, views: number): ViewSet[] {
       })
     : [{ level: level.trim(), views }];
   for (const s of sets) {
-    if (!(AUGMENT_LEVELS as readonly string[]).includes(s.level))
-      throw new Error(`unknown augmentation level "${s.level}" (use ${AUGMENT_LEVELS.join(', ')}, or a mix such as robust:2,phone:3)`);
+    if (!(TRAINING_LEVELS as readonly string[]).includes(s.level))
+      throw new Error(`unknown augmentation level "${s.level}" (use ${TRAINING_LEVELS.join(', ')}, or a mix such as robust:2,phone:3)`);
     if (!Number.isInteger(s.views) || s.views < 0) throw new Error(`"${s.level}" needs a whole number of views, got ${s.views}`);
   }
   return views === 0 ? [] : (sets.filter((s) => s.views > 0) as ViewSet[]);
 }
 
-/** One view of a photo: the centre crop, or augmented view `index` of a set. `key` names it in the feature cache. */
-type View = { key: string; centre: true } | { key: string; centre: false; level: ViewSet['level']; index: number };
+/** One view of a photo: the centre crop, augmented view `index` of a set, or an answer-time crop. `key` names it in the feature cache. */
+type View =
+  | { key: string; kind: 'centre' }
+  | { key: string; kind: 'aug'; level: ViewLevel; index: number }
+  | { key: string; kind: 'crop'; crop: CropName };
 
 function planViews(plan: ViewPlan): View[] {
-  const views: View[] = plan.centre ? [{ key: 'centre', centre: true }] : [];
+  const views: View[] = plan.centre ? [{ key: 'centre', kind: 'centre' }] : [];
   for (const set of plan.aug) {
     for (let i = set.from ?? 0; i < (set.from ?? 0) + set.views; i++)
-      views.push({ key: `aug-${set.level}-${RECIPE}-s${plan.seed}-v${i}`, centre: false, level: set.level, index: i });
+      views.push({ key: `aug-${set.level}-${RECIPE}-s${plan.seed}-v${i}`, kind: 'aug', level: set.level, index: i });
   }
+  for (const crop of plan.crops ?? []) views.push({ key: `crop-${crop}-c1`, kind: 'crop', crop });
   return views;
 }
 
@@ -110,9 +130,12 @@ async function renderView(
   seed: number,
   size: number,
   upright: () => Promise<RGBImage>,
+  sameSpecies: (r: () => number) => Promise<RGBImage>,
 ): Promise<Uint8Array> {
-  if (view.centre) return prepareImage(buf, { size });
+  if (view.kind === 'centre') return prepareImage(buf, { size });
+  if (view.kind === 'crop') return (await cropInputs(buf, [view.crop], size))[0]!;
   const r = rng(seedOf(sha, view.level, seed, view.index));
+  if (view.level === 'scene') return sceneInput(pickScene(r), r, { photo: await upright(), sameSpecies }, size);
   return applyTransform(await upright(), view.level === 'perturb' ? samplePerturbation(r) : sampleTransform(r, view.level), size);
 }
 
@@ -171,6 +194,23 @@ interface Extraction {
   /** Photos left out (unreadable): reported once, never embedded again. */
   dropped: Set<number>;
   result: ExtractResult;
+  /** Photo indices by label, for scene views' companions (built on first use). */
+  byLabel?: Map<string, number[]>;
+}
+
+/**
+ * Another photo of photo i's species, drawn with r: a scene's companion. Drawn
+ * from the species' own photos only, so a view is the same whichever other
+ * species a run includes (and its cached features stay valid).
+ */
+async function sameSpecies(x: Extraction, i: number, r: () => number): Promise<RGBImage> {
+  if (!x.byLabel) {
+    x.byLabel = new Map();
+    x.samples.forEach((s, k) => x.byLabel!.set(s.label, [...(x.byLabel!.get(s.label) ?? []), k]));
+  }
+  const others = x.byLabel.get(x.samples[i]!.label)!.filter((k) => k !== i);
+  const k = others.length ? others[Math.floor(r() * others.length)]! : i;
+  return decodeUpright(await fs.readFile(x.samples[k]!.path), undefined, 512);
 }
 
 /** One vector per backbone for a photo's view; undefined where the cache has none yet. */
@@ -234,7 +274,15 @@ async function renderMissing(x: Extraction, view: View, seed: number, photos: nu
         let upright: Promise<RGBImage> | undefined;
         inputs.set(
           i,
-          await renderView(buf, x.shas[i]!, view, seed, x.embedder.inputSize, () => (upright ??= decodeUpright(buf, undefined, 512))),
+          await renderView(
+            buf,
+            x.shas[i]!,
+            view,
+            seed,
+            x.embedder.inputSize,
+            () => (upright ??= decodeUpright(buf, undefined, 512)),
+            (r) => sameSpecies(x, i, r),
+          ),
         );
       } catch (err) {
         skipPhoto(x, i, err instanceof ImageError ? `${err.code}: ${err.cause ?? err.message}` : (err as Error).message);
