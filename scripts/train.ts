@@ -16,7 +16,7 @@ import { defaultPaths } from '../src/paths.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
 import { calibrateCheckpoint } from '../src/training/calibrate.ts';
 import { scanDataset } from '../src/training/dataset.ts';
-import { DEFAULT_SPECIES_THRESHOLD, DEFAULT_TRAIN_PARAMS } from '../src/training/defaults.ts';
+import { DEFAULT_ANSWER_VIEWS, DEFAULT_SPECIES_THRESHOLD, DEFAULT_TRAIN_PARAMS } from '../src/training/defaults.ts';
 import { train } from '../src/training/trainer.ts';
 import { parseAugmentation } from '../src/training/features.ts';
 import { shipModel } from '../src/training/ship.ts';
@@ -167,6 +167,7 @@ async function main() {
       train: ds.splits.train ?? [],
       valid: ds.splits.valid ?? [],
       speciesThreshold: DEFAULT_SPECIES_THRESHOLD,
+      views: DEFAULT_ANSWER_VIEWS,
       cache: new FeatureCache(paths.featureCacheDir),
       onProgress: phaseProgress(),
     });

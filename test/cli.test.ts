@@ -179,3 +179,59 @@ test('BLOOM_BACKEND forces a backend, and bad input gets a friendly error', () =
   assert.match(typo.err, /unknown augmentation level "phnoe"/);
   assert.equal(fs.existsSync(path.join(tmp, 'typo')), false, 'refused before any training');
 });
+
+test('make-check-set writes the real-photo and perturbed checks; calibrate --crops fits the crops the bot answers from; evaluate uses them', () => {
+  const checks = path.join(tmp, 'checks');
+  const m = run('make-check-set', ['--data-dir', data, '--out', checks, '--size', '96']);
+  assert.equal(m.code, 0, m.err);
+  const real = fs.readdirSync(path.join(checks, 'real', 'valid'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.jpg'));
+  assert.equal(real.length, 18, 'one scene per valid photo');
+  const kinds = new Set(real.map((f) => f.split('.').at(-2)));
+  assert.deepEqual([...kinds].sort(), ['bed', 'far', 'filter', 'hand', 'light', 'macro']);
+  const perturbed = fs.readdirSync(path.join(checks, 'perturbed', 'valid'), { recursive: true, encoding: 'utf8' });
+  assert.equal(perturbed.filter((f) => f.endsWith('.jpg')).length, 18);
+  assert.ok(fs.existsSync(path.join(checks, 'real', 'cat_to_name.json')));
+
+  const own = path.join(tmp, 'ckpt-crops');
+  const t = run('train', ['--data-dir', data, '--arch', backbone, '--hidden-units', '16', '--epochs', '4', '--save-dir', own, '--json']);
+  assert.equal(t.code, 0, t.err);
+  const c = run('calibrate', [
+    '--checkpoint',
+    own,
+    '--data-dir',
+    data,
+    '--species-threshold',
+    '0.5',
+    '--crops',
+    'centre,whole',
+    '--combine',
+    'max',
+    '--json',
+  ]);
+  assert.equal(c.code, 0, c.err);
+  const meta = JSON.parse(fs.readFileSync(path.join(own, fs.readFileSync(path.join(own, 'CURRENT'), 'utf8').trim(), 'meta.json'), 'utf8'));
+  assert.deepEqual(meta.answers.views, { crops: ['centre', 'whole'], combine: 'max' });
+  assert.match(meta.answers.fitted.temperatureOn, /crops centre\+whole combined by max/);
+
+  const e = run('evaluate', ['--data-dir', path.join(checks, 'real'), '--checkpoint', own, '--split', 'valid', '--json']);
+  assert.equal(e.code, 0, e.err);
+  const ev = JSON.parse(e.out);
+  assert.deepEqual(ev.views, { crops: ['centre', 'whole'], combine: 'max' }, 'the fitted crops');
+  assert.equal(ev.clean.images, 18);
+  const o = run('evaluate', [
+    '--data-dir',
+    path.join(checks, 'real'),
+    '--checkpoint',
+    own,
+    '--split',
+    'valid',
+    '--crops',
+    'zoom',
+    '--json',
+  ]);
+  assert.equal(o.code, 0, o.err);
+  assert.deepEqual(JSON.parse(o.out).views, { crops: ['zoom'], combine: 'max' }, '--crops overrides them');
+  const bad = run('evaluate', ['--data-dir', data, '--checkpoint', own, '--split', 'valid', '--crops', 'corner']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.err, /unknown crop "corner"/);
+});

@@ -1,4 +1,5 @@
 import type { TrainParams } from '../classifier/checkpoint.ts';
+import type { AnswerViews } from '../classifier/crops.ts';
 
 /**
  * The default configuration, chosen on the flowers valid split (README:
@@ -39,3 +40,9 @@ export const QUICK_TRAIN_PARAMS: TrainParams = {
  * to fit, five to measure (README: "Three kinds of answer"). `npm run train:default` applies it.
  */
 export const DEFAULT_SPECIES_THRESHOLD = 0.9233;
+
+/**
+ * The crops the shipped model answers from and how they combine (README:
+ * "Real photos"): fitted into its answer settings by `npm run train:default`.
+ */
+export const DEFAULT_ANSWER_VIEWS: AnswerViews = { crops: ['centre'], combine: 'mean' };

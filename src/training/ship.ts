@@ -16,9 +16,9 @@ import type { BackboneLocations } from '../classifier/featureExtractor.ts';
 import { readModelJson } from '../classifier/modelFiles.ts';
 import { writeThumbnails } from '../classifier/thumbnails.ts';
 import { scanDataset } from './dataset.ts';
-import { answerPhotos } from './evaluate.ts';
 import { FeatureCache } from './featureCache.ts';
-import { CENTRE_ONLY, extractFeatures } from './features.ts';
+import { photoFeatures } from './photoFeatures.ts';
+import { combineCrops } from '../classifier/crops.ts';
 import { toHalf } from './halfRows.ts';
 import { CLASS_STATS_FILES, copyClassStats } from './classStats.ts';
 
@@ -145,7 +145,7 @@ export async function shipModel(
     };
     fs.writeFileSync(path.join(tmp, 'meta.json'), JSON.stringify(out, null, 2));
 
-    // Figures of the stored folder itself (float16 head, answer settings), on the valid photos' centre views.
+    // Figures of the stored folder itself (float16 head, answer settings), on the valid photos as the bot sees them.
     const samples = scanDataset(root).splits.valid ?? [];
     const specs = meta.backbones;
     const embedder = new LazyEmbedder(specs, specs[0]!.inputSize, () => o.startEmbedder(specs.map((b) => b.id).join('+')));
@@ -158,24 +158,24 @@ export async function shipModel(
         throw new Error(
           `the answer settings need the backbones' ImageNet heads, and none was found (${specs.map((b) => b.id).join(', ')})`,
         );
-      const ex = await extractFeatures(samples, { embedder, cache, plan: CENTRE_ONLY, onProgress: o.onProgress });
-      const probs = ex.items.length ? clf.probsOfFeatures(ex.items.map((it) => Float32Array.from(it.views[0]!))) : [];
-      // The bot's answer for each photo, counted the way npm run evaluate counts them (features now in memory).
-      const kinds =
-        meta.answers && new Map((await answerPhotos(clf, samples, o.threshold, cache)).rows.map((r) => [r.sample.path, r.kind]));
-      rows = ex.items.map((it, i) => {
-        const row = kinds ? clf.calibrate(probs[i]!) : probs[i]!;
+      // The bot's answer for each photo from its answer crops, counted the way npm run evaluate counts them.
+      const ex = await photoFeatures(clf, samples, cache, clf.answerViews, o.onProgress);
+      const kinds = !!meta.answers;
+      rows = ex.photos.map(({ sample, features }) => {
+        const s = clf.signals(features);
+        // Without answer settings the figures are the head's own probabilities (no temperature).
+        const row = kinds ? s.probs : combineCrops(clf.probsOfFeatures(features), clf.answerViews.combine);
         const order = Array.from(row.keys()).sort((a, b) => row[b]! - row[a]!);
-        const want = meta.labels.indexOf(it.sample.label);
+        const want = meta.labels.indexOf(sample.label);
         const right = order[0] === want;
         return {
-          photo: path.relative(root, it.sample.path),
-          label: it.sample.label,
+          photo: path.relative(root, sample.path),
+          label: sample.label,
           top1: meta.labels[order[0]!]!,
           p: row[order[0]!]!,
           right,
           top5: order.slice(0, 5).includes(want),
-          kind: kinds?.get(it.sample.path),
+          kind: kinds ? clf.answer(s.probs, s.likeness, o.threshold, s.similarity).kind : undefined,
         };
       });
       if (kinds) {
