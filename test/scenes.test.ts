@@ -215,5 +215,19 @@ describe('answer crops', () => {
     assert.ok(whole![0]! > 0.02);
     assert.ok(zoom![2]! > centre![2]!);
     assert.throws(() => cropPlan(['whole', 'centre']), /centre crop comes first/);
+
+    // The 'whole' training view is that same crop, so the head learns what the bot will show it.
+    const seen: Uint8Array[] = [];
+    const recorder: Embedder = { ...embedder, embed: async (images) => (seen.push(...images), embedder.embed(images)) };
+    await extractFeatures([{ path: file, label: 'x' }], {
+      embedder: recorder,
+      plan: { centre: false, seed: 1, aug: [{ level: 'whole', views: 1 }] },
+    });
+    assert.deepEqual(seen[0], (await cropInputs(fs.readFileSync(file), ['whole'], 64))[0]);
+    assert.deepEqual(parseAugmentation('phone:3,whole:1', 4), [
+      { level: 'phone', views: 3 },
+      { level: 'whole', views: 1 },
+    ]);
+    assert.throws(() => parseAugmentation('whole:2', 2), /one view/);
   });
 });

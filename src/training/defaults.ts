@@ -3,9 +3,11 @@ import type { AnswerViews } from '../classifier/crops.ts';
 
 /**
  * The default configuration, chosen on the flowers valid split (README:
- * "Accuracy and the default configuration"): both backbones, the centre view
- * plus two 'robust' and three 'phone' views of each photo, one drawn per photo
- * per epoch, a linear head with input dropout and a cosine-decayed rate.
+ * "Accuracy and the default configuration", "Real photos"): both backbones, the
+ * centre view plus two 'robust', three 'phone' and one 'scene' view (a bed, far
+ * shot, macro, hand, filter or light, classifier/scenes.ts) of each photo, one
+ * drawn per photo per epoch, a linear head with input dropout and a
+ * cosine-decayed rate.
  */
 export const DEFAULT_TRAIN_PARAMS: TrainParams = {
   arch: 'densenet121+mobilenet_v1_0.75_224',
@@ -14,8 +16,8 @@ export const DEFAULT_TRAIN_PARAMS: TrainParams = {
   learningRate: 0.003,
   epochs: 40,
   batchSize: 256,
-  augViews: 5,
-  augLevel: 'robust:2,phone:3',
+  augViews: 6,
+  augLevel: 'robust:2,phone:3,scene:1',
   seed: 1,
   viewsPerEpoch: 1,
 };
@@ -45,4 +47,4 @@ export const DEFAULT_SPECIES_THRESHOLD = 0.9233;
  * The crops the shipped model answers from and how they combine (README:
  * "Real photos"): fitted into its answer settings by `npm run train:default`.
  */
-export const DEFAULT_ANSWER_VIEWS: AnswerViews = { crops: ['centre'], combine: 'mean' };
+export const DEFAULT_ANSWER_VIEWS: AnswerViews = { crops: ['centre', 'whole'], combine: 'mean' };

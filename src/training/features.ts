@@ -23,10 +23,12 @@ const RECIPE = 'r1';
 
 /**
  * Augmented views of one kind; 'perturb' draws the harsher conditions of
- * evaluate --perturb, 'scene' a photo as people post them (classifier/scenes.ts).
+ * evaluate --perturb, 'scene' a photo as people post them (classifier/scenes.ts),
+ * 'whole' is the whole photo letterboxed as the bot's 'whole' answer crop
+ * shows it (one view: nothing is drawn), so the head knows that crop too.
  */
-export type ViewLevel = AugmentLevel | 'perturb' | 'scene';
-export const TRAINING_LEVELS: readonly ViewLevel[] = [...AUGMENT_LEVELS, 'scene'];
+export type ViewLevel = AugmentLevel | 'perturb' | 'scene' | 'whole';
+export const TRAINING_LEVELS: readonly ViewLevel[] = [...AUGMENT_LEVELS, 'scene', 'whole'];
 
 export interface ViewSet {
   level: ViewLevel;
@@ -69,6 +71,7 @@ export function parseAugmentation(level: string, views: number): ViewSet[] {
     if (!(TRAINING_LEVELS as readonly string[]).includes(s.level))
       throw new Error(`unknown augmentation level "${s.level}" (use ${TRAINING_LEVELS.join(', ')}, or a mix such as robust:2,phone:3)`);
     if (!Number.isInteger(s.views) || s.views < 0) throw new Error(`"${s.level}" needs a whole number of views, got ${s.views}`);
+    if (s.level === 'whole' && s.views > 1) throw new Error('"whole" has one view (the whole photo): use whole:1');
   }
   return views === 0 ? [] : (sets.filter((s) => s.views > 0) as ViewSet[]);
 }
@@ -133,7 +136,8 @@ async function renderView(
   sameSpecies: (r: () => number) => Promise<RGBImage>,
 ): Promise<Uint8Array> {
   if (view.kind === 'centre') return prepareImage(buf, { size });
-  if (view.kind === 'crop') return (await cropInputs(buf, [view.crop], size))[0]!;
+  if (view.kind === 'crop' || view.level === 'whole')
+    return (await cropInputs(buf, [view.kind === 'crop' ? view.crop : 'whole'], size))[0]!;
   const r = rng(seedOf(sha, view.level, seed, view.index));
   if (view.level === 'scene') return sceneInput(pickScene(r), r, { photo: await upright(), sameSpecies }, size);
   return applyTransform(await upright(), view.level === 'perturb' ? samplePerturbation(r) : sampleTransform(r, view.level), size);
