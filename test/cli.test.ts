@@ -212,6 +212,8 @@ test('make-check-set writes the real-photo and perturbed checks; calibrate --cro
   const meta = JSON.parse(fs.readFileSync(path.join(own, fs.readFileSync(path.join(own, 'CURRENT'), 'utf8').trim(), 'meta.json'), 'utf8'));
   assert.deepEqual(meta.answers.views, { crops: ['centre', 'whole'], combine: 'max' });
   assert.match(meta.answers.fitted.temperatureOn, /crops centre\+whole combined by max/);
+  // Its "not a flower" thresholds leave room for the training photos under every training view (phone-like, scenes).
+  assert.match(meta.answers.fitted.notFlowerBelow, /centre and [1-9]\d* training views/);
 
   const e = run('evaluate', ['--data-dir', path.join(checks, 'real'), '--checkpoint', own, '--split', 'valid', '--json']);
   assert.equal(e.code, 0, e.err);

@@ -26,7 +26,7 @@ import type { BackboneLocations } from '../classifier/featureExtractor.ts';
 import { imagenetProbs, loadImagenetHeads, type ImagenetHead } from '../classifier/imagenetHead.ts';
 import type { Sample } from './dataset.ts';
 import type { FeatureCache } from './featureCache.ts';
-import { CENTRE_ONLY, extractFeatures } from './features.ts';
+import { CENTRE_ONLY, extractFeatures, parseAugmentation } from './features.ts';
 import { photoFeatures, type PhotoFeatures } from './photoFeatures.ts';
 import { CENTRE_VIEW, combineCrops, type AnswerViews } from '../classifier/crops.ts';
 
@@ -79,6 +79,24 @@ export async function centreFeatures(
   return { samples: r.items.map((it) => it.sample), features: r.items.map((it) => Float32Array.from(it.views[0]!)), skipped: r.skipped };
 }
 
+/**
+ * Features of photos under the checkpoint's own augmented training views
+ * (meta.params: --aug-level / --aug-views / --seed), cached like training's:
+ * none for a centre-only recipe.
+ */
+async function augmentedRows(
+  clf: Classifier,
+  samples: Sample[],
+  cache: FeatureCache | undefined,
+  onProgress?: (done: number, total: number) => void,
+): Promise<Float32Array[]> {
+  const p = clf.meta.params;
+  const aug = parseAugmentation(p.augLevel, p.augViews);
+  if (aug.length === 0 || samples.length === 0) return [];
+  const r = await extractFeatures(samples, { embedder: clf.embedder, cache, plan: { centre: false, seed: p.seed, aug }, onProgress });
+  return r.items.flatMap((it) => it.views.map((v) => Float32Array.from(v)));
+}
+
 const quartiles = (xs: number[]) => [0, 0.001, 0.01, 0.05, 0.25, 0.5].map((q) => Number(quantile(xs, q).toFixed(4)));
 
 export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
@@ -105,6 +123,9 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
     o.cache,
     (d, t) => o.onProgress?.('Features (train)', d, t),
   );
+  // The same photos under the checkpoint's own training views (phone-like, scenes…): flower photos
+  // people take badly are still flowers, and the "not a flower" thresholds must leave them alone.
+  const trainViews = await augmentedRows(clf, train.samples, o.cache, (d, t) => o.onProgress?.('Features (training views)', d, t));
   const raw = probsOf(valid.photos);
   const targets = valid.photos.map((p) => meta.labels.indexOf(p.sample.label));
   const temperature = fitTemperature(raw, targets);
@@ -122,7 +143,7 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
   // A photo's signal is the mean over its crops, as the bot takes it.
   const perPhoto = (photos: PhotoFeatures[], signal: (f: Float32Array) => number) =>
     photos.map((p) => p.features.reduce((a, f) => a + signal(f), 0) / p.features.length);
-  const flowerTrain = train.features.map(likenessOf),
+  const flowerTrain = [...train.features, ...trainViews].map(likenessOf),
     flowerValid = perPhoto(valid.photos, likenessOf);
   // From flower photos only: never tuned to any set of other things.
   const tail = quantile([...flowerTrain, ...flowerValid], o.flowerTail ?? 0.002);
@@ -138,8 +159,9 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
   );
   const similarityOf = (f: Float32Array) => nearestSimilarity(f, centroids, sizes);
   const simValid = perPhoto(valid.photos, similarityOf);
+  const simFlowers = [...simValid, ...trainViews.map(similarityOf)];
   settings.centroids = 'centroids.bin';
-  settings.notFlowerSimilarityBelow = quantile(simValid, 0.002) - (o.similarityMargin ?? 0.12);
+  settings.notFlowerSimilarityBelow = quantile(simFlowers, 0.002) - (o.similarityMargin ?? 0.12);
 
   let unknownLikeness: number[] | undefined;
   let unknownSim: number[] | undefined;
@@ -163,8 +185,8 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
   settings.fitted = {
     temperatureOn: `valid (${valid.photos.length} photos, crops ${views.crops.join('+')} combined by ${views.combine})`,
     flowerClassesOn: `train (${train.samples.length} photos), ImageNet classes covering 90% of their mass`,
-    notFlowerBelow: `${o.flowerMargin ?? 0.5} × the ${(o.flowerTail ?? 0.002) * 100}% quantile of train + valid flower-likeness (${tail.toFixed(4)})`,
-    notFlowerSimilarityBelow: `the 0.2% quantile of valid similarity to the nearest species centroid − ${o.similarityMargin ?? 0.12}${unknownSim ? `, and at most the least similar unknown-species photo − ${o.unknownSimilarityMargin ?? 0.05}` : ''}`,
+    notFlowerBelow: `${o.flowerMargin ?? 0.5} × the ${(o.flowerTail ?? 0.002) * 100}% quantile of the flower-likeness of train (centre and ${trainViews.length} training views) + valid (${tail.toFixed(4)})`,
+    notFlowerSimilarityBelow: `the 0.2% quantile of valid and training-view similarity to the nearest species centroid − ${o.similarityMargin ?? 0.12}${unknownSim ? `, and at most the least similar unknown-species photo − ${o.unknownSimilarityMargin ?? 0.05}` : ''}`,
     speciesThreshold:
       o.speciesThreshold !== undefined
         ? 'given'
