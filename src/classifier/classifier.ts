@@ -163,14 +163,15 @@ export class Classifier {
     return [await prepareImage(bytes, { size: this.inputSize, maxPixels })];
   }
 
-  /**
-   * One photo's answer signals from its views' features (in views() order): the
-   * head's rows combined as the model's answer views say (TTA views are
-   * averaged), then calibrated.
-   */
+  /** One photo's head rows (one per view) as one row: combined as its answer views say, TTA views averaged. Not calibrated. */
+  photoProbs(rows: Float32Array[], tta = false): Float32Array {
+    return tta ? meanProbs(rows) : combineCrops(rows, this.answerViews.combine);
+  }
+
+  /** One photo's answer signals from its views' features (in views() order): photoProbs, calibrated, and the views' mean signals. */
   signals(features: Float32Array[], probs = this.probsOfFeatures(features), tta = false): PhotoSignals {
     return {
-      probs: this.calibrate(tta ? meanProbs(probs) : combineCrops(probs, this.answerViews.combine)),
+      probs: this.calibrate(this.photoProbs(probs, tta)),
       likeness: mean(features.map((f) => this.flowerLikeness(f))),
       similarity: mean(features.map((f) => this.similarity(f))),
     };
@@ -209,9 +210,7 @@ export class Classifier {
     const ms = performance.now() - t0;
     let at = 0;
     return views.map((v) => {
-      const p = opts.tta
-        ? meanProbs(probs.slice(at, (at += v.length)))
-        : combineCrops(probs.slice(at, (at += v.length)), this.answerViews.combine);
+      const p = this.photoProbs(probs.slice(at, (at += v.length)), opts.tta);
       return { top: this.rank(p, opts.topK), probabilities: p, ms };
     });
   }

@@ -155,14 +155,8 @@ async function filter(r: () => number, input: SceneInputs, size: number): Promis
   const base = await cropTo(input.photo, squareCrop(input.photo, between(r, 0.6, 1), r(), r()), size);
   const p = rawOf(base);
   const k = r();
-  if (k < 0.35)
-    return rgb(
-      p.recomb([
-        [0.299, 0.587, 0.114],
-        [0.299, 0.587, 0.114],
-        [0.299, 0.587, 0.114],
-      ]),
-    );
+  const luma: [number, number, number] = [0.299, 0.587, 0.114];
+  if (k < 0.35) return rgb(p.recomb([luma, luma, luma]));
   if (k < 0.55)
     return rgb(
       p.recomb([

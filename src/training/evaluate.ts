@@ -9,7 +9,6 @@ import type { Sample } from './dataset.ts';
 import type { FeatureCache } from './featureCache.ts';
 import { extractFeatures } from './features.ts';
 import { photoFeatures } from './photoFeatures.ts';
-import { combineCrops } from '../classifier/crops.ts';
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 
@@ -158,7 +157,7 @@ async function cachedRows(o: EvalOptions, perturb: boolean, label: string) {
     const r = await photoFeatures(clf, o.samples, o.cache, clf.answerViews, (d, t) => o.onProgress?.(label, d, t));
     const rows = r.photos.map(({ sample, features }) => ({
       label: sample.label,
-      probs: combineCrops(clf.probsOfFeatures(features), clf.answerViews.combine),
+      probs: clf.photoProbs(clf.probsOfFeatures(features)),
     }));
     return { rows, skipped: r.skipped };
   }

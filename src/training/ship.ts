@@ -18,7 +18,6 @@ import { writeThumbnails } from '../classifier/thumbnails.ts';
 import { scanDataset } from './dataset.ts';
 import { FeatureCache } from './featureCache.ts';
 import { photoFeatures } from './photoFeatures.ts';
-import { combineCrops } from '../classifier/crops.ts';
 import { toHalf } from './halfRows.ts';
 import { CLASS_STATS_FILES, copyClassStats } from './classStats.ts';
 
@@ -164,7 +163,7 @@ export async function shipModel(
       rows = ex.photos.map(({ sample, features }) => {
         const s = clf.signals(features);
         // Without answer settings the figures are the head's own probabilities (no temperature).
-        const row = kinds ? s.probs : combineCrops(clf.probsOfFeatures(features), clf.answerViews.combine);
+        const row = kinds ? s.probs : clf.photoProbs(clf.probsOfFeatures(features));
         const order = Array.from(row.keys()).sort((a, b) => row[b]! - row[a]!);
         const want = meta.labels.indexOf(sample.label);
         const right = order[0] === want;
