@@ -11,7 +11,7 @@ import { log } from '../src/cli/log.ts';
 import { phaseProgress } from '../src/cli/progress.ts';
 import { loadConfig } from '../src/config.ts';
 import { defaultPaths } from '../src/paths.ts';
-import { calibrateCheckpoint } from '../src/training/calibrate.ts';
+import { calibrateCheckpoint, PROTOTYPES_PER_SPECIES, SIMILARITY_MARGIN } from '../src/training/calibrate.ts';
 import { parseAnswerViews } from '../src/classifier/crops.ts';
 import { listImages, scanDataset } from '../src/training/dataset.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
@@ -28,6 +28,16 @@ const program = new Command('calibrate')
   .option('--species-threshold <x>', 'use this species threshold (e.g. one fitted on a leave-species-out run)')
   .option('--crops <list>', 'the crops the bot answers from: centre, whole, zoom (comma-separated, centre first)', 'centre')
   .option('--combine <how>', "how a photo's crops combine: mean or max (the crop the model is surest of)", 'mean')
+  .option(
+    '--prototypes <k>',
+    'prototypes per species for the similarity to the species (spherical k-means over the training views)',
+    String(PROTOTYPES_PER_SPECIES),
+  )
+  .option(
+    '--similarity-margin <x>',
+    'how far below the held-out flower photos "not a flower" starts, in cosine similarity',
+    String(SIMILARITY_MARGIN),
+  )
   .option('--dry-run', 'print the settings without saving them')
   .option('--workers <n>', 'feature-extraction worker threads (default: BLOOM_WORKERS)')
   .option('--json', 'print the result as JSON on stdout');
@@ -40,6 +50,8 @@ interface CalibrateOptions {
   speciesThreshold?: string;
   crops: string;
   combine: string;
+  prototypes: string;
+  similarityMargin: string;
   dryRun?: boolean;
   workers?: string;
   json?: boolean;
@@ -53,6 +65,9 @@ async function main() {
     if (!Number.isFinite(n) || n < 0 || n > 1) throw new Error(`--${name} must be a number between 0 and 1 (got "${v}")`);
     return n;
   };
+  const prototypes = Number(o.prototypes);
+  if (!Number.isInteger(prototypes) || prototypes < 1 || prototypes > 64)
+    throw new Error(`--prototypes must be a whole number from 1 to 64 (got "${o.prototypes}")`);
   const dir = resolveCheckpointDir(o.checkpoint);
   const meta = readMeta(dir);
   const ds = scanDataset(o.dataDir);
@@ -73,6 +88,8 @@ async function main() {
     speciesThreshold: o.speciesThreshold !== undefined ? num('species-threshold', o.speciesThreshold) : undefined,
     unknownSpeciesRate: num('unknown-species-rate', o.unknownSpeciesRate),
     views: parseAnswerViews(o.crops, o.combine),
+    prototypes,
+    similarityMargin: num('similarity-margin', o.similarityMargin),
     cache: new FeatureCache(paths.featureCacheDir),
     onProgress: phaseProgress(),
   });
@@ -95,7 +112,7 @@ async function main() {
       `temperature ${r.temperature.toFixed(3)}: expected calibration error ${(r.eceBefore * 100).toFixed(2)}% → ${(r.eceAfter * 100).toFixed(2)}% on ${r.validImages} valid photos`,
     );
     console.log(
-      `flower classes per backbone: ${flowerClasses?.map((c) => c.length).join(', ')}; not a flower below ${r.settings.notFlowerBelow?.toFixed(4)} flower-likeness or ${r.settings.notFlowerSimilarityBelow?.toFixed(4)} similarity to the nearest species`,
+      `flower classes per backbone: ${flowerClasses?.map((c) => c.length).join(', ')}; not a flower below ${r.settings.notFlowerBelow?.toFixed(4)} flower-likeness or ${r.settings.notFlowerSimilarityBelow?.toFixed(4)} similarity to the nearest species (${r.settings.prototypes} prototypes each)`,
     );
     console.log(`species threshold: ${r.settings.speciesThreshold?.toFixed(4) ?? 'none (BLOOM_CONFIDENCE_THRESHOLD)'}`);
   }

@@ -17,7 +17,7 @@ import {
   normaliseFeatures,
   pickFlowerClasses,
   quantile,
-  speciesCentroids,
+  speciesPrototypes,
 } from '../src/classifier/answers.ts';
 import { initBackend } from '../src/classifier/backend.ts';
 import { normalizePixels } from '../src/classifier/backbones.ts';
@@ -103,7 +103,7 @@ describe('decideAnswer', () => {
     assert.equal(decideAnswer({ top1: 0.99, flowerLikeness: 0.5 }, near, 0.35).kind, 'species', 'no centroids: the similarity rule is off');
   });
 
-  test('species centroids: each backbone weighs the same, and the nearest one is found', () => {
+  test('species prototypes (one each: the mean): each backbone weighs the same, and the nearest one is found', () => {
     const sizes = [2, 2];
     const n = normaliseFeatures(Float32Array.from([3, 4, 0, 10]), sizes);
     assert.deepEqual(
@@ -111,9 +111,30 @@ describe('decideAnswer', () => {
       [0.424, 0.566, 0, 0.707],
     );
     const feats = [Float32Array.from([1, 0, 1, 0]), Float32Array.from([2, 0, 3, 0]), Float32Array.from([0, 1, 0, 1])];
-    const c = speciesCentroids(feats, [0, 0, 1], 2, sizes);
+    const c = speciesPrototypes(feats, [0, 0, 1], 2, sizes);
     assert.ok(Math.abs(nearestSimilarity(Float32Array.from([5, 0, 5, 0]), c, sizes) - 1) < 1e-6);
     assert.ok(Math.abs(nearestSimilarity(Float32Array.from([1, 0, 0, 1]), c, sizes) - 0.5) < 1e-6, 'half like each species');
+  });
+
+  test('several prototypes per species: a species seen two ways has one near each, where its mean is near neither', () => {
+    const sizes = [4];
+    // Species 0 photographed two ways (say, one bloom and a bed of them), species 1 one way; a photo a little off each look.
+    const looks = [
+      [1, 0, 0, 0],
+      [0, 1, 0, 0],
+    ];
+    const feats = [...looks, ...looks, ...looks, [0, 0, 1, 0], [0, 0, 1, 0.1]].map((v) => Float32Array.from(v));
+    const labels = [0, 0, 0, 0, 0, 0, 1, 1];
+    const one = speciesPrototypes(feats, labels, 3, sizes, 1);
+    const two = speciesPrototypes(feats, labels, 3, sizes, 2);
+    assert.equal(one.length, 2 * 4, 'one row per species with photos (species 2 has none)');
+    assert.equal(two.length, 4 * 4, 'two for species 0 and 1 (both have two photos or more)');
+    const bed = Float32Array.from([0.1, 1, 0, 0]);
+    assert.ok(nearestSimilarity(bed, one, sizes) < 0.8, 'the mean of both looks is near neither');
+    assert.ok(nearestSimilarity(bed, two, sizes) > 0.99, 'a prototype per look');
+    assert.deepEqual(speciesPrototypes(feats, labels, 3, sizes, 2), two, 'deterministic');
+    const far = Float32Array.from([0, 0, 0, 1]);
+    assert.ok(nearestSimilarity(far, two, sizes) < 0.2, 'what is like no species stays far from all of them');
   });
 });
 

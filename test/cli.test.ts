@@ -48,8 +48,10 @@ test('--help lists the familiar options', () => {
   for (const o of ['--split', '--perturb', '--tta', '--unknown', '--not-flowers', '--json']) assert.ok(e.out.includes(o), o);
 });
 
-test('train (underscore aliases), predict and evaluate agree', () => {
-  const t = run('train', [
+// The checkpoint the later tests use: trained by whichever test needs it first, so each test runs alone too.
+let training: ReturnType<typeof run> | undefined;
+function trained() {
+  training ??= run('train', [
     '--data_dir',
     data,
     '--arch',
@@ -69,6 +71,11 @@ test('train (underscore aliases), predict and evaluate agree', () => {
     '--json',
     '--gpu',
   ]);
+  return training;
+}
+
+test('train (underscore aliases), predict and evaluate agree', () => {
+  const t = trained();
   assert.equal(t.code, 0, t.err);
   assert.match(t.err, /GPU requested but not available/);
   assert.match(t.err, /TensorFlow\.js backend: wasm/);
@@ -98,9 +105,22 @@ test('train (underscore aliases), predict and evaluate agree', () => {
 });
 
 test('calibrate saves the answer settings; evaluate answers a test split alone, --unknown and --not-flowers as the bot would', async () => {
-  const c = run('calibrate', ['--checkpoint', ckpt, '--data-dir', data, '--species-threshold', '0.5', '--json']);
+  assert.equal(trained().code, 0);
+  const bad = run('calibrate', ['--checkpoint', ckpt, '--data-dir', data, '--prototypes', '0']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /--prototypes must be a whole number from 1 to 64/);
+  const c = run('calibrate', ['--checkpoint', ckpt, '--data-dir', data, '--species-threshold', '0.5', '--prototypes', '3', '--json']);
   assert.equal(c.code, 0, c.err);
   const cal = JSON.parse(c.out);
+  // Three prototypes per species, from every other training photo (8 of 16 each) under the centre crop and the six training views of the default recipe.
+  assert.equal(cal.prototypes, 3);
+  assert.match(cal.fitted.prototypesOn, /^24 training photos \(every other one\), 168 views, up to 3 per species/);
+  const dirNow = path.join(ckpt, fs.readFileSync(path.join(ckpt, 'CURRENT'), 'utf8').trim());
+  const dims = (JSON.parse(fs.readFileSync(path.join(dirNow, 'meta.json'), 'utf8')) as { backbones: { featureSize: number }[] })
+    .backbones[0]!.featureSize;
+  assert.equal(fs.statSync(path.join(dirNow, 'centroids.bin')).size, 3 * 3 * dims * 4, 'three species × three prototypes, float32');
+  // The held-out flower photos (valid) all stay above the "not a flower" similarity.
+  assert.ok(cal.similarity.valid[0] > cal.notFlowerSimilarityBelow, c.out);
   assert.equal(cal.saved, true);
   assert.ok(cal.temperature > 0 && cal.eceAfter >= 0 && cal.eceBefore >= 0, c.out);
   assert.equal(cal.speciesThreshold, 0.5);
@@ -154,6 +174,7 @@ test('calibrate saves the answer settings; evaluate answers a test split alone, 
 });
 
 test('BLOOM_BACKEND forces a backend, and bad input gets a friendly error', () => {
+  assert.equal(trained().code, 0);
   const txt = path.join(tmp, 'notes.jpg');
   fs.writeFileSync(txt, 'not a photo');
   const p = run('predict', [path.join(data, 'valid', '1', 'img_0.jpg'), '--checkpoint', ckpt, '--json'], { BLOOM_BACKEND: 'cpu' });

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import * as tf from '../src/classifier/tf.ts';
-import { pickFlowerClasses, quantile, speciesCentroids } from '../src/classifier/answers.ts';
+import { pickFlowerClasses, quantile, speciesPrototypes } from '../src/classifier/answers.ts';
 import { loadCheckpoint, resolveCheckpointDir } from '../src/classifier/checkpoint.ts';
 import { Classifier } from '../src/classifier/classifier.ts';
 import { imagenetProbs, loadImagenetHeads } from '../src/classifier/imagenetHead.ts';
@@ -118,7 +118,7 @@ test('with answer settings, the figures and demo photos are the answers the bot 
       notFlowerBelow: quantile(like, 0.15),
       centroids: 'centroids.bin',
     },
-    speciesCentroids(
+    speciesPrototypes(
       signals.map((s) => s.f),
       labelIndex,
       clf.meta.labels.length,

@@ -21,9 +21,11 @@ export interface AnswerSettings {
   speciesThreshold?: number;
   /** A flower-likeness below this answers "that doesn't look like a flower". */
   notFlowerBelow?: number;
-  /** File in the checkpoint folder with the species centroids (float32, meta.labels order, see speciesCentroids). */
+  /** File in the checkpoint folder with the species prototypes (unit rows, float32 or float16, see speciesPrototypes). */
   centroids?: string;
-  /** A cosine similarity to the nearest species centroid below this answers "that doesn't look like a flower" too. */
+  /** Prototypes per species in that file (at most; 1 when absent: the species' mean). */
+  prototypes?: number;
+  /** A cosine similarity to the nearest species prototype below this answers "that doesn't look like a flower" too. */
   notFlowerSimilarityBelow?: number;
   /** The crops the settings were fitted on, and so the ones the bot looks at (centre only when absent). */
   views?: AnswerViews;
@@ -36,7 +38,7 @@ export interface AnswerSignals {
   top1: number;
   /** ImageNet mass on the flower classes, when the model can tell. */
   flowerLikeness?: number;
-  /** Cosine similarity of the features to the nearest species centroid, when the checkpoint has centroids. */
+  /** Cosine similarity of the features to the nearest species prototype, when the checkpoint has them. */
   similarity?: number;
 }
 
@@ -144,34 +146,62 @@ export function normaliseFeatures(f: Float32Array, sizes: number[]): Float32Arra
   return out;
 }
 
-/** Unit-length mean of each species' normalised features, rows in label order (a species without photos stays zero). */
-export function speciesCentroids(features: Float32Array[], labelIndex: number[], labels: number, sizes: number[]): Float32Array {
+const dot = (x: Float32Array, y: Float32Array, at = 0) => {
+  let d = 0;
+  for (let k = 0; k < x.length; k++) d += x[k]! * y[at + k]!;
+  return d;
+};
+
+function toUnit(v: Float32Array): Float32Array {
+  const n = Math.sqrt(dot(v, v)) || 1;
+  return v.map((x) => x / n);
+}
+
+/**
+ * Up to `k` unit-length prototypes per species (spherical k-means, seeded with
+ * evenly spaced photos, so deterministic), rows species by species. One per
+ * species is the species' mean. Several let a species that looks different
+ * under different views (a bed, a close-up, a filter) be near each of them,
+ * so a badly taken flower photo stays nearer the species than other things do.
+ */
+export function speciesPrototypes(
+  features: Float32Array[],
+  labelIndex: number[],
+  labels: number,
+  sizes: number[],
+  k = 1,
+  iterations = 8,
+): Float32Array {
   const dim = sizes.reduce((a, b) => a + b, 0);
-  const out = new Float32Array(labels * dim);
-  features.forEach((f, i) => {
-    const n = normaliseFeatures(f, sizes);
-    const row = labelIndex[i]! * dim;
-    for (let k = 0; k < dim; k++) out[row + k]! += n[k]!;
-  });
-  for (let l = 0; l < labels; l++) {
-    let s = 0;
-    for (let k = l * dim; k < (l + 1) * dim; k++) s += out[k]! * out[k]!;
-    const scale = 1 / (Math.sqrt(s) || 1);
-    for (let k = l * dim; k < (l + 1) * dim; k++) out[k]! *= scale;
+  const bySpecies = Array.from({ length: labels }, () => [] as Float32Array[]);
+  features.forEach((f, i) => bySpecies[labelIndex[i]!]!.push(normaliseFeatures(f, sizes)));
+  const rows: Float32Array[] = [];
+  for (const members of bySpecies) {
+    if (members.length === 0) continue;
+    const n = Math.min(k, members.length);
+    let centres = Array.from({ length: n }, (_, c) => members[Math.floor((c * members.length) / n)]!);
+    for (let it = 0; it < (n > 1 ? iterations : 1); it++) {
+      const sums = centres.map(() => new Float32Array(dim));
+      for (const m of members) {
+        let best = 0;
+        for (let c = 1; c < n; c++) if (dot(m, centres[c]!) > dot(m, centres[best]!)) best = c;
+        for (let d = 0; d < dim; d++) sums[best]![d]! += m[d]!;
+      }
+      centres = sums.map((s, c) => (dot(s, s) > 0 ? toUnit(s) : centres[c]!));
+    }
+    rows.push(...centres);
   }
+  const out = new Float32Array(rows.length * dim);
+  rows.forEach((r, i) => out.set(r, i * dim));
   return out;
 }
 
-/** Cosine similarity of a photo's features to the nearest species centroid. */
+/** Cosine similarity of a photo's features to the nearest species prototype (rows of unit vectors). */
 export function nearestSimilarity(features: Float32Array, centroids: Float32Array, sizes: number[]): number {
   const n = normaliseFeatures(features, sizes);
   const dim = n.length;
   let best = -1;
-  for (let at = 0; at + dim <= centroids.length; at += dim) {
-    let d = 0;
-    for (let k = 0; k < dim; k++) d += n[k]! * centroids[at + k]!;
-    best = Math.max(best, d);
-  }
+  for (let at = 0; at + dim <= centroids.length; at += dim) best = Math.max(best, dot(n, centroids, at));
   return best;
 }
 

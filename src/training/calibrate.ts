@@ -15,7 +15,7 @@ import {
   applyTemperature,
   pickFlowerClasses,
   featureOffsets,
-  speciesCentroids,
+  speciesPrototypes,
   type AnswerSettings,
 } from '../classifier/answers.ts';
 import { splitArch } from '../classifier/backbones.ts';
@@ -46,19 +46,21 @@ export interface CalibrateOptions {
   /** Share of the flower photos' least flower-like tail, and the margin below it, that set the "not a flower" threshold. */
   flowerTail?: number;
   flowerMargin?: number;
-  /** How far below the valid photos' least similar 0.2% (and below the least similar unknown-species photo) "not a flower" starts (defaults 0.12, 0.05). */
+  /** How far below the held-out flower photos' least similar 0.2% (and below the least similar unknown-species photo) "not a flower" starts (default SIMILARITY_MARGIN for both). */
   similarityMargin?: number;
+  /** Prototypes per species (default PROTOTYPES_PER_SPECIES). */
+  prototypes?: number;
   unknownSimilarityMargin?: number;
   /** The crops the bot will answer from (default: the centre crop); the settings are fitted on them. */
   views?: AnswerViews;
-  /** At most this many training photos (an even sample) for the flower classes (default 2000). */
+  /** At most this many held-out training photos (an even sample) for the flower classes and thresholds (default 2000). */
   maxTrain?: number;
   onProgress?: (label: string, done: number, total: number) => void;
 }
 
 export interface CalibrateReport {
   settings: AnswerSettings;
-  /** Species centroids to save beside the checkpoint (settings.centroids names the file). */
+  /** Species prototypes to save beside the checkpoint (settings.centroids names the file). */
   centroids: Float32Array;
   temperature: number;
   eceBefore: number;
@@ -97,6 +99,10 @@ async function augmentedRows(
   return r.items.flatMap((it) => it.views.map((v) => Float32Array.from(v)));
 }
 
+/** Prototypes per species, and how far below the held-out flower photos "not a flower" starts (chosen in the README's "Three kinds of answer"). */
+export const PROTOTYPES_PER_SPECIES = 6;
+export const SIMILARITY_MARGIN = 0.02;
+
 const quartiles = (xs: number[]) => [0, 0.001, 0.01, 0.05, 0.25, 0.5].map((q) => Number(quantile(xs, q).toFixed(4)));
 
 export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
@@ -114,12 +120,15 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
   );
   // A photo's probabilities: its crops' rows combined as the bot combines them.
   const probsOf = (photos: PhotoFeatures[]) => photos.map((p) => combineCrops(clf.probsOfFeatures(p.features), views.combine));
-  // An even sample of the training photos is plenty to see where their ImageNet mass goes.
+  // Half the training photos make the species prototypes; the other half, which the prototypes
+  // never saw, shows how far flower photos fall from them. An even sample of it is plenty.
   const known = o.train.filter((s) => meta.labels.includes(s.label));
-  const step = Math.max(1, Math.ceil(known.length / (o.maxTrain ?? 2000)));
+  const protoPhotos = known.filter((_, i) => i % 2 === 0);
+  const heldOut = known.filter((_, i) => i % 2 === 1);
+  const step = Math.max(1, Math.ceil(heldOut.length / (o.maxTrain ?? 2000)));
   const train = await centreFeatures(
     clf,
-    known.filter((_, i) => i % step === 0),
+    heldOut.filter((_, i) => i % step === 0),
     o.cache,
     (d, t) => o.onProgress?.('Features (train)', d, t),
   );
@@ -149,19 +158,33 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
   const tail = quantile([...flowerTrain, ...flowerValid], o.flowerTail ?? 0.002);
   settings.notFlowerBelow = tail * (o.flowerMargin ?? 0.5);
 
-  // Similarity to the nearest species centroid: far from every species is not a flower either.
+  // Similarity to the nearest species prototype: far from every species is not a flower either.
+  // Prototypes from every training view, so a bed, a close-up or a filtered photo has one near it.
   const sizes = meta.backbones.map((b) => b.featureSize);
-  const centroids = speciesCentroids(
-    train.features,
-    train.samples.map((s) => meta.labels.indexOf(s.label)),
+  const k = o.prototypes ?? PROTOTYPES_PER_SPECIES;
+  const p = meta.params;
+  const proto = await extractFeatures(protoPhotos, {
+    embedder: clf.embedder,
+    cache: o.cache,
+    plan: { centre: true, seed: p.seed, aug: parseAugmentation(p.augLevel, p.augViews) },
+    onProgress: (d, t) => o.onProgress?.('Features (prototypes)', d, t),
+  });
+  const protoRows = proto.items.flatMap((it) =>
+    it.views.map((v) => ({ f: Float32Array.from(v), label: meta.labels.indexOf(it.sample.label) })),
+  );
+  const centroids = speciesPrototypes(
+    protoRows.map((r) => r.f),
+    protoRows.map((r) => r.label),
     meta.labels.length,
     sizes,
+    k,
   );
   const similarityOf = (f: Float32Array) => nearestSimilarity(f, centroids, sizes);
   const simValid = perPhoto(valid.photos, similarityOf);
-  const simFlowers = [...simValid, ...trainViews.map(similarityOf)];
+  const simFlowers = [...simValid, ...[...train.features, ...trainViews].map(similarityOf)];
   settings.centroids = 'centroids.bin';
-  settings.notFlowerSimilarityBelow = quantile(simFlowers, 0.002) - (o.similarityMargin ?? 0.12);
+  settings.prototypes = k;
+  settings.notFlowerSimilarityBelow = quantile(simFlowers, 0.002) - (o.similarityMargin ?? SIMILARITY_MARGIN);
 
   let unknownLikeness: number[] | undefined;
   let unknownSim: number[] | undefined;
@@ -173,7 +196,7 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
     unknownTop1 = probsOf(u.photos).map((r) => Math.max(...applyTemperature(r, temperature)));
     settings.notFlowerSimilarityBelow = Math.min(
       settings.notFlowerSimilarityBelow,
-      Math.min(...unknownSim) - (o.unknownSimilarityMargin ?? 0.05),
+      Math.min(...unknownSim) - (o.unknownSimilarityMargin ?? o.similarityMargin ?? SIMILARITY_MARGIN),
     );
   }
   if (o.speciesThreshold !== undefined) settings.speciesThreshold = o.speciesThreshold;
@@ -186,7 +209,8 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
     temperatureOn: `valid (${valid.photos.length} photos, crops ${views.crops.join('+')} combined by ${views.combine})`,
     flowerClassesOn: `train (${train.samples.length} photos), ImageNet classes covering 90% of their mass`,
     notFlowerBelow: `${o.flowerMargin ?? 0.5} × the ${(o.flowerTail ?? 0.002) * 100}% quantile of the flower-likeness of train (centre and ${trainViews.length} training views) + valid (${tail.toFixed(4)})`,
-    notFlowerSimilarityBelow: `the 0.2% quantile of valid and training-view similarity to the nearest species centroid − ${o.similarityMargin ?? 0.12}${unknownSim ? `, and at most the least similar unknown-species photo − ${o.unknownSimilarityMargin ?? 0.05}` : ''}`,
+    prototypesOn: `${proto.items.length} training photos (every other one), ${protoRows.length} views, up to ${k} per species`,
+    notFlowerSimilarityBelow: `the 0.2% quantile of the similarity to the nearest species prototype of valid and the other training photos (centre and training views) − ${o.similarityMargin ?? SIMILARITY_MARGIN}${unknownSim ? `, and at most the least similar unknown-species photo − ${o.unknownSimilarityMargin ?? o.similarityMargin ?? SIMILARITY_MARGIN}` : ''}`,
     speciesThreshold:
       o.speciesThreshold !== undefined
         ? 'given'

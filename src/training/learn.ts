@@ -8,7 +8,7 @@ import { readCentroids, writeCentroids } from '../classifier/centroids.ts';
 import * as tf from '../classifier/tf.ts';
 import fs from 'node:fs';
 import path from 'node:path';
-import { speciesCentroids } from '../classifier/answers.ts';
+import { speciesPrototypes } from '../classifier/answers.ts';
 import { loadCheckpoint, newVersion, saveCheckpoint, type CheckpointMeta } from '../classifier/checkpoint.ts';
 import type { Embedder } from '../classifier/embedder.ts';
 import { TYPICAL_DIR, writeThumbnails } from '../classifier/thumbnails.ts';
@@ -252,16 +252,17 @@ export async function learn(o: LearnOptions): Promise<LearnResult> {
       trainCounts,
     };
     delete out.shipped;
-    // A new species' centroid joins the live ones, or its photos would look unlike every species ("not a flower").
+    // A new species' prototypes join the live ones, or its photos would look unlike every species ("not a flower").
     let centroids: Float32Array | undefined;
     const cFile = meta.answers?.centroids && path.join(live.dir, path.basename(meta.answers.centroids));
     if (cFile && fs.existsSync(cFile)) {
       const old = readCentroids(cFile);
-      const extra = speciesCentroids(
+      const extra = speciesPrototypes(
         taught.filter((t) => addedLabels.includes(t.sample.label)).map((t) => t.features),
         taught.filter((t) => addedLabels.includes(t.sample.label)).map((t) => addedLabels.indexOf(t.sample.label)),
         addedLabels.length,
         meta.backbones.map((b) => b.featureSize),
+        meta.answers?.prototypes,
       );
       centroids = new Float32Array(old.length + extra.length);
       centroids.set(old);
