@@ -1,6 +1,6 @@
 // Exporting a checkpoint as the shipped model, and which model is loaded when.
 // Tiny synthetic backbone and photos: no ../shared, no network.
-import { HALF_CENTROIDS_FILE } from '../src/classifier/centroids.ts';
+import { PACKED_CENTROIDS_FILE } from '../src/classifier/centroids.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -137,8 +137,8 @@ test('with answer settings, the figures and demo photos are the answers the bot 
     backbones: { cacheDir: tmp },
     startEmbedder: async () => new LocalEmbedder(await loadFeatureExtractor(m.backbone, { cacheDir: tmp })),
   });
-  assert.equal(r.meta.answers?.centroids, HALF_CENTROIDS_FILE, 'the centroids travel with the head, as float16');
-  assert.ok(fs.existsSync(path.join(out, HALF_CENTROIDS_FILE)) && !fs.existsSync(path.join(out, 'centroids.bin')));
+  assert.equal(r.meta.answers?.centroids, PACKED_CENTROIDS_FILE, 'the prototypes travel with the head, in 8 bits');
+  assert.ok(fs.existsSync(path.join(out, PACKED_CENTROIDS_FILE)) && !fs.existsSync(path.join(out, 'centroids.bin')));
   const a = r.meta.shipped.valid.answers!;
   assert.ok(a, 'answer figures are recorded');
   assert.ok(a.speciesRight > 0 && a.notSure > 0 && a.notFlower > 0, JSON.stringify(a));

@@ -11,7 +11,7 @@ import { findPreset, splitArch } from '../src/classifier/backbones.ts';
 import { loadCheckpoint, type CheckpointMeta } from '../src/classifier/checkpoint.ts';
 import { readModelJson } from '../src/classifier/modelFiles.ts';
 import { thumbnailPath } from '../src/classifier/thumbnails.ts';
-import { HALF_CENTROIDS_FILE, readCentroids } from '../src/classifier/centroids.ts';
+import { PACKED_CENTROIDS_FILE, readCentroids } from '../src/classifier/centroids.ts';
 import { CLASS_STATS_FILE, loadClassStats } from '../src/training/classStats.ts';
 import { loadConfig } from '../src/config.ts';
 import { shippedModelDir } from '../src/modelDir.ts';
@@ -101,12 +101,14 @@ test('its recorded figures and demo photos are consistent', () => {
   }
 });
 
-test('it carries what answers and /retrain need: float16 species centroids and the class statistics of its training photos', () => {
+test('it carries what answers and /retrain need: 8-bit species prototypes and the class statistics of its training photos', () => {
   const dims = meta.backbones.reduce((n, b) => n + b.featureSize, 0);
   assert.ok(meta.answers, 'calibrated (npm run calibrate): three kinds of answer');
   assert.equal(meta.answers.speciesThreshold, DEFAULT_SPECIES_THRESHOLD, 'the species threshold of src/training/defaults.ts');
-  assert.equal(meta.answers.centroids, HALF_CENTROIDS_FILE);
-  assert.equal(readCentroids(path.join(dir, HALF_CENTROIDS_FILE)).length, meta.labels.length * dims);
+  assert.equal(meta.answers.centroids, PACKED_CENTROIDS_FILE);
+  const rows = readCentroids(path.join(dir, PACKED_CENTROIDS_FILE)).length / dims;
+  assert.ok(Number.isInteger(rows) && rows > meta.labels.length, `several prototypes per species (${rows} rows)`);
+  assert.ok(rows <= meta.labels.length * (meta.answers.prototypes ?? 1), 'at most meta.answers.prototypes each');
   const stats = loadClassStats(dir, dims);
   assert.ok(stats, `${CLASS_STATS_FILE} beside the head: a /retrain with members' photos needs no data set`);
   assert.deepEqual(stats.labels, meta.labels);

@@ -2,7 +2,7 @@
 // the head with float16 weights (standardisation already folded in), meta.json
 // without machine-local paths, typical/<label>.jpg thumbnails, and demo.json
 // (photos the demo posts, chosen from how the model answers the valid split).
-import { HALF_CENTROIDS_FILE, readCentroids, writeCentroids } from '../classifier/centroids.ts';
+import { PACKED_CENTROIDS_FILE, readCentroids, writeCentroids } from '../classifier/centroids.ts';
 import * as tf from '../classifier/tf.ts';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -126,12 +126,12 @@ export async function shipModel(
   const tmp = fs.mkdtempSync(`${path.resolve(o.outDir)}.tmp-`);
   try {
     writeHalfHead(src, tmp);
-    // The species centroids of the answer settings (npm run calibrate) travel with the head, as float16.
+    // The species prototypes of the answer settings (npm run calibrate) travel with the head, in 8 bits.
     const centroids = meta.answers?.centroids && path.join(src, path.basename(meta.answers.centroids));
     const answerSettings =
       centroids && fs.existsSync(centroids)
-        ? (writeCentroids(path.join(tmp, HALF_CENTROIDS_FILE), readCentroids(centroids)),
-          { ...meta.answers!, centroids: HALF_CENTROIDS_FILE })
+        ? (writeCentroids(path.join(tmp, PACKED_CENTROIDS_FILE), readCentroids(centroids)),
+          { ...meta.answers!, centroids: PACKED_CENTROIDS_FILE })
         : meta.answers;
     const missing = await writeThumbnails(tmp, meta.typicalImages, roots);
     if (missing.length) throw new Error(`typical photos not found for labels ${missing.join(', ')}`);
