@@ -11,7 +11,7 @@ import { log } from '../src/cli/log.ts';
 import { phaseProgress } from '../src/cli/progress.ts';
 import { loadConfig } from '../src/config.ts';
 import { defaultPaths } from '../src/paths.ts';
-import { calibrateCheckpoint, PROTOTYPES_PER_SPECIES, SIMILARITY_MARGIN } from '../src/training/calibrate.ts';
+import { calibrateCheckpoint, LIKENESS_GATE_QUANTILE, PROTOTYPES_PER_SPECIES, SIMILARITY_MARGIN } from '../src/training/calibrate.ts';
 import { parseAnswerViews } from '../src/classifier/crops.ts';
 import { listImages, scanDataset } from '../src/training/dataset.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
@@ -38,6 +38,11 @@ const program = new Command('calibrate')
     'how far below the held-out flower photos "not a flower" starts, in cosine similarity',
     String(SIMILARITY_MARGIN),
   )
+  .option(
+    '--likeness-gate <q>',
+    'far from every species says "not a flower" only below this quantile of the flower photos\' flower-likeness (1: always)',
+    String(LIKENESS_GATE_QUANTILE),
+  )
   .option('--dry-run', 'print the settings without saving them')
   .option('--workers <n>', 'feature-extraction worker threads (default: BLOOM_WORKERS)')
   .option('--json', 'print the result as JSON on stdout');
@@ -52,6 +57,7 @@ interface CalibrateOptions {
   combine: string;
   prototypes: string;
   similarityMargin: string;
+  likenessGate: string;
   dryRun?: boolean;
   workers?: string;
   json?: boolean;
@@ -90,6 +96,7 @@ async function main() {
     views: parseAnswerViews(o.crops, o.combine),
     prototypes,
     similarityMargin: num('similarity-margin', o.similarityMargin),
+    likenessGate: num('likeness-gate', o.likenessGate),
     cache: new FeatureCache(paths.featureCacheDir),
     onProgress: phaseProgress(),
   });
@@ -112,7 +119,7 @@ async function main() {
       `temperature ${r.temperature.toFixed(3)}: expected calibration error ${(r.eceBefore * 100).toFixed(2)}% → ${(r.eceAfter * 100).toFixed(2)}% on ${r.validImages} valid photos`,
     );
     console.log(
-      `flower classes per backbone: ${flowerClasses?.map((c) => c.length).join(', ')}; not a flower below ${r.settings.notFlowerBelow?.toFixed(4)} flower-likeness or ${r.settings.notFlowerSimilarityBelow?.toFixed(4)} similarity to the nearest species (${r.settings.prototypes} prototypes each)`,
+      `flower classes per backbone: ${flowerClasses?.map((c) => c.length).join(', ')}; not a flower below ${r.settings.notFlowerBelow?.toFixed(4)} flower-likeness or ${r.settings.notFlowerSimilarityBelow?.toFixed(4)} similarity to the nearest species (${r.settings.prototypes} prototypes each) with flower-likeness below ${r.settings.notFlowerSimilarityLikenessBelow?.toFixed(4) ?? 'any'}`,
     );
     console.log(`species threshold: ${r.settings.speciesThreshold?.toFixed(4) ?? 'none (BLOOM_CONFIDENCE_THRESHOLD)'}`);
   }

@@ -101,6 +101,14 @@ describe('decideAnswer', () => {
     );
     assert.equal(decideAnswer({ top1: 0.99, flowerLikeness: 0.5, similarity: 0.6 }, near, 0.35).kind, 'species');
     assert.equal(decideAnswer({ top1: 0.99, flowerLikeness: 0.5 }, near, 0.35).kind, 'species', 'no centroids: the similarity rule is off');
+    const gated = { ...near, notFlowerSimilarityLikenessBelow: 0.2 };
+    assert.equal(
+      decideAnswer({ top1: 0.3, flowerLikeness: 0.3, similarity: 0.4 }, gated, 0.35).kind,
+      'notSure',
+      'far from every species, but the ImageNet classifiers see a flower: never "not a flower"',
+    );
+    assert.equal(decideAnswer({ top1: 0.3, flowerLikeness: 0.1, similarity: 0.4 }, gated, 0.35).kind, 'notFlower', 'both doubt it');
+    assert.equal(decideAnswer({ top1: 0.3, flowerLikeness: 0.1, similarity: 0.6 }, gated, 0.35).kind, 'notSure');
   });
 
   test('species prototypes (one each: the mean): each backbone weighs the same, and the nearest one is found', () => {

@@ -119,6 +119,8 @@ test('calibrate saves the answer settings; evaluate answers a test split alone, 
   const dims = (JSON.parse(fs.readFileSync(path.join(dirNow, 'meta.json'), 'utf8')) as { backbones: { featureSize: number }[] })
     .backbones[0]!.featureSize;
   assert.equal(fs.statSync(path.join(dirNow, 'centroids.bin')).size, 3 * 3 * dims * 4, 'three species × three prototypes, float32');
+  assert.ok(cal.notFlowerSimilarityLikenessBelow > cal.notFlowerBelow, 'the similarity rule holds only for the least flower-like photos');
+  assert.match(cal.fitted.notFlowerSimilarityLikenessBelow, /^the 5% quantile of the flower-likeness/);
   // The held-out flower photos (valid) all stay above the "not a flower" similarity.
   assert.ok(cal.similarity.valid[0] > cal.notFlowerSimilarityBelow, c.out);
   assert.equal(cal.saved, true);

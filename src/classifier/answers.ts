@@ -25,8 +25,15 @@ export interface AnswerSettings {
   centroids?: string;
   /** Prototypes per species in that file (at most; 1 when absent: the species' mean). */
   prototypes?: number;
-  /** A cosine similarity to the nearest species prototype below this answers "that doesn't look like a flower" too. */
+  /** A cosine similarity to the nearest species prototype below this answers "that doesn't look like a flower" too… */
   notFlowerSimilarityBelow?: number;
+  /**
+   * …but only for a photo whose flower-likeness is also below this (when set): an
+   * overexposed or blurred close-up of a bloom can sit far from every species
+   * while the ImageNet classifiers still see a flower, and a flower photo must
+   * never be told it is not one.
+   */
+  notFlowerSimilarityLikenessBelow?: number;
   /** The crops the settings were fitted on, and so the ones the bot looks at (centre only when absent). */
   views?: AnswerViews;
   /** How the settings were chosen (for people reading meta.json). */
@@ -55,7 +62,9 @@ export function decideAnswer(s: AnswerSignals, settings: AnswerSettings | undefi
   const below = settings?.notFlowerBelow;
   if (below !== undefined && s.flowerLikeness !== undefined && s.flowerLikeness < below) return { kind: 'notFlower' };
   const simBelow = settings?.notFlowerSimilarityBelow;
-  if (simBelow !== undefined && s.similarity !== undefined && s.similarity < simBelow) return { kind: 'notFlower' };
+  const gate = settings?.notFlowerSimilarityLikenessBelow;
+  const doubtful = gate === undefined || s.flowerLikeness === undefined || s.flowerLikeness < gate;
+  if (simBelow !== undefined && s.similarity !== undefined && s.similarity < simBelow && doubtful) return { kind: 'notFlower' };
   const threshold = settings?.speciesThreshold ?? fallbackThreshold;
   return { kind: s.top1 >= threshold ? 'species' : 'notSure' };
 }

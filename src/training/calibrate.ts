@@ -48,6 +48,8 @@ export interface CalibrateOptions {
   flowerMargin?: number;
   /** How far below the held-out flower photos' least similar 0.2% (and below the least similar unknown-species photo) "not a flower" starts (default SIMILARITY_MARGIN for both). */
   similarityMargin?: number;
+  /** The similarity rule only holds below this quantile of the flower photos' flower-likeness (default LIKENESS_GATE_QUANTILE). */
+  likenessGate?: number;
   /** Prototypes per species (default PROTOTYPES_PER_SPECIES). */
   prototypes?: number;
   unknownSimilarityMargin?: number;
@@ -102,6 +104,7 @@ async function augmentedRows(
 /** Prototypes per species, and how far below the held-out flower photos "not a flower" starts (chosen in the README's "Three kinds of answer"). */
 export const PROTOTYPES_PER_SPECIES = 6;
 export const SIMILARITY_MARGIN = 0.02;
+export const LIKENESS_GATE_QUANTILE = 0.05;
 
 const quartiles = (xs: number[]) => [0, 0.001, 0.01, 0.05, 0.25, 0.5].map((q) => Number(quantile(xs, q).toFixed(4)));
 
@@ -185,6 +188,9 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
   settings.centroids = 'centroids.bin';
   settings.prototypes = k;
   settings.notFlowerSimilarityBelow = quantile(simFlowers, 0.002) - (o.similarityMargin ?? SIMILARITY_MARGIN);
+  // Far from every species counts only where the ImageNet classifiers doubt it too (the least flower-like 5 %).
+  const gateQuantile = o.likenessGate ?? LIKENESS_GATE_QUANTILE;
+  if (gateQuantile < 1) settings.notFlowerSimilarityLikenessBelow = quantile([...flowerTrain, ...flowerValid], gateQuantile);
 
   let unknownLikeness: number[] | undefined;
   let unknownSim: number[] | undefined;
@@ -211,6 +217,10 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
     notFlowerBelow: `${o.flowerMargin ?? 0.5} × the ${(o.flowerTail ?? 0.002) * 100}% quantile of the flower-likeness of train (centre and ${trainViews.length} training views) + valid (${tail.toFixed(4)})`,
     prototypesOn: `${proto.items.length} training photos (every other one), ${protoRows.length} views, up to ${k} per species`,
     notFlowerSimilarityBelow: `the 0.2% quantile of the similarity to the nearest species prototype of valid and the other training photos (centre and training views) − ${o.similarityMargin ?? SIMILARITY_MARGIN}${unknownSim ? `, and at most the least similar unknown-species photo − ${o.unknownSimilarityMargin ?? o.similarityMargin ?? SIMILARITY_MARGIN}` : ''}`,
+    notFlowerSimilarityLikenessBelow:
+      gateQuantile < 1
+        ? `the ${gateQuantile * 100}% quantile of the flower-likeness of train (centre and training views) + valid`
+        : 'off (--likeness-gate 1)',
     speciesThreshold:
       o.speciesThreshold !== undefined
         ? 'given'
