@@ -102,8 +102,8 @@ async function augmentedRows(
 }
 
 /** Prototypes per species, and how far below the held-out flower photos "not a flower" starts (chosen in the README's "Three kinds of answer"). */
-export const PROTOTYPES_PER_SPECIES = 6;
-export const SIMILARITY_MARGIN = 0.02;
+export const PROTOTYPES_PER_SPECIES = 4;
+export const SIMILARITY_MARGIN = 0.03;
 export const LIKENESS_GATE_QUANTILE = 0.05;
 
 const quartiles = (xs: number[]) => [0, 0.001, 0.01, 0.05, 0.25, 0.5].map((q) => Number(quantile(xs, q).toFixed(4)));
