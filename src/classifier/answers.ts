@@ -206,11 +206,11 @@ export function speciesPrototypes(
 }
 
 /** Cosine similarity of a photo's features to the nearest species prototype (rows of unit vectors). */
-export function nearestSimilarity(features: Float32Array, centroids: Float32Array, sizes: number[]): number {
+export function nearestSimilarity(features: Float32Array, prototypes: Float32Array, sizes: number[]): number {
   const n = normaliseFeatures(features, sizes);
   const dim = n.length;
   let best = -1;
-  for (let at = 0; at + dim <= centroids.length; at += dim) best = Math.max(best, dot(n, centroids, at));
+  for (let at = 0; at + dim <= prototypes.length; at += dim) best = Math.max(best, dot(n, prototypes, at));
   return best;
 }
 

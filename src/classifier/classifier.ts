@@ -63,7 +63,7 @@ export class Classifier {
     private readonly ownsEmbedder: boolean,
     /** The backbones' ImageNet heads (only read when the checkpoint has flower classes). */
     readonly imagenet: (ImagenetHead | undefined)[] = [],
-    /** Species centroids (meta.answers.centroids), when the checkpoint has them. */
+    /** Species prototypes (meta.answers.centroids), when the checkpoint has them. */
     private readonly centroids?: Float32Array,
   ) {}
 
@@ -121,7 +121,7 @@ export class Classifier {
     );
   }
 
-  /** Cosine similarity of one view's features to the nearest species centroid, when the checkpoint has them. */
+  /** Cosine similarity of one view's features to the nearest species prototype, when the checkpoint has them. */
   similarity(features: Float32Array): number | undefined {
     return this.centroids
       ? nearestSimilarity(
