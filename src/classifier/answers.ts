@@ -183,20 +183,28 @@ export function speciesPrototypes(
 ): Float32Array {
   const dim = sizes.reduce((a, b) => a + b, 0);
   const bySpecies = Array.from({ length: labels }, () => [] as Float32Array[]);
-  features.forEach((f, i) => bySpecies[labelIndex[i]!]!.push(normaliseFeatures(f, sizes)));
+  features.forEach((f, i) => bySpecies[labelIndex[i] ?? -1]?.push(normaliseFeatures(f, sizes)));
   const rows: Float32Array[] = [];
   for (const members of bySpecies) {
-    if (members.length === 0) continue;
     const n = Math.min(k, members.length);
-    let centres = Array.from({ length: n }, (_, c) => members[Math.floor((c * members.length) / n)]!);
+    const seeds = new Set(Array.from({ length: n }, (_, c) => Math.floor((c * members.length) / n)));
+    let centres = members.filter((_, i) => seeds.has(i));
+    const nearest = (m: Float32Array) => {
+      let best = 0,
+        bestDot = -Infinity;
+      centres.forEach((c, i) => {
+        const d = dot(m, c);
+        if (d > bestDot) [best, bestDot] = [i, d];
+      });
+      return best;
+    };
     for (let it = 0; it < (n > 1 ? iterations : 1); it++) {
       const sums = centres.map(() => new Float32Array(dim));
       for (const m of members) {
-        let best = 0;
-        for (let c = 1; c < n; c++) if (dot(m, centres[c]!) > dot(m, centres[best]!)) best = c;
-        for (let d = 0; d < dim; d++) sums[best]![d]! += m[d]!;
+        const sum = sums[nearest(m)];
+        m.forEach((v, d) => sum && (sum[d] = (sum[d] ?? 0) + v));
       }
-      centres = sums.map((s, c) => (dot(s, s) > 0 ? toUnit(s) : centres[c]!));
+      centres = sums.map((sum, c) => (dot(sum, sum) > 0 ? toUnit(sum) : (centres[c] ?? sum)));
     }
     rows.push(...centres);
   }
