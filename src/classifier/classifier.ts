@@ -11,7 +11,7 @@ import type { Embedder } from './embedder.ts';
 import type { BackboneLocations } from './featureExtractor.ts';
 import { loadImagenetHeads, type ImagenetHead } from './imagenetHead.ts';
 import { CENTRE_VIEW, combineCrops, cropInputs, type AnswerViews } from './crops.ts';
-import { centreCrop, cropBox, decodeUpright, DEFAULT_MAX_PIXELS, outerSide, prepareImage, type RGBImage } from './images.ts';
+import { centreCrop, centredSquare, cropBox, decodeUpright, DEFAULT_MAX_PIXELS, outerSide, prepareImage, type RGBImage } from './images.ts';
 import { makeEmbedder } from './makeEmbedder.ts';
 import { meanProbs, topK, type Prediction } from './ranking.ts';
 
@@ -180,11 +180,7 @@ export class Classifier {
   /** Test-time augmentation: centre crop, its mirror, the full square and a closer crop. */
   ttaViews(img: RGBImage): Promise<Uint8Array[]> {
     const size = this.inputSize;
-    const s = Math.min(img.width, img.height);
-    const box = (frac: number) => {
-      const side = Math.max(1, Math.round(s * frac));
-      return { left: Math.floor((img.width - side) / 2), top: Math.floor((img.height - side) / 2), width: side, height: side };
-    };
+    const box = (frac: number) => centredSquare(img, frac);
     return Promise.all([
       cropBox(img, box(0.875), size),
       cropBox(img, box(0.875), size, true),

@@ -4,7 +4,7 @@
 // render them with these same functions, so the figures are the bot's.
 import sharp, { type Sharp } from 'sharp';
 import { meanProbs } from './ranking.ts';
-import { centreCrop, decodeShortSide, outerSide, type RGBImage } from './images.ts';
+import { centreCrop, centredSquare, cropBox, decodeShortSide, outerSide, type RGBImage } from './images.ts';
 
 /** 'centre': resize the shorter side to 256, crop 224 (as trained); 'whole': the whole photo, letterboxed; 'zoom': the middle 55 %. */
 export type CropName = 'centre' | 'whole' | 'zoom';
@@ -51,12 +51,6 @@ async function whole(img: RGBImage, size: number): Promise<Uint8Array> {
   );
 }
 
-function zoom(img: RGBImage, size: number): Promise<Uint8Array> {
-  const side = Math.max(1, Math.round(Math.min(img.width, img.height) * ZOOM));
-  const box = { left: Math.floor((img.width - side) / 2), top: Math.floor((img.height - side) / 2), width: side, height: side };
-  return bytesOf(raw(img).extract(box).resize(size, size, { fit: 'fill' }));
-}
-
 /**
  * The model inputs of one photo for `crops`, from one decode. The centre crop
  * is taken at 256 → 224 exactly as prepareImage takes it (the training views'
@@ -68,7 +62,11 @@ export async function cropInputs(bytes: Buffer, crops: readonly CropName[], size
   const large = needsLarge ? await decodeShortSide(bytes, cropDecodeSide(size, crops), maxPixels) : undefined;
   return Promise.all(
     crops.map((c) =>
-      c === 'centre' ? Promise.resolve(centreCrop(small!, size)) : c === 'whole' ? whole(large!, size) : zoom(large!, size),
+      c === 'centre'
+        ? Promise.resolve(centreCrop(small!, size))
+        : c === 'whole'
+          ? whole(large!, size)
+          : cropBox(large!, centredSquare(large!, ZOOM), size),
     ),
   );
 }

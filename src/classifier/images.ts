@@ -197,7 +197,13 @@ export async function prepareImage(buf: Buffer, opts: PrepareOptions): Promise<U
   }
 }
 
-/** Upright RGB → a square input, flipped or cropped at a given box (for TTA views). */
+/** The centred square covering `frac` of an image's shorter side. */
+export function centredSquare(img: { width: number; height: number }, frac: number) {
+  const side = Math.max(1, Math.round(Math.min(img.width, img.height) * frac));
+  return { left: Math.floor((img.width - side) / 2), top: Math.floor((img.height - side) / 2), width: side, height: side };
+}
+
+/** Upright RGB → a square input, flipped or cropped at a given box (TTA views, the zoom answer crop). */
 export async function cropBox(
   img: RGBImage,
   box: { left: number; top: number; width: number; height: number },

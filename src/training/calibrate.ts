@@ -26,7 +26,7 @@ import type { BackboneLocations } from '../classifier/featureExtractor.ts';
 import { imagenetProbs, loadImagenetHeads, type ImagenetHead } from '../classifier/imagenetHead.ts';
 import type { Sample } from './dataset.ts';
 import type { FeatureCache } from './featureCache.ts';
-import { CENTRE_ONLY, extractFeatures, parseAugmentation } from './features.ts';
+import { CENTRE_ONLY, extractFeatures, parseAugmentation, type ViewPlan } from './features.ts';
 import { photoFeatures, type PhotoFeatures } from './photoFeatures.ts';
 import { CENTRE_VIEW, combineCrops, type AnswerViews } from '../classifier/crops.ts';
 
@@ -83,6 +83,12 @@ export async function centreFeatures(
   return { samples: r.items.map((it) => it.sample), features: r.items.map((it) => Float32Array.from(it.views[0]!)), skipped: r.skipped };
 }
 
+/** The checkpoint's own training views (meta.params: --aug-level / --aug-views / --seed), with or without the centre crop. */
+function recipePlan(clf: Classifier, centre: boolean): ViewPlan {
+  const p = clf.meta.params;
+  return { centre, seed: p.seed, aug: parseAugmentation(p.augLevel, p.augViews) };
+}
+
 /**
  * Features of photos under the checkpoint's own augmented training views
  * (meta.params: --aug-level / --aug-views / --seed), cached like training's:
@@ -94,10 +100,9 @@ async function augmentedRows(
   cache: FeatureCache | undefined,
   onProgress?: (done: number, total: number) => void,
 ): Promise<Float32Array[]> {
-  const p = clf.meta.params;
-  const aug = parseAugmentation(p.augLevel, p.augViews);
-  if (aug.length === 0 || samples.length === 0) return [];
-  const r = await extractFeatures(samples, { embedder: clf.embedder, cache, plan: { centre: false, seed: p.seed, aug }, onProgress });
+  const plan = recipePlan(clf, false);
+  if (plan.aug.length === 0 || samples.length === 0) return [];
+  const r = await extractFeatures(samples, { embedder: clf.embedder, cache, plan, onProgress });
   return r.items.flatMap((it) => it.views.map((v) => Float32Array.from(v)));
 }
 
@@ -165,11 +170,10 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
   // Prototypes from every training view, so a bed, a close-up or a filtered photo has one near it.
   const sizes = meta.backbones.map((b) => b.featureSize);
   const k = o.prototypes ?? PROTOTYPES_PER_SPECIES;
-  const p = meta.params;
   const proto = await extractFeatures(protoPhotos, {
     embedder: clf.embedder,
     cache: o.cache,
-    plan: { centre: true, seed: p.seed, aug: parseAugmentation(p.augLevel, p.augViews) },
+    plan: recipePlan(clf, true),
     onProgress: (d, t) => o.onProgress?.('Features (prototypes)', d, t),
   });
   const protoRows = proto.items.flatMap((it) =>

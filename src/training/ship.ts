@@ -161,9 +161,10 @@ export async function shipModel(
       const ex = await photoFeatures(clf, samples, cache, clf.answerViews, o.onProgress);
       const kinds = !!meta.answers;
       rows = ex.photos.map(({ sample, features }) => {
-        const s = clf.signals(features);
+        const head = clf.probsOfFeatures(features);
+        const s = clf.signals(features, head);
         // Without answer settings the figures are the head's own probabilities (no temperature).
-        const row = kinds ? s.probs : clf.photoProbs(clf.probsOfFeatures(features));
+        const row = kinds ? s.probs : clf.photoProbs(head);
         const order = Array.from(row.keys()).sort((a, b) => row[b]! - row[a]!);
         const want = meta.labels.indexOf(sample.label);
         const right = order[0] === want;
