@@ -30,6 +30,10 @@ const program = new Command('evaluate')
   .option('--seed <n>', 'perturbation seed', '1')
   .option('--tta', 'test-time augmentation')
   .option('--unknown <dir>', 'photos of flower species the model was not trained on (any depth): how they are answered')
+  .option(
+    '--open-set',
+    'with --unknown: compare the signals that could tell those photos from the known species (AUROC, known share at 20% unknown)',
+  )
   .option('--not-flowers <dir>', 'photos that are not flowers (any depth): how they are answered')
   .option('--crops <list>', "answer from these crops instead of the checkpoint's (centre, whole, zoom; centre first)")
   .option('--combine <how>', "combine the crops by mean or max instead of the checkpoint's way")
@@ -47,6 +51,7 @@ interface EvaluateOptions {
   tta?: boolean;
   unknown?: string;
   notFlowers?: string;
+  openSet?: boolean;
   crops?: string;
   combine?: string;
   worst: string;
@@ -61,6 +66,7 @@ async function main() {
   const split = o.split as Split;
   if (!['train', 'valid', 'test'].includes(split)) throw new Error(`--split must be train, valid or test (got "${o.split}")`);
   const ds = scanDataset(o.dataDir, { only: split });
+  if (o.openSet && !o.unknown) throw new Error('--open-set needs --unknown DIR (photos of species the model was not trained on)');
   const unknown = o.unknown ? listImages(o.unknown) : undefined;
   const notFlowers = o.notFlowers ? listImages(o.notFlowers) : undefined;
   const samples = ds.splits[split];
@@ -88,6 +94,7 @@ async function main() {
     fallbackThreshold: loadConfig().confidenceThreshold,
     unknown,
     notFlowers,
+    openSet: !!o.openSet,
   });
   const worst = r.perClass.slice(0, Number(o.worst));
   if (o.json) {
@@ -124,6 +131,10 @@ async function main() {
     shares('answers', a?.known);
     shares('unknown', a?.unknown);
     shares('not flowers', a?.notFlowers);
+    if (r.openSet) {
+      console.log(`open set (known species answered while at most ${pct(r.openSet[0]?.unknownShare ?? 0)} of the unknown are):`);
+      for (const x of r.openSet) console.log(`  ${x.signal.padEnd(38)} AUROC ${x.auroc.toFixed(3)}  known ${pct(x.known)}`);
+    }
     console.log(`speed      ${r.msPerImage.toFixed(1)} ms per image (decode + model, one at a time)`);
     console.log('worst classes:');
     for (const c of worst) console.log(`  ${pct(c.accuracy).padStart(7)}  ${c.name} (${c.label}, ${c.images} images)`);

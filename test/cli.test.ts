@@ -45,7 +45,7 @@ test('--help lists the familiar options', () => {
   const p = run('predict', ['--help']);
   for (const o of ['--checkpoint', '--top-k', '--category-names', '--json']) assert.ok(p.out.includes(o), o);
   const e = run('evaluate', ['--help']);
-  for (const o of ['--split', '--perturb', '--tta', '--unknown', '--not-flowers', '--json']) assert.ok(e.out.includes(o), o);
+  for (const o of ['--split', '--perturb', '--tta', '--unknown', '--not-flowers', '--open-set', '--json']) assert.ok(e.out.includes(o), o);
 });
 
 // The checkpoint the later tests use: trained by whichever test needs it first, so each test runs alone too.
@@ -160,10 +160,26 @@ test('calibrate saves the answer settings; evaluate answers a test split alone, 
     path.join(tmp, 'unknown'),
     '--not-flowers',
     others,
+    '--open-set',
     '--json',
   ]);
   assert.equal(e.code, 0, e.err);
-  const a = JSON.parse(e.out).answers;
+  const report = JSON.parse(e.out);
+  // The open-set comparison: the bot's signal, the head's others, the prototypes and the class statistics training saved.
+  assert.deepEqual(
+    report.openSet.map((x: { signal: string }) => x.signal),
+    [
+      'calibrated top-1 (the bot)',
+      'top-1 − top-2 margin',
+      'negative entropy',
+      'similarity to the nearest prototype',
+      'Mahalanobis (class statistics)',
+      'relative Mahalanobis',
+    ],
+  );
+  for (const x of report.openSet as { auroc: number; known: number; unknownShare: number }[])
+    assert.ok(x.auroc >= 0 && x.auroc <= 1 && x.known >= 0 && x.known <= 1 && x.unknownShare === 0.2, JSON.stringify(x));
+  const a = report.answers;
   assert.equal(a.known.images, 18);
   assert.equal(a.unknown.images, 16);
   assert.equal(a.notFlowers.images, 3);
@@ -171,6 +187,9 @@ test('calibrate saves the answer settings; evaluate answers a test split alone, 
     assert.ok(Math.abs(x.species + x.notSure + x.notFlower - 1) < 1e-9, JSON.stringify(x));
   assert.ok(a.known.speciesCorrect <= a.known.species);
   assert.equal(a.unknown.speciesCorrect, undefined);
+  const noUnknown = run('evaluate', ['--data-dir', testOnly, '--checkpoint', ckpt, '--split', 'test', '--open-set']);
+  assert.equal(noUnknown.code, 1);
+  assert.match(noUnknown.err, /--open-set needs --unknown DIR/);
   const text = run('evaluate', ['--data-dir', testOnly, '--checkpoint', ckpt, '--split', 'test', '--not-flowers', others]);
   assert.equal(text.code, 0, text.err);
   assert.match(text.out, /not flowers +3 photos: species [\d.]+%/);

@@ -9,6 +9,8 @@ import type { Sample } from './dataset.ts';
 import type { FeatureCache } from './featureCache.ts';
 import { extractFeatures } from './features.ts';
 import { photoFeatures } from './photoFeatures.ts';
+import { loadClassStats } from './classStats.ts';
+import { compareOpenSet, openSetSignals, type OpenSetPhoto, type OpenSetScore } from './openSet.ts';
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 
@@ -31,6 +33,8 @@ export interface EvalReport {
   perClass: ClassScore[];
   /** How the bot would answer the split's photos, and the --unknown and --not-flowers photos. */
   answers?: AnswersReport;
+  /** --open-set: each candidate signal for telling the split's photos from the --unknown ones. */
+  openSet?: OpenSetScore[];
   msPerImage: number;
   tta: boolean;
   skipped: { path: string; reason: string }[];
@@ -92,6 +96,8 @@ export interface EvalOptions {
   unknown?: Sample[];
   /** Photos that are not flowers. */
   notFlowers?: Sample[];
+  /** With `unknown`: compare the signals that could tell them from the known species (openSet.ts). */
+  openSet?: boolean;
   onProgress?: (label: string, done: number, total: number) => void;
 }
 
@@ -204,6 +210,23 @@ export async function evaluate(o: EvalOptions): Promise<EvalReport> {
         false,
       );
   }
+  let openSet: OpenSetScore[] | undefined;
+  if (o.openSet && o.unknown?.length) {
+    const clf = o.classifier;
+    const photos = async (samples: Sample[], label: string): Promise<OpenSetPhoto[]> =>
+      (await photoFeatures(clf, samples, o.cache, clf.answerViews, (d, n) => o.onProgress?.(label, d, n))).photos.map((p) => ({
+        probs: clf.calibrate(clf.photoProbs(clf.probsOfFeatures(p.features))),
+        features: p.features,
+      }));
+    const split = await photos(known.samples, 'Open set (split)');
+    const dim = clf.meta.backbones.reduce((t, b) => t + b.featureSize, 0);
+    const probe = split[0]?.features[0];
+    const signals = openSetSignals({
+      stats: loadClassStats(clf.dir, dim),
+      ...(probe && clf.similarity(probe) !== undefined && { similarity: (f: Float32Array) => clf.similarity(f) ?? 0 }),
+    });
+    openSet = compareOpenSet(signals, split, await photos(o.unknown, 'Open set (unknown species)'));
+  }
   // Speed: whole path for a few photos, one at a time, as a user would send them.
   const timed = known.samples.slice(0, o.timed ?? 16);
   const t0 = performance.now();
@@ -214,6 +237,7 @@ export async function evaluate(o: EvalOptions): Promise<EvalReport> {
     perturbed,
     perClass,
     ...(answers && { answers }),
+    ...(openSet && { openSet }),
     msPerImage,
     tta: !!o.tta,
     skipped: clean.skipped,

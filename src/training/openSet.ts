@@ -1,0 +1,168 @@
+// Which signal tells photos of species the model knows from species it has
+// never seen (issue 12)? `npm run evaluate -- --unknown DIR --open-set` scores
+// each candidate on the split's photos against the unknown ones: how well it
+// ranks them (AUROC) and how many known photos it still answers when it lets
+// at most a fifth of the unknown ones through. The bot's rule uses the
+// calibrated top-1; the others are here so the comparison can be re-run.
+import type { ClassStats } from './classStats.ts';
+
+/** A photo as the signals see it: its calibrated probabilities and its features (one row per answer crop). */
+export interface OpenSetPhoto {
+  probs: Float32Array;
+  features: Float32Array[];
+}
+
+/** Higher means "more like a species the model knows". */
+export type OpenSetSignal = (p: OpenSetPhoto) => number;
+
+export interface OpenSetScore {
+  signal: string;
+  /** Chance that a random known photo scores above a random unknown one (ties count half). */
+  auroc: number;
+  /** Share of the known photos at or above the threshold that lets `unknownShare` of the unknown ones through. */
+  known: number;
+  unknownShare: number;
+}
+
+export function auroc(known: number[], unknown: number[]): number {
+  if (!known.length || !unknown.length) return NaN;
+  const u = [...unknown].sort((a, b) => a - b);
+  // Count of unknown strictly below x, and equal to x, by binary search.
+  const below = (x: number, strict: boolean) => {
+    let lo = 0,
+      hi = u.length;
+    while (lo < hi) {
+      const m = (lo + hi) >> 1;
+      if (strict ? u[m]! < x : u[m]! <= x) lo = m + 1;
+      else hi = m;
+    }
+    return lo;
+  };
+  let wins = 0;
+  for (const k of known) {
+    const lt = below(k, true);
+    wins += lt + (below(k, false) - lt) / 2;
+  }
+  return wins / (known.length * unknown.length);
+}
+
+/** The known share kept by the lowest threshold that answers at most `share` of the unknown photos. */
+export function knownShareAt(known: number[], unknown: number[], share: number): number {
+  if (!known.length) return NaN;
+  const u = [...unknown].sort((a, b) => b - a);
+  const allowed = Math.floor(share * u.length);
+  // Everything strictly above the first unknown score that must be refused passes.
+  const bar = allowed < u.length ? u[allowed]! : -Infinity;
+  return known.filter((k) => k > bar).length / known.length;
+}
+
+const top2 = (p: Float32Array) => {
+  let a = 0,
+    b = 0;
+  for (const v of p)
+    if (v > a) [a, b] = [v, a];
+    else if (v > b) b = v;
+  return [a, b] as const;
+};
+
+/**
+ * Distance of standardised features to the nearest class mean, in the class
+ * statistics a checkpoint keeps for /retrain: along each main direction of the
+ * within-class spread by its variance, and what those directions leave per
+ * dimension by the variance left over (a Mahalanobis distance with a
+ * low-rank-plus-diagonal covariance, shared by the classes).
+ */
+export function classDistance(s: ClassStats): (features: Float32Array) => { nearest: number; background: number } {
+  const d = s.dim,
+    k = s.labels.length,
+    rank = s.directionVar?.length ?? 0;
+  const U = s.directions ?? new Float32Array(0);
+  const rest = Float32Array.from(s.pooledVar);
+  for (let r = 0; r < rank; r++) for (let j = 0; j < d; j++) rest[j]! -= s.directionVar![r]! * U[r * d + j]! ** 2;
+  // Floor at a twentieth of the dimension's variance, as the replay sampler does.
+  const w = Float32Array.from(rest, (v, j) => 1 / Math.max(v, 0.05 * s.pooledVar[j]!, 1e-6));
+  const proj = (x: Float32Array, at = 0, weight?: Float32Array) =>
+    Float64Array.from({ length: rank }, (_, r) => {
+      let t = 0;
+      for (let j = 0; j < d; j++) t += U[r * d + j]! * x[at + j]! * (weight ? weight[j]! : 1);
+      return t;
+    });
+  // Per class, what the distance needs of its mean: μWμ, Uμ and UWμ.
+  const mWm = Float64Array.from({ length: k }, (_, c) => {
+    let t = 0;
+    for (let j = 0; j < d; j++) t += s.means[c * d + j]! ** 2 * w[j]!;
+    return t;
+  });
+  const uM = Array.from({ length: k }, (_, c) => proj(s.means, c * d));
+  const uwM = Array.from({ length: k }, (_, c) => proj(s.means, c * d, w));
+  // U W Uᵀ (rank × rank).
+  const G = Array.from({ length: rank }, (_, a) => proj(U, a * d, w));
+  return (features) => {
+    const z = Float32Array.from(features, (v, j) => (v - s.normMean[j]!) / s.normStd[j]!);
+    let zWz = 0,
+      zz = 0;
+    for (let j = 0; j < d; j++) {
+      zWz += z[j]! ** 2 * w[j]!;
+      zz += z[j]! ** 2;
+    }
+    const uZ = proj(z),
+      uwZ = proj(z, 0, w);
+    let nearest = Infinity;
+    for (let c = 0; c < k; c++) {
+      let zWm = 0;
+      for (let j = 0; j < d; j++) zWm += z[j]! * w[j]! * s.means[c * d + j]!;
+      // r = z − μ; a = U r; dist = rᵀWr − 2 aᵀ(UWr) + aᵀ(UWUᵀ)a + Σ a²/λ.
+      let dist = zWz - 2 * zWm + mWm[c]!;
+      for (let a = 0; a < rank; a++) {
+        const ra = uZ[a]! - uM[c]![a]!;
+        dist += -2 * ra * (uwZ[a]! - uwM[c]![a]!) + ra ** 2 / Math.max(s.directionVar![a]!, 1e-6);
+        for (let b = 0; b < rank; b++) dist += ra * G[a]![b]! * (uZ[b]! - uM[c]![b]!);
+      }
+      nearest = Math.min(nearest, dist);
+    }
+    // The background: all the training features as one Gaussian (standardised, so unit variance).
+    return { nearest, background: zz };
+  };
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** The candidate signals: the head's own (top-1, margin, entropy), and the class statistics' when the checkpoint has them. */
+export function openSetSignals(o: { stats?: ClassStats; similarity?: (f: Float32Array) => number } = {}): Record<string, OpenSetSignal> {
+  const { stats, similarity } = o;
+  const out: Record<string, OpenSetSignal> = {
+    'calibrated top-1 (the bot)': (p) => top2(p.probs)[0],
+    'top-1 − top-2 margin': (p) => {
+      const [a, b] = top2(p.probs);
+      return a - b;
+    },
+    'negative entropy': (p) => p.probs.reduce((t, v) => t + (v > 0 ? v * Math.log(v) : 0), 0),
+  };
+  if (similarity) out['similarity to the nearest prototype'] = (p) => mean(p.features.map(similarity));
+  if (stats) {
+    const dist = classDistance(stats);
+    out['Mahalanobis (class statistics)'] = (p) => -mean(p.features.map((f) => dist(f).nearest));
+    out['relative Mahalanobis'] = (p) =>
+      -mean(
+        p.features.map((f) => {
+          const x = dist(f);
+          return x.nearest - x.background;
+        }),
+      );
+  }
+  return out;
+}
+
+/** Every signal scored on known against unknown photos. */
+export function compareOpenSet(
+  signals: Record<string, OpenSetSignal>,
+  known: OpenSetPhoto[],
+  unknown: OpenSetPhoto[],
+  unknownShare = 0.2,
+): OpenSetScore[] {
+  return Object.entries(signals).map(([signal, f]) => {
+    const k = known.map(f),
+      u = unknown.map(f);
+    return { signal, auroc: auroc(k, u), known: knownShareAt(k, u, unknownShare), unknownShare };
+  });
+}
