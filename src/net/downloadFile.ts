@@ -11,6 +11,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { once } from 'node:events';
 import { Agent, type Dispatcher } from 'undici';
 import { DownloadError } from './errors.ts';
 import {
@@ -117,18 +118,26 @@ export async function downloadFile(url: string | URL, dest: string, opts: Downlo
       const total = declared ?? opts.expectedSize; // for progress only
       if (offset === 0) await writeFile(metaPath, JSON.stringify(partMetaFrom(source, result)));
       opts.onProgress?.(size, total);
-      await pipeline(
-        result.response.body,
-        async function* (chunks: AsyncIterable<Buffer>) {
-          for await (const chunk of chunks) {
-            hash.update(chunk);
-            size += chunk.length;
-            opts.onProgress?.(size, total);
-            yield chunk;
-          }
-        },
-        createWriteStream(part, { flags: offset > 0 ? 'a' : 'w' }),
-      );
+      const out = createWriteStream(part, { flags: offset > 0 ? 'a' : 'w' });
+      try {
+        await pipeline(
+          result.response.body,
+          async function* (chunks: AsyncIterable<Buffer>) {
+            for await (const chunk of chunks) {
+              hash.update(chunk);
+              size += chunk.length;
+              opts.onProgress?.(size, total);
+              yield chunk;
+            }
+          },
+          out,
+        );
+      } catch (err) {
+        // A write already under way can land after pipeline rejects: wait for the file to be
+        // closed, so the .part holds its final size before anyone (a resume) reads it.
+        if (!out.closed) await once(out, 'close').catch(() => undefined);
+        throw err;
+      }
       if (declared !== undefined && size !== declared) {
         throw new DownloadError('NETWORK', { detail: `connection ended after ${size} of ${declared} bytes` });
       }
