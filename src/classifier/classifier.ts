@@ -121,6 +121,11 @@ export class Classifier {
     );
   }
 
+  /** Whether the checkpoint has species prototypes (and so a similarity to the species). */
+  get hasPrototypes(): boolean {
+    return this.centroids !== undefined;
+  }
+
   /** Cosine similarity of one view's features to the nearest species prototype, when the checkpoint has them. */
   similarity(features: Float32Array): number | undefined {
     return this.centroids

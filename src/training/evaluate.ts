@@ -9,8 +9,7 @@ import type { Sample } from './dataset.ts';
 import type { FeatureCache } from './featureCache.ts';
 import { extractFeatures } from './features.ts';
 import { photoFeatures } from './photoFeatures.ts';
-import { loadClassStats } from './classStats.ts';
-import { compareOpenSet, openSetSignals, type OpenSetPhoto, type OpenSetScore } from './openSet.ts';
+import { compareOnPhotos, type OpenSetScore } from './openSet.ts';
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 
@@ -210,23 +209,10 @@ export async function evaluate(o: EvalOptions): Promise<EvalReport> {
         false,
       );
   }
-  let openSet: OpenSetScore[] | undefined;
-  if (o.openSet && o.unknown?.length) {
-    const clf = o.classifier;
-    const photos = async (samples: Sample[], label: string): Promise<OpenSetPhoto[]> =>
-      (await photoFeatures(clf, samples, o.cache, clf.answerViews, (d, n) => o.onProgress?.(label, d, n))).photos.map((p) => ({
-        probs: clf.calibrate(clf.photoProbs(clf.probsOfFeatures(p.features))),
-        features: p.features,
-      }));
-    const split = await photos(known.samples, 'Open set (split)');
-    const dim = clf.meta.backbones.reduce((t, b) => t + b.featureSize, 0);
-    const probe = split[0]?.features[0];
-    const signals = openSetSignals({
-      stats: loadClassStats(clf.dir, dim),
-      ...(probe && clf.similarity(probe) !== undefined && { similarity: (f: Float32Array) => clf.similarity(f) ?? 0 }),
-    });
-    openSet = compareOpenSet(signals, split, await photos(o.unknown, 'Open set (unknown species)'));
-  }
+  const openSet =
+    o.openSet && o.unknown?.length
+      ? await compareOnPhotos(o.classifier, known.samples, o.unknown, o.cache, (label, d, n) => o.onProgress?.(label, d, n))
+      : undefined;
   // Speed: whole path for a few photos, one at a time, as a user would send them.
   const timed = known.samples.slice(0, o.timed ?? 16);
   const t0 = performance.now();

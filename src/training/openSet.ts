@@ -4,7 +4,11 @@
 // ranks them (AUROC) and how many known photos it still answers when it lets
 // at most a fifth of the unknown ones through. The bot's rule uses the
 // calibrated top-1; the others are here so the comparison can be re-run.
-import type { ClassStats } from './classStats.ts';
+import type { Classifier } from '../classifier/classifier.ts';
+import { loadClassStats, type ClassStats } from './classStats.ts';
+import type { Sample } from './dataset.ts';
+import type { FeatureCache } from './featureCache.ts';
+import { photoFeatures } from './photoFeatures.ts';
 
 /** A photo as the signals see it: its calibrated probabilities and its features (one row per answer crop). */
 export interface OpenSetPhoto {
@@ -165,4 +169,25 @@ export function compareOpenSet(
       u = unknown.map(f);
     return { signal, auroc: auroc(k, u), known: knownShareAt(k, u, unknownShare), unknownShare };
   });
+}
+
+/** The comparison for a checkpoint: its answer crops' features of both sets (cached), its calibration, prototypes and class statistics. */
+export async function compareOnPhotos(
+  clf: Classifier,
+  known: Sample[],
+  unknown: Sample[],
+  cache?: FeatureCache,
+  onProgress?: (label: string, done: number, total: number) => void,
+): Promise<OpenSetScore[]> {
+  const photos = async (samples: Sample[], label: string): Promise<OpenSetPhoto[]> =>
+    (await photoFeatures(clf, samples, cache, clf.answerViews, (d, n) => onProgress?.(label, d, n))).photos.map((p) => ({
+      probs: clf.calibrate(clf.photoProbs(clf.probsOfFeatures(p.features))),
+      features: p.features,
+    }));
+  const dim = clf.meta.backbones.reduce((t, b) => t + b.featureSize, 0);
+  const signals = openSetSignals({
+    stats: loadClassStats(clf.dir, dim),
+    ...(clf.hasPrototypes && { similarity: (f: Float32Array) => clf.similarity(f) ?? 0 }),
+  });
+  return compareOpenSet(signals, await photos(known, 'Open set (split)'), await photos(unknown, 'Open set (unknown species)'));
 }
