@@ -1,5 +1,7 @@
 // npm run evaluate -- --data-dir D --checkpoint D [--split valid|test] [--unknown DIR] [--not-flowers DIR] [--perturb] [--tta] [--json]
 import { Command } from 'commander';
+import fs from 'node:fs';
+import path from 'node:path';
 import { archOf, Classifier } from '../src/classifier/classifier.ts';
 import { readMeta, resolveCheckpointDir } from '../src/classifier/checkpoint.ts';
 import { loadConfig } from '../src/config.ts';
@@ -32,7 +34,7 @@ const program = new Command('evaluate')
   .option('--unknown <dir>', 'photos of flower species the model was not trained on (any depth): how they are answered')
   .option(
     '--open-set',
-    'with --unknown: compare the signals that could tell those photos from the known species (AUROC, known share at 20% unknown)',
+    'with --unknown: compare the signals that could tell those photos from the known species (AUROC, known share at 20% unknown); with an ensemble and train/ under --data-dir, heads trained apart on each backbone too',
   )
   .option('--not-flowers <dir>', 'photos that are not flowers (any depth): how they are answered')
   .option('--crops <list>', "answer from these crops instead of the checkpoint's (centre, whole, zoom; centre first)")
@@ -95,6 +97,8 @@ async function main() {
     unknown,
     notFlowers,
     openSet: !!o.openSet,
+    ...(o.openSet &&
+      fs.existsSync(path.join(o.dataDir, 'train')) && { openSetTrain: scanDataset(o.dataDir, { only: 'train' }).splits.train }),
   });
   const worst = r.perClass.slice(0, Number(o.worst));
   if (o.json) {
@@ -133,7 +137,7 @@ async function main() {
     shares('not flowers', a?.notFlowers);
     if (r.openSet) {
       console.log(`open set (known species answered while at most ${pct(r.openSet[0]?.unknownShare ?? 0)} of the unknown are):`);
-      for (const x of r.openSet) console.log(`  ${x.signal.padEnd(38)} AUROC ${x.auroc.toFixed(3)}  known ${pct(x.known)}`);
+      for (const x of r.openSet) console.log(`  ${x.signal.padEnd(46)} AUROC ${x.auroc.toFixed(3)}  known ${pct(x.known)}`);
     }
     console.log(`speed      ${r.msPerImage.toFixed(1)} ms per image (decode + model, one at a time)`);
     console.log('worst classes:');

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import type { ClassStats } from '../src/training/classStats.ts';
-import { auroc, classDistance, compareOpenSet, knownShareAt, openSetSignals, type OpenSetPhoto } from '../src/training/openSet.ts';
+import {
+  auroc,
+  classDistance,
+  compareOpenSet,
+  knownShareAt,
+  openSetSignals,
+  trainBackboneHeads,
+  type OpenSetPhoto,
+} from '../src/training/openSet.ts';
 
 function stats(over: Partial<ClassStats> & Pick<ClassStats, 'dim' | 'means' | 'pooledVar'>): ClassStats {
   const n = over.means.length / over.dim;
@@ -92,4 +100,35 @@ test('each signal scores photos of known species above photos far from every spe
   }
   // Reversed roles: known photos now look unknown to every signal.
   for (const x of compareOpenSet(openSetSignals({ stats: s }), unknown, known)) assert.equal(x.auroc, 0, x.signal);
+});
+
+test('heads trained apart per backbone are sure on the species they know and unsure between them', async () => {
+  const { initBackend } = await import('../src/classifier/backend.ts');
+  await initBackend({ prefer: 'cpu' });
+  let seed = 3;
+  const noise = () => ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5) * 0.4;
+  // Backbone A (3 wide) puts species c on axis c; backbone B (2 wide) at angle c × 120°.
+  const row = (a: number[], b: number[]) => Float32Array.from([...a, ...b].map((v) => v + noise()));
+  const centre = (c: number) =>
+    row(
+      [0, 1, 2].map((k) => (k === c ? 6 : 0)),
+      [Math.cos((c * 2 * Math.PI) / 3) * 6, Math.sin((c * 2 * Math.PI) / 3) * 6],
+    );
+  const rows: Float32Array[] = [],
+    labels: number[] = [];
+  for (let i = 0; i < 90; i++) {
+    rows.push(centre(i % 3));
+    labels.push(i % 3);
+  }
+  const heads = trainBackboneHeads(rows, labels, 3, [3, 2], 400);
+  const sure = [0, 1, 2].flatMap((c) => heads(centre(c)));
+  // Input dropout keeps them from certainty: with one coordinate of B dropped, two species look alike.
+  for (const p of sure) assert.ok(p > 0.65, `${p}`);
+  // Halfway between two species in both backbones: neither head can be sure.
+  const between = row([3, 3, 0], [Math.cos(Math.PI / 3) * 3, Math.sin(Math.PI / 3) * 3]);
+  const [a, b] = heads(between);
+  assert.ok(a! < 0.55 && b! < 0.55, `${a} ${b}`);
+  const signal = openSetSignals({ backboneHeads: heads })['top-1 × heads trained apart, one per backbone']!;
+  const photo = (f: Float32Array): OpenSetPhoto => ({ features: [f], probs: Float32Array.from([0.9, 0.05, 0.05]) });
+  assert.ok(signal(photo(centre(1))) > signal(photo(between)));
 });

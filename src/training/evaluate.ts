@@ -97,6 +97,8 @@ export interface EvalOptions {
   notFlowers?: Sample[];
   /** With `unknown`: compare the signals that could tell them from the known species (openSet.ts). */
   openSet?: boolean;
+  /** With `openSet`: the training photos, for heads trained apart on each backbone (ensembles). */
+  openSetTrain?: Sample[];
   onProgress?: (label: string, done: number, total: number) => void;
 }
 
@@ -211,7 +213,7 @@ export async function evaluate(o: EvalOptions): Promise<EvalReport> {
   }
   const openSet =
     o.openSet && o.unknown?.length
-      ? await compareOnPhotos(o.classifier, known.samples, o.unknown, o.cache, (label, d, n) => o.onProgress?.(label, d, n))
+      ? await compareOnPhotos(o.classifier, known.samples, o.unknown, o.cache, (label, d, n) => o.onProgress?.(label, d, n), o.openSetTrain)
       : undefined;
   // Speed: whole path for a few photos, one at a time, as a user would send them.
   const timed = known.samples.slice(0, o.timed ?? 16);
