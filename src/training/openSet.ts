@@ -6,6 +6,7 @@
 // calibrated top-1; the others are here so the comparison can be re-run.
 import type { Classifier } from '../classifier/classifier.ts';
 import * as tf from '../classifier/tf.ts';
+import { featureOffsets } from '../classifier/answers.ts';
 import { CENTRE_ONLY, extractFeatures } from './features.ts';
 import { loadClassStats, type ClassStats } from './classStats.ts';
 import type { Sample } from './dataset.ts';
@@ -133,7 +134,7 @@ export function classDistance(s: ClassStats): (features: Float32Array) => { near
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-/** The candidate signals: the head's own (top-1, margin, entropy), and the class statistics' when the checkpoint has them. */
+/** The candidate signals: the head's own (top-1, margin, entropy), then those of whatever else is given (heads per backbone, prototypes, class statistics). */
 export function openSetSignals(
   o: { stats?: ClassStats; similarity?: (f: Float32Array) => number; backboneHeads?: (f: Float32Array) => number[] } = {},
 ): Record<string, OpenSetSignal> {
@@ -178,7 +179,17 @@ export function trainBackboneHeads(
   sizes: number[],
   epochs = 30,
 ): (features: Float32Array) => number[] {
-  const heads = featureSlices(sizes).map(([at, n]) => {
+  // One fixed shuffled order, so each batch mixes the species (the rows come species by species).
+  const order = rows.map((_, i) => i);
+  let seed = 12345;
+  for (let i = order.length - 1; i > 0; i--) {
+    seed = (seed * 16807) % 2147483647;
+    const j = seed % (i + 1);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const offsets = featureOffsets(sizes);
+  const heads = sizes.map((n, bb) => {
+    const at = offsets[bb]!;
     const mean = new Float32Array(n),
       sd = new Float32Array(n);
     for (const r of rows) for (let j = 0; j < n; j++) mean[j]! += r[at + j]! / rows.length;
@@ -191,8 +202,14 @@ export function trainBackboneHeads(
       });
       return tf.tensor2d(out, [fs.length, n]);
     };
-    const x = slice(rows);
-    const y = tf.oneHot(tf.tensor1d(labelIndex, 'int32'), classes);
+    const x = slice(order.map((i) => rows[i]!));
+    const y = tf.oneHot(
+      tf.tensor1d(
+        order.map((i) => labelIndex[i]!),
+        'int32',
+      ),
+      classes,
+    );
     const w = tf.variable(tf.zeros([n, classes])),
       b = tf.variable(tf.zeros([classes]));
     const opt = tf.train.adam(0.003);
@@ -209,12 +226,6 @@ export function trainBackboneHeads(
     return (f: Float32Array) => tf.tidy(() => (tf.max(tf.softmax(tf.add(tf.matMul(slice([f]), w), b)), 1).dataSync() as Float32Array)[0]!);
   });
   return (f) => heads.map((h) => h(f));
-}
-
-/** [offset, size] of each backbone's part of an ensemble's features. */
-function featureSlices(sizes: number[]): [number, number][] {
-  let at = 0;
-  return sizes.map((n) => [(at += n) - n, n]);
 }
 
 /** Every signal scored on known against unknown photos. */
