@@ -213,7 +213,7 @@ export async function evaluate(o: EvalOptions): Promise<EvalReport> {
   }
   const openSet =
     o.openSet && o.unknown?.length
-      ? await compareOnPhotos(o.classifier, known.samples, o.unknown, o.cache, (label, d, n) => o.onProgress?.(label, d, n), o.openSetTrain)
+      ? await compareOnPhotos(o.classifier, known.samples, o.unknown, o.cache, o.onProgress, o.openSetTrain)
       : undefined;
   // Speed: whole path for a few photos, one at a time, as a user would send them.
   const timed = known.samples.slice(0, o.timed ?? 16);

@@ -190,15 +190,15 @@ export function trainBackboneHeads(
   const offsets = featureOffsets(sizes);
   const heads = sizes.map((n, bb) => {
     const at = offsets[bb]!;
-    const mean = new Float32Array(n),
+    const mu = new Float32Array(n),
       sd = new Float32Array(n);
-    for (const r of rows) for (let j = 0; j < n; j++) mean[j]! += r[at + j]! / rows.length;
-    for (const r of rows) for (let j = 0; j < n; j++) sd[j]! += (r[at + j]! - mean[j]!) ** 2 / rows.length;
+    for (const r of rows) for (let j = 0; j < n; j++) mu[j]! += r[at + j]! / rows.length;
+    for (const r of rows) for (let j = 0; j < n; j++) sd[j]! += (r[at + j]! - mu[j]!) ** 2 / rows.length;
     sd.forEach((v, j) => (sd[j] = Math.sqrt(v) + 1e-3));
     const slice = (fs: Float32Array[]) => {
       const out = new Float32Array(fs.length * n);
       fs.forEach((f, i) => {
-        for (let j = 0; j < n; j++) out[i * n + j] = (f[at + j]! - mean[j]!) / sd[j]!;
+        for (let j = 0; j < n; j++) out[i * n + j] = (f[at + j]! - mu[j]!) / sd[j]!;
       });
       return tf.tensor2d(out, [fs.length, n]);
     };
@@ -210,6 +210,7 @@ export function trainBackboneHeads(
       ),
       classes,
     );
+    // A plain loop rather than buildHead + fit: it seeds each step's dropout mask, so the heads (and the figures) repeat.
     const w = tf.variable(tf.zeros([n, classes])),
       b = tf.variable(tf.zeros([classes]));
     const opt = tf.train.adam(0.003);
