@@ -18,6 +18,7 @@ import { calibrateCheckpoint } from '../src/training/calibrate.ts';
 import { scanDataset } from '../src/training/dataset.ts';
 import { DEFAULT_ANSWER_VIEWS, DEFAULT_SPECIES_THRESHOLD, DEFAULT_TRAIN_PARAMS } from '../src/training/defaults.ts';
 import { train } from '../src/training/trainer.ts';
+import { DEFAULT_LOGIT_TEMPERATURE, HEAD_LOSSES, isHeadLoss, type HeadLossName } from '../src/training/headLoss.ts';
 import { parseAugmentation } from '../src/training/features.ts';
 import { shipModel } from '../src/training/ship.ts';
 
@@ -44,6 +45,8 @@ const program = new Command('train')
   )
   .option('--seed <n>', 'augmentation seed', String(D.seed))
   .option('--views-per-epoch <n>', 'random views of each photo per epoch (0 = all views every epoch)', String(D.viewsPerEpoch ?? 0))
+  .option('--loss <name>', `training loss: ${HEAD_LOSSES.join(' or ')} (LogitNorm: less sure of species it never saw)`, 'crossentropy')
+  .option('--logit-temperature <t>', "LogitNorm's τ: the logits are scaled to norm 1/τ", String(DEFAULT_LOGIT_TEMPERATURE))
   .option('--max-per-class <n>', 'use at most N images per class (quick runs)')
   .option(
     '--exclude-labels <labels>',
@@ -71,6 +74,8 @@ interface TrainOptions {
   augLevel: string;
   seed: string;
   viewsPerEpoch: string;
+  loss: string;
+  logitTemperature: string;
   maxPerClass?: string;
   excludeLabels?: string;
   gpu?: boolean;
@@ -79,6 +84,11 @@ interface TrainOptions {
   setCurrent: boolean;
   ship?: boolean;
   json?: boolean;
+}
+
+function headLoss(v: string): HeadLossName {
+  if (!isHeadLoss(v)) throw new Error(`--loss must be ${HEAD_LOSSES.join(' or ')} (got "${v}")`);
+  return v;
 }
 
 async function main() {
@@ -102,6 +112,7 @@ async function main() {
     augLevel: o.augLevel,
     seed: num('seed', o.seed, 0),
     viewsPerEpoch: num('views-per-epoch', o.viewsPerEpoch, 0),
+    ...(o.loss !== 'crossentropy' && { loss: headLoss(o.loss), logitTemperature: num('logit-temperature', o.logitTemperature, 1e-6) }),
   };
   // The shipped model is the default recipe on the whole data set, nothing else (test/shippedModel.test.ts checks it).
   if (o.ship && (o.maxPerClass || o.excludeLabels || !isDeepStrictEqual(params, DEFAULT_TRAIN_PARAMS)))

@@ -7,6 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { initBackend } from '../src/classifier/backend.ts';
 import { Classifier } from '../src/classifier/classifier.ts';
+import { loadCheckpoint } from '../src/classifier/checkpoint.ts';
+import * as tf from '../src/classifier/tf.ts';
 import { loadBackbone, loadFeatureExtractor } from '../src/classifier/featureExtractor.ts';
 import { LocalEmbedder } from '../src/classifier/embedder.ts';
 import { decodeShortSide, decodeUpright, ImageError, MAX_DECODED_PIXELS, prepareImage, probeImage } from '../src/classifier/images.ts';
@@ -270,6 +272,38 @@ describe('training', () => {
     await a.dispose();
     await b.dispose();
     await embedder.close();
+  });
+
+  test('--loss logitnorm trains the logits and saves the same softmax head; the checkpoint keeps the loss', async () => {
+    const embedder = new LocalEmbedder(await loadFeatureExtractor(backboneDir, { cacheDir: tmp }));
+    const r = await train({
+      arch: backboneDir,
+      hiddenUnits: [],
+      dropout: 0,
+      learningRate: 0.01,
+      epochs: 30,
+      batchSize: 16,
+      augViews: 0,
+      augLevel: 'basic',
+      seed: 1,
+      loss: 'logitnorm',
+      logitTemperature: 0.1,
+      dataDir: shapesDir,
+      saveDir: path.join(tmp, 'ckpt-logitnorm'),
+      embedder,
+    });
+    await embedder.close();
+    assert.ok(r.meta.validAccuracy >= 0.9, `valid accuracy ${r.meta.validAccuracy}`);
+    assert.equal(r.meta.params.loss, 'logitnorm');
+    assert.equal(r.meta.params.logitTemperature, 0.1);
+    const { head } = await loadCheckpoint(r.dir);
+    const dense = head.layers.at(-1)!.getConfig();
+    assert.equal(dense.activation, 'softmax', 'saved as a softmax head like any other');
+    const p = tf.tidy(
+      () => (head.predict(tf.randomNormal([4, head.inputs[0]!.shape[1]!], 0, 1, 'float32', 2)) as tf.Tensor).arraySync() as number[][],
+    );
+    for (const row of p) assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-4);
+    head.dispose();
   });
 
   test('a checkpoint whose backbone does not match is refused', async () => {

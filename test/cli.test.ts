@@ -221,6 +221,15 @@ test('BLOOM_BACKEND forces a backend, and bad input gets a friendly error', () =
   assert.equal(typo.code, 1);
   assert.match(typo.err, /unknown augmentation level "phnoe"/);
   assert.equal(fs.existsSync(path.join(tmp, 'typo')), false, 'refused before any training');
+  for (const [args, message] of [
+    [['--loss', 'hinge'], /--loss must be crossentropy or logitnorm \(got "hinge"\)/],
+    [['--loss', 'logitnorm', '--logit-temperature', '0'], /--logit-temperature must be a number ≥ 0.000001 \(got "0"\)/],
+  ] as const) {
+    const r = run('train', ['--data-dir', data, '--arch', backbone, ...args, '--save-dir', path.join(tmp, 'typo')]);
+    assert.equal(r.code, 1);
+    assert.match(r.err, message);
+    assert.equal(fs.existsSync(path.join(tmp, 'typo')), false, 'refused before any training');
+  }
 });
 
 test('make-check-set writes the real-photo and perturbed checks; calibrate --crops fits the crops the bot answers from; evaluate uses them', () => {

@@ -19,6 +19,7 @@ import { learn } from '../src/training/learn.ts';
 import { HELD_OUT_SHARE, isHeldOut, planContributions } from '../src/training/contributions.ts';
 import { judge, passesGate, speciesChanges } from '../src/training/gate.ts';
 import { updateHead } from '../src/training/incremental.ts';
+import { lossOnLogits, type HeadLoss } from '../src/training/headLoss.ts';
 import { pruneVersions } from '../src/training/prune.ts';
 
 const sha = (s: string) => crypto.createHash('sha256').update(s).digest('hex');
@@ -89,7 +90,7 @@ function clusters(classes: number, dim: number, seed: number) {
   return { draw };
 }
 
-async function trainedHead(dim: number, classes: number, hidden: number[], draw: (k: number) => Float32Array) {
+async function trainedHead(dim: number, classes: number, hidden: number[], draw: (k: number) => Float32Array, loss?: HeadLoss) {
   const xs: Float32Array[] = [],
     ys: number[] = [];
   for (let k = 0; k < classes; k++)
@@ -97,8 +98,10 @@ async function trainedHead(dim: number, classes: number, hidden: number[], draw:
       xs.push(draw(k));
       ys.push(k);
     }
-  const head = buildHead({ inputDim: dim, classes, hidden, dropout: 0, seed: 3 });
-  head.compile({ optimizer: tf.train.adam(0.02), loss: 'categoricalCrossentropy' });
+  // LogitNorm trains the logits, then they go into a softmax head, as the trainer does.
+  const shape = { inputDim: dim, classes, hidden, dropout: 0, seed: 3 };
+  const onLogits = buildHead({ ...shape, output: loss ? 'logits' : 'softmax' });
+  onLogits.compile({ optimizer: tf.train.adam(0.02), loss: loss ? lossOnLogits(loss) : 'categoricalCrossentropy' });
   // A fixed interleaved order and no shuffling: the head, and so the test, is the same on every run.
   const order = xs.map((_, i) => i).sort((a, b) => (a % 40) - (b % 40) || a - b);
   const x = tf.tensor2d(order.map((i) => Array.from(xs[i]!)));
@@ -109,8 +112,13 @@ async function trainedHead(dim: number, classes: number, hidden: number[], draw:
     ),
     classes,
   );
-  await head.fit(x, y, { epochs: 40, batchSize: 32, verbose: 0, shuffle: false });
+  await onLogits.fit(x, y, { epochs: 40, batchSize: 32, verbose: 0, shuffle: false });
   tf.dispose([x, y]);
+  const head = loss ? buildHead(shape) : onLogits;
+  if (loss) {
+    head.setWeights(onLogits.getWeights());
+    onLogits.dispose();
+  }
   const stats = new ClassStatsBuilder(dim);
   xs.forEach((v, i) => stats.add(String(ys[i]), v));
   const labels = Array.from({ length: classes }, (_, k) => String(k));
@@ -133,12 +141,18 @@ describe('incremental head update', () => {
     await initBackend({ prefer: 'cpu' });
   });
 
-  for (const hidden of [[], [12]]) {
-    test(`a new species learnt from 6 feature vectors, the old classes kept (${hidden.length ? 'hidden layer' : 'linear head'})`, async () => {
+  const cases: { hidden: number[]; loss?: HeadLoss }[] = [
+    { hidden: [] },
+    { hidden: [12] },
+    { hidden: [], loss: { loss: 'logitnorm', logitTemperature: 0.1 } },
+  ];
+  for (const { hidden, loss } of cases) {
+    const kind = `${hidden.length ? 'hidden layer' : 'linear head'}${loss ? ', trained and updated with LogitNorm' : ''}`;
+    test(`a new species learnt from 6 feature vectors, the old classes kept (${kind})`, async () => {
       const dim = 24,
         old = 5;
       const { draw } = clusters(old + 1, dim, 11);
-      const { head, stats, labels } = await trainedHead(dim, old, hidden, draw);
+      const { head, stats, labels } = await trainedHead(dim, old, hidden, draw, loss);
       const testOld = Array.from({ length: old * 30 }, (_, i) => ({ x: draw(i % old), y: i % old }));
       const beforeAcc =
         top1(
@@ -156,6 +170,7 @@ describe('incremental head update', () => {
         newLabels: ['c1'],
         epochs: 30,
         anchor: Infinity,
+        ...(loss && { loss }),
       });
       assert.deepEqual(r.labels, [...labels, 'c1']);
       assert.equal(r.head.outputs[0]!.shape[1], old + 1);

@@ -31,6 +31,9 @@ export interface TrainParams {
   seed: number;
   /** Random views of each photo per epoch (0 or absent = all of them every epoch). */
   viewsPerEpoch?: number;
+  /** The training loss (absent = cross-entropy) and LogitNorm's τ; /retrain's update uses the same. */
+  loss?: 'crossentropy' | 'logitnorm';
+  logitTemperature?: number;
 }
 
 export interface CheckpointMeta {

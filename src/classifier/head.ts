@@ -12,6 +12,8 @@ export interface HeadShape {
    * masks stay unseeded: tfjs would draw the same mask at every step.
    */
   seed?: number;
+  /** 'logits' leaves out the final softmax: a head trained on its logits (training/headLoss.ts), then saved as softmax. */
+  output?: 'softmax' | 'logits';
 }
 
 export function buildHead(s: HeadShape): tf.Sequential {
@@ -33,7 +35,7 @@ export function buildHead(s: HeadShape): tf.Sequential {
   m.add(
     tf.layers.dense({
       units: s.classes,
-      activation: 'softmax',
+      activation: s.output === 'logits' ? 'linear' : 'softmax',
       inputShape: m.layers.length === 0 ? [s.inputDim] : undefined,
       kernelInitializer: tf.initializers.glorotUniform({ seed: seed(s.hidden.length) }),
     }),

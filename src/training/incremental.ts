@@ -11,6 +11,7 @@ import * as tf from '../classifier/tf.ts';
 import { rng } from '../classifier/augment.ts';
 import { buildHead } from '../classifier/head.ts';
 import { replaySampler, type ClassStats } from './classStats.ts';
+import { lossOnLogits, type HeadLoss } from './headLoss.ts';
 
 export interface TaughtPhoto {
   /** Raw backbone features (what the saved head takes). */
@@ -38,6 +39,8 @@ export interface IncrementalOptions {
   /** Spread of the noise added to taught photos, in pooled standard deviations. */
   photoNoise?: number;
   seed?: number;
+  /** The loss the head was trained with (its checkpoint's params): the update keeps to it. */
+  loss?: HeadLoss;
   onEpoch?: (epoch: number, epochs: number, loss: number) => void;
 }
 
@@ -138,6 +141,7 @@ export async function updateHead(o: IncrementalOptions): Promise<IncrementalResu
   const frozen = anchor === Infinity;
   const optimizer = tf.train.adam(o.learningRate ?? 0.01);
   const pick = rng(o.seed ?? 1);
+  const headLoss = lossOnLogits(o.loss);
   const normal = gaussian(rng((o.seed ?? 1) + 7));
   const batchSize = o.batchSize ?? 256;
   const epochs = o.epochs ?? 30;
@@ -177,7 +181,7 @@ export async function updateHead(o: IncrementalOptions): Promise<IncrementalResu
         () => {
           const h = penultimate(tf.tensor2d(x, [batchSize, dim]));
           const logits = tf.add(tf.matMul(h, tf.concat([kOld, kNew], 1)), tf.concat([bOld, bNew]));
-          const ce = tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(tf.oneHot(tf.tensor1d(y, 'int32'), C), logits);
+          const ce = headLoss(tf.oneHot(tf.tensor1d(y, 'int32'), C), logits);
           if (frozen || anchor === 0) return ce;
           const pull = tf.add(tf.sum(tf.square(tf.sub(kOld, kOld0))), tf.sum(tf.square(tf.sub(bOld, bOld0))));
           return tf.add<tf.Scalar>(ce, tf.mul(pull, anchor));

@@ -192,6 +192,7 @@ export async function learn(o: LearnOptions): Promise<LearnResult> {
       anchor: o.anchor ?? (taught.some((t) => meta.labels.includes(t.sample.label)) ? 1 : Infinity),
       photoNoise: o.photoNoise,
       seed: o.seed ?? meta.params.seed,
+      loss: meta.params,
       onEpoch: (epoch, epochs, loss) => o.onEvent?.({ phase: 'train', epoch, epochs, loss }),
     });
 

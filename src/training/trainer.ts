@@ -13,6 +13,7 @@ import { CENTRE_ONLY, extractFeatures, parseAugmentation, type ExtractedSample, 
 import { HalfRows } from './halfRows.ts';
 import { ClassStatsBuilder, saveClassStats, withSpread } from './classStats.ts';
 import { judge } from './gate.ts';
+import { DEFAULT_LOGIT_TEMPERATURE, lossOnLogits } from './headLoss.ts';
 
 export type TrainEvent =
   | { phase: 'scan'; dataset: Dataset }
@@ -289,8 +290,15 @@ async function fitHead(opts: TrainOptions, d: HeadData): Promise<{ head: tf.Laye
   const xValid = stack(d.valid, d.dim, d.norm);
   const yValid = tf.cast(tf.oneHot(tf.tensor1d(d.validY, 'int32'), d.classes), 'float32');
 
-  const head = buildHead({ inputDim: d.dim, classes: d.classes, hidden: opts.hiddenUnits, dropout: opts.dropout, seed: opts.seed });
-  head.compile({ optimizer: tf.train.adam(opts.learningRate), loss: 'categoricalCrossentropy', metrics: ['acc'] });
+  const shape = { inputDim: d.dim, classes: d.classes, hidden: opts.hiddenUnits, dropout: opts.dropout, seed: opts.seed };
+  // Cross-entropy trains the softmax head as it is saved; another loss trains its logits (then copied into one).
+  const onLogits = (opts.loss ?? 'crossentropy') !== 'crossentropy';
+  const head = buildHead({ ...shape, output: onLogits ? 'logits' : 'softmax' });
+  head.compile({
+    optimizer: tf.train.adam(opts.learningRate),
+    loss: onLogits ? lossOnLogits(opts) : 'categoricalCrossentropy',
+    metrics: ['acc'],
+  });
   const epochs: EpochMetrics[] = [];
   let best: { epoch: number; acc: number; loss: number; weights: tf.Tensor[] } | undefined;
   const pick = rng(opts.seed + 1);
@@ -312,11 +320,13 @@ async function fitHead(opts: TrainOptions, d: HeadData): Promise<{ head: tf.Laye
     opts.onEvent?.({ phase: 'train', epoch: m.epoch, epochs: opts.epochs, metrics: m, best: better });
   }
   if (!best) throw new Error(`training ran no epochs (epochs must be ≥ 1, got ${opts.epochs})`);
-  head.setWeights(best.weights);
+  const saved = onLogits ? buildHead(shape) : head;
+  saved.setWeights(best.weights);
+  if (saved !== head) head.dispose();
   best.weights.forEach((w) => w.dispose());
   xValid.dispose();
   yValid.dispose();
-  return { head, epochs, bestEpoch: best.epoch };
+  return { head: saved, epochs, bestEpoch: best.epoch };
 }
 
 export async function train(opts: TrainOptions): Promise<TrainResult> {
@@ -389,6 +399,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       augLevel: opts.augLevel,
       seed: opts.seed,
       viewsPerEpoch: opts.viewsPerEpoch,
+      ...(opts.loss &&
+        opts.loss !== 'crossentropy' && { loss: opts.loss, logitTemperature: opts.logitTemperature ?? DEFAULT_LOGIT_TEMPERATURE }),
     },
     epochs,
     bestEpoch,
