@@ -24,9 +24,11 @@ export function isHeadLoss(v: string): v is HeadLossName {
 
 /** Mean loss of a batch: one-hot targets, logits. */
 export function lossOnLogits(spec: HeadLoss | undefined): (oneHot: tf.Tensor, logits: tf.Tensor) => tf.Scalar {
-  if (spec?.loss !== 'logitnorm') return (y, z) => tf.losses.softmaxCrossEntropy(y, z) as tf.Scalar;
+  if (spec?.loss !== 'logitnorm') return (y, z) => tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(y, z);
   const tau = spec.logitTemperature ?? DEFAULT_LOGIT_TEMPERATURE;
   if (!(tau > 0)) throw new Error(`the logit temperature must be > 0 (got ${tau})`);
   return (y, z) =>
-    tf.tidy(() => tf.losses.softmaxCrossEntropy(y, tf.div(z, tf.mul(tf.add(tf.norm(z, 'euclidean', -1, true), 1e-7), tau))) as tf.Scalar);
+    tf.tidy(() =>
+      tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(y, tf.div(z, tf.mul(tf.add(tf.norm(z, 'euclidean', -1, true), 1e-7), tau))),
+    );
 }
