@@ -137,7 +137,10 @@ async function main() {
     shares('not flowers', a?.notFlowers);
     if (r.openSet) {
       console.log(`open set (known species answered while at most ${pct(r.openSet[0]?.unknownShare ?? 0)} of the unknown are):`);
-      for (const x of r.openSet) console.log(`  ${x.signal.padEnd(46)} AUROC ${x.auroc.toFixed(3)}  known ${pct(x.known)}`);
+      for (const x of r.openSet)
+        console.log(
+          `  ${x.signal.padEnd(46)} AUROC ${x.auroc.toFixed(3)}  known ${pct(x.known)}${x.knownRight === undefined ? '' : `  right ${pct(x.knownRight)}`}`,
+        );
     }
     console.log(`speed      ${r.msPerImage.toFixed(1)} ms per image (decode + model, one at a time)`);
     console.log('worst classes:');

@@ -177,8 +177,11 @@ test('calibrate saves the answer settings; evaluate answers a test split alone, 
       'relative Mahalanobis',
     ],
   );
-  for (const x of report.openSet as { auroc: number; known: number; unknownShare: number }[])
-    assert.ok(x.auroc >= 0 && x.auroc <= 1 && x.known >= 0 && x.known <= 1 && x.unknownShare === 0.2, JSON.stringify(x));
+  for (const x of report.openSet as { auroc: number; known: number; knownRight: number; unknownShare: number }[])
+    assert.ok(
+      x.auroc >= 0 && x.auroc <= 1 && x.knownRight >= 0 && x.knownRight <= x.known && x.known <= 1 && x.unknownShare === 0.2,
+      JSON.stringify(x),
+    );
   const a = report.answers;
   assert.equal(a.known.images, 18);
   assert.equal(a.unknown.images, 16);

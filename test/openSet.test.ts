@@ -98,8 +98,26 @@ test('each signal scores photos of known species above photos far from every spe
     assert.equal(x.auroc, 1, x.signal);
     assert.equal(x.known, 1, x.signal);
   }
+  assert.ok(
+    all.every((x) => x.knownRight === undefined),
+    'no right share when the known photos do not say',
+  );
   // Reversed roles: known photos now look unknown to every signal.
   for (const x of compareOpenSet(openSetSignals({ stats: s }), unknown, known)) assert.equal(x.auroc, 0, x.signal);
+});
+
+test('the right share: known photos answered at the bar and right', () => {
+  const photo = (peak: number, right?: boolean): OpenSetPhoto => ({
+    features: [Float32Array.from([0])],
+    probs: Float32Array.from([peak, 1 - peak]),
+    ...(right !== undefined && { right }),
+  });
+  // Five unknown at 0.6–0.8: one may pass (20 %), so the bar is 0.75; of the known, 0.99 / 0.9 / 0.85 pass, 0.7 does not.
+  const unknown = [0.8, 0.75, 0.7, 0.65, 0.6].map((p) => photo(p));
+  const known = [photo(0.99, true), photo(0.9, false), photo(0.85, true), photo(0.7, true)];
+  const [top1] = compareOpenSet(openSetSignals(), known, unknown);
+  assert.equal(top1!.known, 3 / 4);
+  assert.equal(top1!.knownRight, 2 / 4);
 });
 
 test('heads trained apart per backbone are sure on the species they know and unsure between them', async () => {

@@ -17,6 +17,8 @@ import { photoFeatures } from './photoFeatures.ts';
 export interface OpenSetPhoto {
   probs: Float32Array;
   features: Float32Array[];
+  /** For a known photo: whether its top-1 is its species. */
+  right?: boolean;
 }
 
 /** Higher means "more like a species the model knows". */
@@ -28,6 +30,8 @@ export interface OpenSetScore {
   auroc: number;
   /** Share of the known photos at or above the threshold that lets `unknownShare` of the unknown ones through. */
   known: number;
+  /** Share of the known photos answered at that threshold and right (when the known photos say whether they are). */
+  knownRight?: number;
   unknownShare: number;
 }
 
@@ -53,13 +57,17 @@ export function auroc(known: number[], unknown: number[]): number {
   return wins / (known.length * unknown.length);
 }
 
+/** The lowest bar that answers at most `share` of the unknown photos: scores strictly above it pass. */
+function barAt(unknown: number[], share: number): number {
+  const u = [...unknown].sort((a, b) => b - a);
+  const allowed = Math.floor(share * u.length);
+  return allowed < u.length ? u[allowed]! : -Infinity;
+}
+
 /** The known share kept by the lowest threshold that answers at most `share` of the unknown photos. */
 export function knownShareAt(known: number[], unknown: number[], share: number): number {
   if (!known.length) return NaN;
-  const u = [...unknown].sort((a, b) => b - a);
-  const allowed = Math.floor(share * u.length);
-  // Everything strictly above the first unknown score that must be refused passes.
-  const bar = allowed < u.length ? u[allowed]! : -Infinity;
+  const bar = barAt(unknown, share);
   return known.filter((k) => k > bar).length / known.length;
 }
 
@@ -239,7 +247,17 @@ export function compareOpenSet(
   return Object.entries(signals).map(([signal, f]) => {
     const k = known.map(f),
       u = unknown.map(f);
-    return { signal, auroc: auroc(k, u), known: knownShareAt(k, u, unknownShare), unknownShare };
+    const bar = barAt(u, unknownShare);
+    const knownRight = known.every((p) => p.right !== undefined)
+      ? k.filter((x, i) => x > bar && known[i]!.right).length / k.length
+      : undefined;
+    return {
+      signal,
+      auroc: auroc(k, u),
+      known: knownShareAt(k, u, unknownShare),
+      ...(knownRight !== undefined && { knownRight }),
+      unknownShare,
+    };
   });
 }
 
@@ -254,10 +272,11 @@ export async function compareOnPhotos(
   train?: Sample[],
 ): Promise<OpenSetScore[]> {
   const photos = async (samples: Sample[], label: string): Promise<OpenSetPhoto[]> =>
-    (await photoFeatures(clf, samples, cache, clf.answerViews, (d, n) => onProgress?.(label, d, n))).photos.map((p) => ({
-      probs: clf.calibrate(clf.photoProbs(clf.probsOfFeatures(p.features))),
-      features: p.features,
-    }));
+    (await photoFeatures(clf, samples, cache, clf.answerViews, (d, n) => onProgress?.(label, d, n))).photos.map((p) => {
+      const probs = clf.calibrate(clf.photoProbs(clf.probsOfFeatures(p.features)));
+      const top = probs.indexOf(Math.max(...probs));
+      return { probs, features: p.features, right: clf.meta.labels[top] === p.sample.label };
+    });
   const sizes = clf.meta.backbones.map((b) => b.featureSize);
   const dim = sizes.reduce((t, n) => t + n, 0);
   let backboneHeads: ((f: Float32Array) => number[]) | undefined;
