@@ -4,8 +4,9 @@
 // (Wei et al., ICML 2022) takes the cross-entropy of the logits scaled to a
 // fixed norm 1/τ, so only their direction is learnt. On the leave-species-out
 // run (README, "Three kinds of answer") it ranked unknown species below known
-// ones a little better for heads on centre crops, not on the default recipe. The saved head is the same either
-// way (softmax of the logits); its temperature is fitted afterwards as always.
+// ones a little better for heads on centre crops, not on the default recipe.
+// The saved head is the same either way (softmax of the logits); its
+// temperature is fitted afterwards as always.
 import type { TrainParams } from '../classifier/checkpoint.ts';
 import * as tf from '../classifier/tf.ts';
 

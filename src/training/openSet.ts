@@ -247,6 +247,7 @@ export function compareOpenSet(
   return Object.entries(signals).map(([signal, f]) => {
     const k = known.map(f),
       u = unknown.map(f);
+    // One bar for both shares (knownShareAt would sort the unknown scores again).
     const bar = barAt(u, unknownShare);
     const knownRight = known.every((p) => p.right !== undefined)
       ? k.filter((x, i) => x > bar && known[i]!.right).length / k.length
@@ -254,7 +255,7 @@ export function compareOpenSet(
     return {
       signal,
       auroc: auroc(k, u),
-      known: knownShareAt(k, u, unknownShare),
+      known: k.length ? k.filter((x) => x > bar).length / k.length : NaN,
       ...(knownRight !== undefined && { knownRight }),
       unknownShare,
     };
