@@ -44,6 +44,11 @@ const program = new Command('train')
     D.augLevel,
   )
   .option('--seed <n>', 'augmentation seed', String(D.seed))
+  .option(
+    '--outlier-mix <share>',
+    'per training row, this many rows mixed from two species and trained toward no species (less sure of species it never saw; 0 = none)',
+    String(D.outlierMix ?? 0),
+  )
   .option('--views-per-epoch <n>', 'random views of each photo per epoch (0 = all views every epoch)', String(D.viewsPerEpoch ?? 0))
   .option('--loss <name>', `training loss: ${HEAD_LOSSES.join(' or ')} (LogitNorm: less sure of species it never saw)`, 'crossentropy')
   .option('--logit-temperature <t>', "LogitNorm's τ: the logits are scaled to norm 1/τ", String(DEFAULT_LOGIT_TEMPERATURE))
@@ -73,6 +78,7 @@ interface TrainOptions {
   augViews: string;
   augLevel: string;
   seed: string;
+  outlierMix: string;
   viewsPerEpoch: string;
   loss: string;
   logitTemperature: string;
@@ -112,6 +118,7 @@ async function main() {
     augLevel: o.augLevel,
     seed: num('seed', o.seed, 0),
     viewsPerEpoch: num('views-per-epoch', o.viewsPerEpoch, 0),
+    ...(num('outlier-mix', o.outlierMix, 0) > 0 && { outlierMix: num('outlier-mix', o.outlierMix, 0) }),
     ...(o.loss !== 'crossentropy' && { loss: headLoss(o.loss), logitTemperature: num('logit-temperature', o.logitTemperature, 1e-6) }),
   };
   // The shipped model is the default recipe on the whole data set, nothing else (test/shippedModel.test.ts checks it).

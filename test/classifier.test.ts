@@ -306,6 +306,48 @@ describe('training', () => {
     head.dispose();
   });
 
+  test('--outlier-mix: the head is less sure of a mix of two shapes, still right on the shapes themselves', async () => {
+    const embedder = new LocalEmbedder(await loadFeatureExtractor(backboneDir, { cacheDir: tmp }));
+    const params = {
+      arch: backboneDir,
+      hiddenUnits: [],
+      dropout: 0,
+      learningRate: 0.01,
+      epochs: 30,
+      batchSize: 16,
+      augViews: 0,
+      augLevel: 'basic',
+      seed: 1,
+    };
+    const plain = await train({ ...params, dataDir: shapesDir, saveDir: path.join(tmp, 'ckpt-plain'), embedder });
+    const mixed = await train({ ...params, outlierMix: 1, dataDir: shapesDir, saveDir: path.join(tmp, 'ckpt-mixed'), embedder });
+    assert.equal(mixed.meta.params.outlierMix, 1);
+    assert.equal(plain.meta.params.outlierMix, undefined);
+    assert.ok(mixed.meta.validAccuracy >= 0.9, `valid accuracy ${mixed.meta.validAccuracy}`);
+    assert.ok(
+      mixed.meta.epochs.every((e) => e.trainAccuracy >= 0 && e.trainAccuracy <= 1),
+      'train accuracy counts the species rows only',
+    );
+    assert.ok(mixed.meta.epochs.at(-1)!.trainAccuracy >= 0.9, `train accuracy ${mixed.meta.epochs.at(-1)!.trainAccuracy}`);
+    // Features of one valid photo of each of two shapes, and their half-and-half mix.
+    const labels = scanDataset(shapesDir).labels;
+    const photo = (label: string) => {
+      const dir = path.join(shapesDir, 'valid', label);
+      return prepareImage(fs.readFileSync(path.join(dir, fs.readdirSync(dir)[0]!)), { size: TINY_INPUT });
+    };
+    const [a, b] = await embedder.embed([await photo(labels[0]!), await photo(labels[1]!)]);
+    await embedder.close();
+    const half = a!.map((v, i) => (v + b![i]!) / 2);
+    const top1 = async (dir: string) => {
+      const { head } = await loadCheckpoint(dir);
+      const p = tf.tidy(() => (head.predict(tf.tensor2d(half, [1, half.length])) as tf.Tensor).dataSync());
+      head.dispose();
+      return Math.max(...p);
+    };
+    const [sure, unsure] = [await top1(plain.dir), await top1(mixed.dir)];
+    assert.ok(unsure < sure, `top-1 on the mix: ${unsure} with outlier mixing, ${sure} without`);
+  });
+
   test('a checkpoint whose backbone does not match is refused', async () => {
     // Its own quick checkpoint (one epoch), not the previous test's.
     const own = new LocalEmbedder(await loadFeatureExtractor(backboneDir, { cacheDir: tmp }));

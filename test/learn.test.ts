@@ -141,13 +141,14 @@ describe('incremental head update', () => {
     await initBackend({ prefer: 'cpu' });
   });
 
-  const cases: { hidden: number[]; loss?: HeadLoss }[] = [
+  const cases: { hidden: number[]; loss?: HeadLoss; outlierMix?: number }[] = [
     { hidden: [] },
     { hidden: [12] },
     { hidden: [], loss: { loss: 'logitnorm', logitTemperature: 0.1 } },
+    { hidden: [], outlierMix: 0.5 },
   ];
-  for (const { hidden, loss } of cases) {
-    const kind = `${hidden.length ? 'hidden layer' : 'linear head'}${loss ? ', trained and updated with LogitNorm' : ''}`;
+  for (const { hidden, loss, outlierMix } of cases) {
+    const kind = `${hidden.length ? 'hidden layer' : 'linear head'}${loss ? ', trained and updated with LogitNorm' : ''}${outlierMix ? ', updated with outlier mixing' : ''}`;
     test(`a new species learnt from 6 feature vectors, the old classes kept (${kind})`, async () => {
       const dim = 24,
         old = 5;
@@ -171,6 +172,7 @@ describe('incremental head update', () => {
         epochs: 30,
         anchor: Infinity,
         ...(loss && { loss }),
+        outlierMix,
       });
       assert.deepEqual(r.labels, [...labels, 'c1']);
       assert.equal(r.head.outputs[0]!.shape[1], old + 1);
@@ -192,6 +194,41 @@ describe('incremental head update', () => {
       r.head.dispose();
     });
   }
+
+  test('with outlier mixing the new species row is less sure of mixes of it and an old class', async () => {
+    const dim = 24,
+      old = 5;
+    // Each run draws the same photos from its own stream; the mixes come from another (the same species centres).
+    const { draw } = clusters(old + 1, dim, 11);
+    const mixes = Array.from({ length: 40 }, (_, i) => {
+      const [a, b] = [draw(i % old), draw(old)];
+      return a.map((v, k) => (v + b[k]!) / 2);
+    });
+    const sureness = async (outlierMix?: number) => {
+      const own = clusters(old + 1, dim, 11).draw;
+      const { head, stats, labels } = await trainedHead(dim, old, [], own);
+      const photos = Array.from({ length: 6 }, () => ({ features: own(old), label: 'c1' }));
+      const r = await updateHead({
+        head,
+        labels,
+        hidden: [],
+        dropout: 0,
+        stats,
+        photos,
+        newLabels: ['c1'],
+        epochs: 30,
+        anchor: Infinity,
+        seed: 4,
+        outlierMix,
+      });
+      const p = tf.tidy(() => tf.mean(tf.max(r.head.predict(tf.tensor2d(mixes.map((m) => Array.from(m)))) as tf.Tensor, 1)).dataSync()[0]!);
+      head.dispose();
+      r.head.dispose();
+      return p;
+    };
+    const [plain, mixed] = [await sureness(), await sureness(1)];
+    assert.ok(mixed < plain, `mean top-1 on the mixes: ${mixed} with outlier mixing, ${plain} without`);
+  });
 
   test('class statistics survive a save and load (means float16, spread directions included)', async () => {
     const dim = 24;

@@ -34,6 +34,8 @@ export interface TrainParams {
   /** The training loss (absent = cross-entropy) and LogitNorm's τ; /retrain's update uses the same. */
   loss?: 'crossentropy' | 'logitnorm';
   logitTemperature?: number;
+  /** Rows mixed from two species per training row, trained toward no species (training/outlierMix.ts; absent = none). */
+  outlierMix?: number;
 }
 
 export interface CheckpointMeta {

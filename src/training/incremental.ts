@@ -12,6 +12,7 @@ import { rng } from '../classifier/augment.ts';
 import { buildHead } from '../classifier/head.ts';
 import { replaySampler, type ClassStats } from './classStats.ts';
 import { lossOnLogits, type HeadLoss } from './headLoss.ts';
+import { concatRows, mixOutliers } from './outlierMix.ts';
 
 export interface TaughtPhoto {
   /** Raw backbone features (what the saved head takes). */
@@ -36,6 +37,8 @@ export interface IncrementalOptions {
   learningRate?: number;
   /** Weight of the pull of old rows back to their starting values (0 = free, Infinity = frozen). */
   anchor?: number;
+  /** Rows mixed from two species per row, trained toward no species, as the full training did (outlierMix.ts). */
+  outlierMix?: number;
   /** Spread of the noise added to taught photos, in pooled standard deviations. */
   photoNoise?: number;
   seed?: number;
@@ -177,11 +180,14 @@ export async function updateHead(o: IncrementalOptions): Promise<IncrementalResu
     let sum = 0;
     for (let step = 0; step < stepsPerEpoch; step++) {
       const { x, y } = batch();
+      const mixed = o.outlierMix ? mixOutliers(x, Array.from(y), dim, o.outlierMix, pick) : new Float32Array(0);
+      const rows = batchSize + mixed.length / dim;
       const loss = optimizer.minimize(
         () => {
-          const h = penultimate(tf.tensor2d(x, [batchSize, dim]));
+          const h = penultimate(tf.tensor2d(mixed.length ? concatRows(x, mixed) : x, [rows, dim]));
           const logits = tf.add(tf.matMul(h, tf.concat([kOld, kNew], 1)), tf.concat([bOld, bNew]));
-          const ce = headLoss(tf.oneHot(tf.tensor1d(y, 'int32'), C), logits);
+          const species = tf.oneHot(tf.tensor1d(y, 'int32'), C);
+          const ce = headLoss(rows > batchSize ? tf.concat([species, tf.fill([rows - batchSize, C], 1 / C)]) : species, logits);
           if (frozen || anchor === 0) return ce;
           const pull = tf.add(tf.sum(tf.square(tf.sub(kOld, kOld0))), tf.sum(tf.square(tf.sub(bOld, bOld0))));
           return tf.add<tf.Scalar>(ce, tf.mul(pull, anchor));

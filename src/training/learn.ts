@@ -193,6 +193,7 @@ export async function learn(o: LearnOptions): Promise<LearnResult> {
       photoNoise: o.photoNoise,
       seed: o.seed ?? meta.params.seed,
       loss: meta.params,
+      outlierMix: meta.params.outlierMix,
       onEpoch: (epoch, epochs, loss) => o.onEvent?.({ phase: 'train', epoch, epochs, loss }),
     });
 

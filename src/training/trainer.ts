@@ -14,6 +14,7 @@ import { HalfRows } from './halfRows.ts';
 import { ClassStatsBuilder, saveClassStats, withSpread } from './classStats.ts';
 import { judge } from './gate.ts';
 import { DEFAULT_LOGIT_TEMPERATURE, lossOnLogits } from './headLoss.ts';
+import { concatRows, mixOutliers, speciesAccuracy } from './outlierMix.ts';
 
 export type TrainEvent =
   | { phase: 'scan'; dataset: Dataset }
@@ -248,26 +249,23 @@ async function trainEpoch(
   d: HeadData,
   order: number[],
   batchSize: number,
+  mix?: { share: number; rand: () => number },
 ): Promise<{ loss: number; accuracy: number }> {
   let lossSum = 0,
     accSum = 0;
   for (let at = 0; at < order.length; at += batchSize) {
     const part = order.slice(at, at + batchSize);
+    const labels = part.map((i) => d.trainY[i]!);
     const flat = new Float32Array(part.length * d.dim);
     part.forEach((i, r) => d.rows.readInto(i, flat, r * d.dim, d.norm));
-    const xb = tf.tensor2d(flat, [part.length, d.dim]);
-    const yb = tf.tidy(() =>
-      tf.cast(
-        tf.oneHot(
-          tf.tensor1d(
-            part.map((i) => d.trainY[i]!),
-            'int32',
-          ),
-          d.classes,
-        ),
-        'float32',
-      ),
-    );
+    // Mixed rows go after the species rows, with the uniform distribution as their target.
+    const mixed = mix ? mixOutliers(flat, labels, d.dim, mix.share, mix.rand) : new Float32Array(0);
+    const extra = mixed.length / d.dim;
+    const xb = tf.tensor2d(extra ? concatRows(flat, mixed) : flat, [part.length + extra, d.dim]);
+    const yb = tf.tidy(() => {
+      const y = tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), d.classes), 'float32');
+      return extra ? tf.concat([y, tf.fill([extra, d.classes], 1 / d.classes)]) : y;
+    });
     const [loss, acc] = (await head.trainOnBatch(xb, yb)) as number[];
     tf.dispose([xb, yb]);
     lossSum += loss! * part.length;
@@ -297,7 +295,7 @@ async function fitHead(opts: TrainOptions, d: HeadData): Promise<{ head: tf.Laye
   head.compile({
     optimizer: tf.train.adam(opts.learningRate),
     loss: onLogits ? lossOnLogits(opts) : 'categoricalCrossentropy',
-    metrics: ['acc'],
+    metrics: opts.outlierMix ? [speciesAccuracy] : ['acc'],
   });
   const epochs: EpochMetrics[] = [];
   let best: { epoch: number; acc: number; loss: number; weights: tf.Tensor[] } | undefined;
@@ -308,7 +306,13 @@ async function fitHead(opts: TrainOptions, d: HeadData): Promise<{ head: tf.Laye
   const optimizer = head.optimizer as unknown as { learningRate: number };
   for (let epoch = 0; epoch < opts.epochs; epoch++) {
     optimizer.learningRate = opts.learningRate * 0.5 * (1 + Math.cos((Math.PI * epoch) / opts.epochs));
-    const fit = await trainEpoch(head, d, epochOrder(d, k, pick), opts.batchSize);
+    const fit = await trainEpoch(
+      head,
+      d,
+      epochOrder(d, k, pick),
+      opts.batchSize,
+      opts.outlierMix ? { share: opts.outlierMix, rand: pick } : undefined,
+    );
     const [vLoss, vAcc] = tf.tidy(() => (head.evaluate(xValid, yValid, { batchSize: 512 }) as tf.Scalar[]).map((t) => t.dataSync()[0]!));
     const m: EpochMetrics = { epoch: epoch + 1, trainLoss: fit.loss, trainAccuracy: fit.accuracy, validLoss: vLoss!, validAccuracy: vAcc! };
     epochs.push(m);
@@ -401,6 +405,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       viewsPerEpoch: opts.viewsPerEpoch,
       ...(opts.loss &&
         opts.loss !== 'crossentropy' && { loss: opts.loss, logitTemperature: opts.logitTemperature ?? DEFAULT_LOGIT_TEMPERATURE }),
+      ...(opts.outlierMix && { outlierMix: opts.outlierMix }),
     },
     epochs,
     bestEpoch,
