@@ -274,18 +274,23 @@ describe('training', () => {
     await embedder.close();
   });
 
+  /** A linear head on the tiny backbone without dropout (so a run repeats), 30 epochs. */
+  const linearHead = () => ({
+    arch: backboneDir,
+    hiddenUnits: [],
+    dropout: 0,
+    learningRate: 0.01,
+    epochs: 30,
+    batchSize: 16,
+    augViews: 0,
+    augLevel: 'basic',
+    seed: 1,
+  });
+
   test('--loss logitnorm trains the logits and saves the same softmax head; the checkpoint keeps the loss', async () => {
     const embedder = new LocalEmbedder(await loadFeatureExtractor(backboneDir, { cacheDir: tmp }));
     const r = await train({
-      arch: backboneDir,
-      hiddenUnits: [],
-      dropout: 0,
-      learningRate: 0.01,
-      epochs: 30,
-      batchSize: 16,
-      augViews: 0,
-      augLevel: 'basic',
-      seed: 1,
+      ...linearHead(),
       loss: 'logitnorm',
       logitTemperature: 0.1,
       dataDir: shapesDir,
@@ -308,17 +313,7 @@ describe('training', () => {
 
   test('--outlier-mix: the head is less sure of a mix of two shapes, still right on the shapes themselves', async () => {
     const embedder = new LocalEmbedder(await loadFeatureExtractor(backboneDir, { cacheDir: tmp }));
-    const params = {
-      arch: backboneDir,
-      hiddenUnits: [],
-      dropout: 0,
-      learningRate: 0.01,
-      epochs: 30,
-      batchSize: 16,
-      augViews: 0,
-      augLevel: 'basic',
-      seed: 1,
-    };
+    const params = linearHead();
     const plain = await train({ ...params, dataDir: shapesDir, saveDir: path.join(tmp, 'ckpt-plain'), embedder });
     const mixed = await train({ ...params, outlierMix: 1, dataDir: shapesDir, saveDir: path.join(tmp, 'ckpt-mixed'), embedder });
     assert.equal(mixed.meta.params.outlierMix, 1);

@@ -149,20 +149,10 @@ test('calibrate saves the answer settings; evaluate answers a test split alone, 
         .jpeg()
         .toBuffer(),
     );
-  const e = run('evaluate', [
-    '--data-dir',
-    testOnly,
-    '--checkpoint',
-    ckpt,
-    '--split',
-    'test',
-    '--unknown',
-    path.join(tmp, 'unknown'),
-    '--not-flowers',
-    others,
-    '--open-set',
-    '--json',
-  ]);
+  // The test split alone, against the unknown species.
+  const evaluateTestOnly = (...more: string[]) =>
+    run('evaluate', ['--data-dir', testOnly, '--checkpoint', ckpt, '--split', 'test', '--unknown', path.join(tmp, 'unknown'), ...more]);
+  const e = evaluateTestOnly('--not-flowers', others, '--open-set', '--json');
   assert.equal(e.code, 0, e.err);
   const report = JSON.parse(e.out);
   // The open-set comparison: the bot's signal, the head's others, the prototypes and the class statistics training saved.
@@ -216,17 +206,7 @@ test('calibrate saves the answer settings; evaluate answers a test split alone, 
     fitted.fitted.speciesThreshold,
     /^the head's own top-1 \(before temperature scaling\) at which at most 25% of 16 unknown-species photos/,
   );
-  const check = run('evaluate', [
-    '--data-dir',
-    testOnly,
-    '--checkpoint',
-    ckpt,
-    '--split',
-    'test',
-    '--unknown',
-    path.join(tmp, 'unknown'),
-    '--json',
-  ]);
+  const check = evaluateTestOnly('--json');
   assert.equal(check.code, 0, check.err);
   const u = JSON.parse(check.out).answers.unknown;
   assert.ok(u.species <= 0.25, `unknown species answered with a species: ${JSON.stringify(u)} at ${fitted.speciesThreshold}`);
