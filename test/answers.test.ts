@@ -9,7 +9,6 @@ import * as tf from '../src/classifier/tf.ts';
 import {
   applyTemperature,
   decideAnswer,
-  decisionProbs,
   expectedCalibrationError,
   featureOffsets,
   fitTemperature,
@@ -165,20 +164,6 @@ describe('calibration', () => {
     const after = rows.map((r) => applyTemperature(r, T));
     assert.ok(Math.abs(after[0]![0]! - 0.7) < 0.02, String(after[0]![0]));
     assert.ok(expectedCalibrationError(after, targets) < expectedCalibrationError(rows, targets) / 10);
-  });
-
-  test("thresholdOn 'head' decides on the head's own probabilities: the temperature undone, the decision with it", () => {
-    const head = Float32Array.from([0.5, 0.3, 0.2]);
-    const calibrated = applyTemperature(head, 0.4); // sharpened: top-1 ≈ 0.78
-    const own = decisionProbs(calibrated, { temperature: 0.4, thresholdOn: 'head' });
-    own.forEach((v, i) => assert.ok(Math.abs(v - head[i]!) < 1e-6, `${v} vs ${head[i]}`));
-    assert.equal(decisionProbs(calibrated, { temperature: 0.4 }), calibrated, 'absent: the calibrated ones');
-    const settings = { temperature: 0.4, speciesThreshold: 0.6 };
-    assert.equal(decideAnswer({ top1: Math.max(...calibrated) }, settings, 0.35).kind, 'species');
-    assert.equal(
-      decideAnswer({ top1: Math.max(...decisionProbs(calibrated, { ...settings, thresholdOn: 'head' })) }, settings, 0.35).kind,
-      'notSure',
-    );
   });
 
   test('flower classes are where the training photos put their mass; likeness averages the backbones', () => {

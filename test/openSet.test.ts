@@ -90,7 +90,7 @@ test('each signal scores photos of known species above photos far from every spe
   const plain = compareOpenSet(openSetSignals(), known, unknown);
   assert.deepEqual(
     plain.map((x) => x.signal),
-    ['top-1 (the bot)', 'top-1 − top-2 margin', 'negative entropy'],
+    ['calibrated top-1 (the bot)', 'top-1 − top-2 margin', 'negative entropy'],
   );
   const all = compareOpenSet(openSetSignals({ stats: s, similarity: (f) => -Math.abs(f[1]!) }), known, unknown);
   assert.equal(all.length, 6);

@@ -17,16 +17,8 @@ export interface AnswerSettings {
    * these classes, averaged over the backbones that have a head.
    */
   flowerClasses?: number[][];
-  /** A top-1 probability at or above this answers with the species (the calibrated one, or the head's own: thresholdOn). */
+  /** A calibrated top-1 probability at or above this answers with the species. */
   speciesThreshold?: number;
-  /**
-   * 'head': the species threshold applies to the head's own top-1 probability,
-   * before temperature scaling (absent: to the calibrated one). A head trained
-   * with outlier mixing (training/outlierMix.ts) learnt its own softmax to be
-   * unsure between species; the temperature, fitted on valid photos of known
-   * species only, sharpens much of that away (README: "Three kinds of answer").
-   */
-  thresholdOn?: 'head';
   /** A flower-likeness below this answers "that doesn't look like a flower". */
   notFlowerBelow?: number;
   /** File in the checkpoint folder with the species prototypes (unit rows, float32 or float16, see speciesPrototypes). */
@@ -75,12 +67,6 @@ export function decideAnswer(s: AnswerSignals, settings: AnswerSettings | undefi
   if (simBelow !== undefined && s.similarity !== undefined && s.similarity < simBelow && doubtful) return { kind: 'notFlower' };
   const threshold = settings?.speciesThreshold ?? fallbackThreshold;
   return { kind: s.top1 >= threshold ? 'species' : 'notSure' };
-}
-
-/** The probabilities the species threshold applies to (thresholdOn): the calibrated ones, or the head's own (p ∝ calibrated^T undoes the scaling). */
-export function decisionProbs(calibrated: Float32Array, settings: AnswerSettings | undefined): Float32Array {
-  const t = settings?.temperature ?? 1;
-  return settings?.thresholdOn === 'head' && t !== 1 ? applyTemperature(calibrated, 1 / t) : calibrated;
 }
 
 /** Temperature scaling on probabilities (exact for a softmax head: log p = logits + const). */

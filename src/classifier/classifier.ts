@@ -4,15 +4,7 @@ import { readCentroids } from './centroids.ts';
 import * as tf from './tf.ts';
 import fs from 'node:fs';
 import path from 'node:path';
-import {
-  applyTemperature,
-  decideAnswer,
-  decisionProbs,
-  featureOffsets,
-  flowerLikeness,
-  nearestSimilarity,
-  type Answer,
-} from './answers.ts';
+import { applyTemperature, decideAnswer, featureOffsets, flowerLikeness, nearestSimilarity, type Answer } from './answers.ts';
 import { splitArch } from './backbones.ts';
 import { checkBackbones, loadCheckpoint, type CheckpointMeta } from './checkpoint.ts';
 import type { Embedder } from './embedder.ts';
@@ -145,15 +137,10 @@ export class Classifier {
       : undefined;
   }
 
-  /** The probabilities the species threshold applies to: the calibrated ones, or the head's own (p ∝ calibrated^T undoes the scaling). */
-  decisionProbs(calibrated: Float32Array): Float32Array {
-    return decisionProbs(calibrated, this.meta.answers);
-  }
-
   /** The kind of answer for a photo's calibrated probabilities, flower-likeness and similarity to the species. */
   answer(calibrated: Float32Array, likeness: number | undefined, fallbackThreshold: number, similarity?: number): Answer {
     let top1 = 0;
-    for (const p of this.decisionProbs(calibrated)) top1 = Math.max(top1, p);
+    for (const p of calibrated) top1 = Math.max(top1, p);
     return decideAnswer({ top1, flowerLikeness: likeness, similarity }, this.meta.answers, fallbackThreshold);
   }
 

@@ -155,8 +155,7 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
   // Which ImageNet classes the training photos look like, per backbone.
   const offsets = featureOffsets(meta.backbones.map((b) => b.featureSize));
   const flowerClasses = o.imagenet.map((h, b) => (h ? pickFlowerClasses(train.features.map((f) => imagenetProbs(h, f, offsets[b]))) : []));
-  // The species threshold applies to the head's own top-1 (answers.ts: thresholdOn).
-  const settings: AnswerSettings = { temperature, flowerClasses, views, thresholdOn: 'head' };
+  const settings: AnswerSettings = { temperature, flowerClasses, views };
   const likenessOf = (f: Float32Array) => flowerLikeness(f, o.imagenet, offsets, flowerClasses) ?? 1;
   // A photo's signal is the mean over its crops, as the bot takes it.
   const perPhoto = (photos: PhotoFeatures[], signal: (f: Float32Array) => number) =>
@@ -204,7 +203,7 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
     const u = await photoFeatures(clf, o.unknown, o.cache, views, (d, t) => o.onProgress?.('Features (unknown species)', d, t));
     unknownLikeness = perPhoto(u.photos, likenessOf);
     unknownSim = perPhoto(u.photos, similarityOf);
-    unknownTop1 = probsOf(u.photos).map((r) => Math.max(...r));
+    unknownTop1 = probsOf(u.photos).map((r) => Math.max(...applyTemperature(r, temperature)));
     settings.notFlowerSimilarityBelow = Math.min(
       settings.notFlowerSimilarityBelow,
       Math.min(...unknownSim) - (o.unknownSimilarityMargin ?? o.similarityMargin ?? SIMILARITY_MARGIN),
@@ -230,7 +229,7 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
       o.speciesThreshold !== undefined
         ? 'given'
         : unknownTop1.length
-          ? `the head's own top-1 (before temperature scaling) at which at most ${(o.unknownSpeciesRate ?? 0.15) * 100}% of ${unknownTop1.length} unknown-species photos are answered with a species`
+          ? `at most ${(o.unknownSpeciesRate ?? 0.15) * 100}% of ${unknownTop1.length} unknown-species photos answered with a species`
           : 'not fitted (BLOOM_CONFIDENCE_THRESHOLD)',
     eceBefore,
     eceAfter,

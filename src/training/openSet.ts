@@ -2,9 +2,8 @@
 // never seen (issue 12)? `npm run evaluate -- --unknown DIR --open-set` scores
 // each candidate on the split's photos against the unknown ones: how well it
 // ranks them (AUROC) and how many known photos it still answers when it lets
-// at most a fifth of the unknown ones through. The bot's rule uses the top-1
-// (the head's own, or calibrated: answers.ts thresholdOn), and so do the
-// probability signals here; the others are here so the comparison can be re-run.
+// at most a fifth of the unknown ones through. The bot's rule uses the
+// calibrated top-1; the others are here so the comparison can be re-run.
 import type { Classifier } from '../classifier/classifier.ts';
 import * as tf from '../classifier/tf.ts';
 import { featureOffsets } from '../classifier/answers.ts';
@@ -14,7 +13,7 @@ import type { Sample } from './dataset.ts';
 import type { FeatureCache } from './featureCache.ts';
 import { photoFeatures } from './photoFeatures.ts';
 
-/** A photo as the signals see it: the probabilities the bot decides on (Classifier.decisionProbs) and its features (one row per answer crop). */
+/** A photo as the signals see it: its calibrated probabilities and its features (one row per answer crop). */
 export interface OpenSetPhoto {
   probs: Float32Array;
   features: Float32Array[];
@@ -149,7 +148,7 @@ export function openSetSignals(
 ): Record<string, OpenSetSignal> {
   const { stats, similarity, backboneHeads } = o;
   const out: Record<string, OpenSetSignal> = {
-    'top-1 (the bot)': (p) => top2(p.probs)[0],
+    'calibrated top-1 (the bot)': (p) => top2(p.probs)[0],
     'top-1 − top-2 margin': (p) => {
       const [a, b] = top2(p.probs);
       return a - b;
@@ -275,7 +274,7 @@ export async function compareOnPhotos(
 ): Promise<OpenSetScore[]> {
   const photos = async (samples: Sample[], label: string): Promise<OpenSetPhoto[]> =>
     (await photoFeatures(clf, samples, cache, clf.answerViews, (d, n) => onProgress?.(label, d, n))).photos.map((p) => {
-      const probs = clf.decisionProbs(clf.calibrate(clf.photoProbs(clf.probsOfFeatures(p.features))));
+      const probs = clf.calibrate(clf.photoProbs(clf.probsOfFeatures(p.features)));
       const top = probs.indexOf(Math.max(...probs));
       return { probs, features: p.features, right: clf.meta.labels[top] === p.sample.label };
     });
