@@ -107,6 +107,7 @@ async function main() {
   };
   // Checked before any backbone loads, so a typo fails at once.
   const aug = parseAugmentation(o.augLevel, num('aug-views', o.augViews, 0));
+  const outlierMix = num('outlier-mix', o.outlierMix, 0);
   const params = {
     arch: o.arch,
     hiddenUnits: parseHidden(o.hiddenUnits),
@@ -118,7 +119,7 @@ async function main() {
     augLevel: o.augLevel,
     seed: num('seed', o.seed, 0),
     viewsPerEpoch: num('views-per-epoch', o.viewsPerEpoch, 0),
-    ...(num('outlier-mix', o.outlierMix, 0) > 0 && { outlierMix: num('outlier-mix', o.outlierMix, 0) }),
+    ...(outlierMix > 0 && { outlierMix }),
     ...(o.loss !== 'crossentropy' && { loss: headLoss(o.loss), logitTemperature: num('logit-temperature', o.logitTemperature, 1e-6) }),
   };
   // The shipped model is the default recipe on the whole data set, nothing else (test/shippedModel.test.ts checks it).

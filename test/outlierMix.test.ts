@@ -3,7 +3,7 @@ import { before, test } from 'node:test';
 import { initBackend } from '../src/classifier/backend.ts';
 import { rng } from '../src/classifier/augment.ts';
 import * as tf from '../src/classifier/tf.ts';
-import { mixOutliers, speciesAccuracy } from '../src/training/outlierMix.ts';
+import { mixOutliers, speciesAccuracy, trainingBatch } from '../src/training/outlierMix.ts';
 
 before(() => initBackend());
 
@@ -44,4 +44,17 @@ test('speciesAccuracy counts the one-hot rows only', () => {
   const acc = speciesAccuracy(y, p);
   assert.equal(acc.dataSync()[0], 0.5);
   tf.dispose([y, p, acc]);
+});
+
+test('trainingBatch: the species rows with one-hot targets, then the mixed rows with uniform ones', () => {
+  const plain = trainingBatch(rows, labels, 2, 3);
+  assert.deepEqual(plain.x.shape, [4, 2]);
+  assert.deepEqual(plain.y.arraySync()[2], [0, 1, 0]);
+  const mixed = trainingBatch(rows, labels, 2, 3, { share: 1, rand: rng(5) });
+  assert.deepEqual(mixed.x.shape, [8, 2]);
+  assert.deepEqual(Array.from(mixed.x.dataSync().slice(0, 8)), Array.from(rows), 'the species rows first, as given');
+  const y = mixed.y.arraySync();
+  assert.deepEqual(y[1], [1, 0, 0]);
+  for (const r of y.slice(4)) r.forEach((v) => assert.ok(Math.abs(v - 1 / 3) < 1e-6));
+  tf.dispose([plain.x, plain.y, mixed.x, mixed.y]);
 });

@@ -12,7 +12,7 @@ import { rng } from '../classifier/augment.ts';
 import { buildHead } from '../classifier/head.ts';
 import { replaySampler, type ClassStats } from './classStats.ts';
 import { lossOnLogits, type HeadLoss } from './headLoss.ts';
-import { concatRows, mixOutliers } from './outlierMix.ts';
+import { trainingBatch } from './outlierMix.ts';
 
 export interface TaughtPhoto {
   /** Raw backbone features (what the saved head takes). */
@@ -180,14 +180,12 @@ export async function updateHead(o: IncrementalOptions): Promise<IncrementalResu
     let sum = 0;
     for (let step = 0; step < stepsPerEpoch; step++) {
       const { x, y } = batch();
-      const mixed = o.outlierMix ? mixOutliers(x, Array.from(y), dim, o.outlierMix, pick) : new Float32Array(0);
-      const rows = batchSize + mixed.length / dim;
+      const b = trainingBatch(x, y, dim, C, o.outlierMix ? { share: o.outlierMix, rand: pick } : undefined);
       const loss = optimizer.minimize(
         () => {
-          const h = penultimate(tf.tensor2d(mixed.length ? concatRows(x, mixed) : x, [rows, dim]));
+          const h = penultimate(b.x);
           const logits = tf.add(tf.matMul(h, tf.concat([kOld, kNew], 1)), tf.concat([bOld, bNew]));
-          const species = tf.oneHot(tf.tensor1d(y, 'int32'), C);
-          const ce = headLoss(rows > batchSize ? tf.concat([species, tf.fill([rows - batchSize, C], 1 / C)]) : species, logits);
+          const ce = headLoss(b.y, logits);
           if (frozen || anchor === 0) return ce;
           const pull = tf.add(tf.sum(tf.square(tf.sub(kOld, kOld0))), tf.sum(tf.square(tf.sub(bOld, bOld0))));
           return tf.add<tf.Scalar>(ce, tf.mul(pull, anchor));
@@ -196,7 +194,7 @@ export async function updateHead(o: IncrementalOptions): Promise<IncrementalResu
         trainable,
       );
       sum += loss!.dataSync()[0]!;
-      loss!.dispose();
+      tf.dispose([loss!, b.x, b.y]);
     }
     losses.push(sum / stepsPerEpoch);
     o.onEpoch?.(epoch + 1, epochs, losses.at(-1)!);

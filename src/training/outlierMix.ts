@@ -35,8 +35,31 @@ export function mixOutliers(rows: Float32Array, labels: number[], dim: number, s
   return out;
 }
 
+/**
+ * A training batch as tensors: the species rows with one-hot targets, then
+ * (with `mix`) the rows mixed from two species, with the uniform distribution
+ * as their target. The caller disposes both.
+ */
+export function trainingBatch(
+  rows: Float32Array,
+  labels: ArrayLike<number>,
+  dim: number,
+  classes: number,
+  mix?: { share: number; rand: () => number },
+): { x: tf.Tensor2D; y: tf.Tensor2D } {
+  const species = Array.from(labels);
+  const mixed = mix ? mixOutliers(rows, species, dim, mix.share, mix.rand) : new Float32Array(0);
+  const extra = mixed.length / dim;
+  const x = tf.tensor2d(extra ? concatRows(rows, mixed) : rows, [species.length + extra, dim]);
+  const y = tf.tidy(() => {
+    const oneHot = tf.cast(tf.oneHot(tf.tensor1d(species, 'int32'), classes), 'float32') as tf.Tensor2D;
+    return extra ? tf.concat<tf.Tensor2D>([oneHot, tf.fill([extra, classes], 1 / classes)]) : oneHot;
+  });
+  return { x, y };
+}
+
 /** Two row-major blocks of rows, one after the other. */
-export function concatRows(a: Float32Array, b: Float32Array): Float32Array {
+function concatRows(a: Float32Array, b: Float32Array): Float32Array {
   const out = new Float32Array(a.length + b.length);
   out.set(a);
   out.set(b, a.length);

@@ -14,7 +14,7 @@ import { HalfRows } from './halfRows.ts';
 import { ClassStatsBuilder, saveClassStats, withSpread } from './classStats.ts';
 import { judge } from './gate.ts';
 import { DEFAULT_LOGIT_TEMPERATURE, lossOnLogits } from './headLoss.ts';
-import { concatRows, mixOutliers, speciesAccuracy } from './outlierMix.ts';
+import { speciesAccuracy, trainingBatch } from './outlierMix.ts';
 
 export type TrainEvent =
   | { phase: 'scan'; dataset: Dataset }
@@ -255,19 +255,17 @@ async function trainEpoch(
     accSum = 0;
   for (let at = 0; at < order.length; at += batchSize) {
     const part = order.slice(at, at + batchSize);
-    const labels = part.map((i) => d.trainY[i]!);
     const flat = new Float32Array(part.length * d.dim);
     part.forEach((i, r) => d.rows.readInto(i, flat, r * d.dim, d.norm));
-    // Mixed rows go after the species rows, with the uniform distribution as their target.
-    const mixed = mix ? mixOutliers(flat, labels, d.dim, mix.share, mix.rand) : new Float32Array(0);
-    const extra = mixed.length / d.dim;
-    const xb = tf.tensor2d(extra ? concatRows(flat, mixed) : flat, [part.length + extra, d.dim]);
-    const yb = tf.tidy(() => {
-      const y = tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), d.classes), 'float32');
-      return extra ? tf.concat([y, tf.fill([extra, d.classes], 1 / d.classes)]) : y;
-    });
-    const [loss, acc] = (await head.trainOnBatch(xb, yb)) as number[];
-    tf.dispose([xb, yb]);
+    const { x, y } = trainingBatch(
+      flat,
+      part.map((i) => d.trainY[i]!),
+      d.dim,
+      d.classes,
+      mix,
+    );
+    const [loss, acc] = (await head.trainOnBatch(x, y)) as number[];
+    tf.dispose([x, y]);
     lossSum += loss! * part.length;
     accSum += acc! * part.length;
   }
