@@ -11,7 +11,7 @@ import { log } from '../src/cli/log.ts';
 import { phaseProgress } from '../src/cli/progress.ts';
 import { loadConfig } from '../src/config.ts';
 import { defaultPaths } from '../src/paths.ts';
-import { calibrateCheckpoint, LIKENESS_GATE_QUANTILE, PROTOTYPES_PER_SPECIES, SIMILARITY_MARGIN } from '../src/training/calibrate.ts';
+import { calibrateCheckpoint, DISTANCE_TAIL, PROTOTYPES_PER_SPECIES } from '../src/training/calibrate.ts';
 import { parseAnswerViews } from '../src/classifier/crops.ts';
 import { listImages, scanDataset } from '../src/training/dataset.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
@@ -30,19 +30,15 @@ const program = new Command('calibrate')
   .option('--combine <how>', "how a photo's crops combine: mean or max (the crop the model is surest of)", 'mean')
   .option(
     '--prototypes <k>',
-    'prototypes per species for the similarity to the species (spherical k-means over the training views)',
+    'prototypes per species that the distance to the species is measured from (spherical k-means over the training views)',
     String(PROTOTYPES_PER_SPECIES),
   )
   .option(
-    '--similarity-margin <x>',
-    'how far below the held-out flower photos "not a flower" starts, in cosine similarity',
-    String(SIMILARITY_MARGIN),
+    '--distance-tail <q>',
+    'share of the held-out flower photos (and their training views) farther from the species than where "not a flower" starts',
+    String(DISTANCE_TAIL),
   )
-  .option(
-    '--likeness-gate <q>',
-    'far from every species says "not a flower" only below this quantile of the flower photos\' flower-likeness (1: always)',
-    String(LIKENESS_GATE_QUANTILE),
-  )
+  .option('--spread-backbone <i>', 'which backbone (0 = the first of the checkpoint) the distance to the species is measured on', '0')
   .option('--dry-run', 'print the settings without saving them')
   .option('--workers <n>', 'feature-extraction worker threads (default: BLOOM_WORKERS)')
   .option('--json', 'print the result as JSON on stdout');
@@ -56,8 +52,8 @@ interface CalibrateOptions {
   crops: string;
   combine: string;
   prototypes: string;
-  similarityMargin: string;
-  likenessGate: string;
+  distanceTail: string;
+  spreadBackbone: string;
   dryRun?: boolean;
   workers?: string;
   json?: boolean;
@@ -76,6 +72,9 @@ async function main() {
     throw new Error(`--prototypes must be a whole number from 1 to 64 (got "${o.prototypes}")`);
   const dir = resolveCheckpointDir(o.checkpoint);
   const meta = readMeta(dir);
+  const spreadBackbone = Number(o.spreadBackbone);
+  if (!Number.isInteger(spreadBackbone) || spreadBackbone < 0 || spreadBackbone >= meta.backbones.length)
+    throw new Error(`--spread-backbone must be a backbone index from 0 to ${meta.backbones.length - 1} (got "${o.spreadBackbone}")`);
   const ds = scanDataset(o.dataDir);
   const backend = await startBackend();
   const embedder = await makeEmbedder({
@@ -95,12 +94,12 @@ async function main() {
     unknownSpeciesRate: num('unknown-species-rate', o.unknownSpeciesRate),
     views: parseAnswerViews(o.crops, o.combine),
     prototypes,
-    similarityMargin: num('similarity-margin', o.similarityMargin),
-    likenessGate: num('likeness-gate', o.likenessGate),
+    distanceTail: num('distance-tail', o.distanceTail),
+    spreadBackbone,
     cache: new FeatureCache(paths.featureCacheDir),
     onProgress: phaseProgress(),
   });
-  const { flowerClasses, ...shown } = r.settings;
+  const { flowerClasses, spread, ...shown } = r.settings;
   const summary = {
     checkpoint: dir,
     saved: !o.dryRun,
@@ -109,8 +108,9 @@ async function main() {
     eceAfter: r.eceAfter,
     validImages: r.validImages,
     flowerClasses: flowerClasses?.map((c) => c.length),
+    spread: spread && { backbone: spread.backbone, rank: spread.rank, rest: spread.rest },
     flowerLikeness: r.flowerLikeness,
-    similarity: r.similarity,
+    distance: r.distance,
   };
   if (o.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
   else {
@@ -119,12 +119,12 @@ async function main() {
       `temperature ${r.temperature.toFixed(3)}: expected calibration error ${(r.eceBefore * 100).toFixed(2)}% → ${(r.eceAfter * 100).toFixed(2)}% on ${r.validImages} valid photos`,
     );
     console.log(
-      `flower classes per backbone: ${flowerClasses?.map((c) => c.length).join(', ')}; not a flower below ${r.settings.notFlowerBelow?.toFixed(4)} flower-likeness or ${r.settings.notFlowerSimilarityBelow?.toFixed(4)} similarity to the nearest species (${r.settings.prototypes} prototypes each) with flower-likeness below ${r.settings.notFlowerSimilarityLikenessBelow?.toFixed(4) ?? 'any'}`,
+      `flower classes per backbone: ${flowerClasses?.map((c) => c.length).join(', ')}; not a flower below ${r.settings.notFlowerBelow?.toFixed(4)} flower-likeness or a distance above ${r.settings.notFlowerDistanceAbove?.toFixed(1)} to the nearest species (${r.settings.prototypes} prototypes each)`,
     );
     console.log(`species threshold: ${r.settings.speciesThreshold?.toFixed(4) ?? 'none (BLOOM_CONFIDENCE_THRESHOLD)'}`);
   }
   log('flower-likeness quantiles (0, 0.1%, 1%, 5%, 25%, 50%): ' + JSON.stringify(r.flowerLikeness));
-  log('similarity quantiles: ' + JSON.stringify(r.similarity));
+  log('distance quantiles (100%, 99.9%, 99%, 95%, 75%, 50%): ' + JSON.stringify(r.distance));
 }
 
 main().catch(fail);

@@ -93,22 +93,11 @@ describe('decideAnswer', () => {
     assert.equal(decideAnswer({ top1: 0.5, flowerLikeness: 0.5 }, s, 0.35).kind, 'notSure');
     assert.equal(decideAnswer({ top1: 0.99, flowerLikeness: 0.01 }, s, 0.35).kind, 'notFlower');
     assert.equal(decideAnswer({ top1: 0.99 }, s, 0.35).kind, 'species', 'no likeness (no ImageNet head): never "not a flower"');
-    const near = { ...s, notFlowerSimilarityBelow: 0.5 };
-    assert.equal(
-      decideAnswer({ top1: 0.99, flowerLikeness: 0.5, similarity: 0.4 }, near, 0.35).kind,
-      'notFlower',
-      'far from every species',
-    );
-    assert.equal(decideAnswer({ top1: 0.99, flowerLikeness: 0.5, similarity: 0.6 }, near, 0.35).kind, 'species');
-    assert.equal(decideAnswer({ top1: 0.99, flowerLikeness: 0.5 }, near, 0.35).kind, 'species', 'no centroids: the similarity rule is off');
-    const gated = { ...near, notFlowerSimilarityLikenessBelow: 0.2 };
-    assert.equal(
-      decideAnswer({ top1: 0.3, flowerLikeness: 0.3, similarity: 0.4 }, gated, 0.35).kind,
-      'notSure',
-      'far from every species, but the ImageNet classifiers see a flower: never "not a flower"',
-    );
-    assert.equal(decideAnswer({ top1: 0.3, flowerLikeness: 0.1, similarity: 0.4 }, gated, 0.35).kind, 'notFlower', 'both doubt it');
-    assert.equal(decideAnswer({ top1: 0.3, flowerLikeness: 0.1, similarity: 0.6 }, gated, 0.35).kind, 'notSure');
+    const far = { ...s, notFlowerDistanceAbove: 100 };
+    assert.equal(decideAnswer({ top1: 0.99, flowerLikeness: 0.5, distance: 150 }, far, 0.35).kind, 'notFlower', 'far from every species');
+    assert.equal(decideAnswer({ top1: 0.99, flowerLikeness: 0.5, distance: 80 }, far, 0.35).kind, 'species');
+    assert.equal(decideAnswer({ top1: 0.3, flowerLikeness: 0.5, distance: 80 }, far, 0.35).kind, 'notSure');
+    assert.equal(decideAnswer({ top1: 0.99, flowerLikeness: 0.5 }, far, 0.35).kind, 'species', 'no prototypes: the distance rule is off');
   });
 
   test('species prototypes (one each: the mean): each backbone weighs the same, and the nearest one is found', () => {

@@ -109,6 +109,9 @@ test('calibrate saves the answer settings; evaluate answers a test split alone, 
   const bad = run('calibrate', ['--checkpoint', ckpt, '--data-dir', data, '--prototypes', '0']);
   assert.equal(bad.code, 1);
   assert.match(bad.err, /--prototypes must be a whole number from 1 to 64/);
+  const badBackbone = run('calibrate', ['--checkpoint', ckpt, '--data-dir', data, '--spread-backbone', '1']);
+  assert.equal(badBackbone.code, 1);
+  assert.match(badBackbone.err, /--spread-backbone must be a backbone index from 0 to 0/);
   const c = run('calibrate', ['--checkpoint', ckpt, '--data-dir', data, '--species-threshold', '0.5', '--prototypes', '3', '--json']);
   assert.equal(c.code, 0, c.err);
   const cal = JSON.parse(c.out);
@@ -120,10 +123,11 @@ test('calibrate saves the answer settings; evaluate answers a test split alone, 
     .backbones[0]?.featureSize;
   assert.ok(dims);
   assert.equal(fs.statSync(path.join(dirNow, 'centroids.bin')).size, 3 * 3 * dims * 4, 'three species × three prototypes, float32');
-  assert.ok(cal.notFlowerSimilarityLikenessBelow > cal.notFlowerBelow, 'the similarity rule holds only for the least flower-like photos');
-  assert.match(cal.fitted.notFlowerSimilarityLikenessBelow, /^the 5% quantile of the flower-likeness/);
-  // The held-out flower photos (valid) all stay above the "not a flower" similarity.
-  assert.ok(cal.similarity.valid[0] > cal.notFlowerSimilarityBelow, c.out);
+  // The species' spread on the one backbone, and the held-out flower photos (valid) all within the "not a flower" distance.
+  assert.equal(cal.spread.backbone, 0);
+  assert.ok(cal.spread.rank > 0 && cal.spread.rest > 0, c.out);
+  assert.match(cal.fitted.notFlowerDistanceAbove, /^the 99.9% quantile of the distance/);
+  assert.ok(cal.distance.valid[0] <= cal.notFlowerDistanceAbove, c.out);
   assert.equal(cal.saved, true);
   assert.ok(cal.temperature > 0 && cal.eceAfter >= 0 && cal.eceBefore >= 0, c.out);
   assert.equal(cal.speciesThreshold, 0.5);

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import sharp from 'sharp';
 import { rng } from '../src/classifier/augment.ts';
 import { readMeta, resolveCheckpointDir } from '../src/classifier/checkpoint.ts';
+import { ringJpeg } from '../src/dev/fixtures/shapes.ts';
 import { assertNoUnknownRoutes, startHarness, type Harness } from './helpers/botHarness.ts';
 import { eventually, postPhoto, replyTo } from './reliability/helpers.ts';
 
@@ -19,16 +19,6 @@ before(async () => {
 after(async () => {
   await h?.stop();
 });
-
-/** A species the shapes model never saw: yellow rings on a dark background. */
-async function ringJpeg(r: () => number, size = 96): Promise<Buffer> {
-  const cx = size * (0.35 + 0.3 * r()),
-    cy = size * (0.35 + 0.3 * r()),
-    rad = size * (0.2 + 0.1 * r());
-  const bg = `rgb(${Math.round(20 + 40 * r())},${Math.round(20 + 40 * r())},${Math.round(60 + 40 * r())})`;
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}"><rect width="100%" height="100%" fill="${bg}"/><circle cx="${cx}" cy="${cy}" r="${rad}" fill="none" stroke="rgb(${230 + Math.round(20 * r())},${200 + Math.round(40 * r())},20)" stroke-width="${6 + 6 * r()}"/></svg>`;
-  return sharp(Buffer.from(svg)).jpeg({ quality: 90 }).toBuffer();
-}
 
 /** Stores photos as approved contributions of a new community species, as /review approves them. */
 async function approveNewSpecies(name: string, photos: Buffer[]): Promise<string> {

@@ -13,6 +13,10 @@ import * as tf from '../src/classifier/tf.ts';
 import { resolveCheckpointDir } from '../src/classifier/checkpoint.ts';
 import { makeEmbedder } from '../src/classifier/makeEmbedder.ts';
 import { prepareModel } from '../src/dev/syntheticModel.ts';
+import { ringJpeg } from '../src/dev/fixtures/shapes.ts';
+import { Classifier } from '../src/classifier/classifier.ts';
+import { calibrateCheckpoint } from '../src/training/calibrate.ts';
+import { scanDataset } from '../src/training/dataset.ts';
 import { CLASS_STATS_FILES, ClassStatsBuilder, loadClassStats, saveClassStats, withSpread } from '../src/training/classStats.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
 import { learn } from '../src/training/learn.ts';
@@ -362,6 +366,66 @@ describe('learn() on a checkpoint made before class statistics were kept', () =>
     assert.equal(r.meta.trainCounts!['2']!.community, r.plan.train);
     assert.equal(r.meta.trainCounts!['1']!.dataset, 16);
     assert.equal(r.plan.train + r.plan.heldOut, photos.length);
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+});
+
+describe('learn() and the distance to the species', () => {
+  test('a species learnt from members\' photos joins the prototypes, so its new photos are near the species, not "not a flower"', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bloom-learn-'));
+    const m = await prepareModel(tmp);
+    const liveDir = resolveCheckpointDir(m.checkpointDir);
+    const loc = { cacheDir: tmp };
+    const cache = new FeatureCache(m.featureDir);
+    const ds = scanDataset(m.dataDir);
+    const cal = await calibrateCheckpoint(liveDir, {
+      embedder: await makeEmbedder({ arch: m.backbone, loc, workers: 0 }),
+      loc,
+      train: ds.splits.train!,
+      valid: ds.splits.valid!,
+      speciesThreshold: 0.5,
+      cache,
+    });
+    const bar = cal.settings.notFlowerDistanceAbove!;
+    const r = rng(42);
+    const rings = await Promise.all(Array.from({ length: 16 }, () => ringJpeg(r)));
+    const files = rings.map((b, i) => {
+      const p = path.join(tmp, `ring-${i}.jpg`);
+      fs.writeFileSync(p, b);
+      return p;
+    });
+    const distances = async (dir: string) => {
+      const clf = await Classifier.load({ checkpoint: dir, ...loc });
+      try {
+        const out: number[] = [];
+        for (const b of rings.slice(12)) out.push(clf.signals(await clf.embedder.embed(await clf.views(b))).distance!);
+        return out;
+      } finally {
+        await clf.dispose();
+      }
+    };
+    const before = await distances(liveDir);
+    const embedder = await makeEmbedder({ arch: m.backbone, loc, workers: 0 });
+    const learnt = await learn({
+      liveDir,
+      dataDir: m.dataDir,
+      saveDir: m.checkpointDir,
+      contribDir: '/',
+      approved: files.slice(0, 12).map((p) => ({ sha256: sha(p), path: p, label: 'ring' })),
+      communityNames: { ring: 'Golden ring' },
+      minPhotos: 8,
+      embedder,
+      cache,
+    });
+    await embedder.close();
+    assert.ok(learnt.meta.labels.includes('ring'));
+    assert.deepEqual(learnt.meta.answers?.spread, cal.settings.spread, 'the spread is shared by all species: it carries over');
+    const after = await distances(learnt.dir);
+    after.forEach((d, i) => assert.ok(d < before[i]!, `photo ${i}: ${d.toFixed(1)} after, ${before[i]!.toFixed(1)} before`));
+    assert.ok(
+      after.every((d) => d <= bar),
+      `the new species' photos within the "not a flower" distance ${bar.toFixed(1)}: ${after.map((d) => d.toFixed(1)).join(', ')}`,
+    );
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 });

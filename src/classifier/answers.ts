@@ -5,6 +5,7 @@
 // a species, or "not sure" under the configured confidence threshold.
 import type { AnswerViews } from './crops.ts';
 import { imagenetProbs, type ImagenetHead } from './imagenetHead.ts';
+import type { SpeciesSpread } from './spread.ts';
 
 export type AnswerKind = 'species' | 'notSure' | 'notFlower';
 
@@ -25,15 +26,13 @@ export interface AnswerSettings {
   centroids?: string;
   /** Prototypes per species in that file (at most; 1 when absent: the species' mean). */
   prototypes?: number;
-  /** A cosine similarity to the nearest species prototype below this answers "that doesn't look like a flower" too… */
-  notFlowerSimilarityBelow?: number;
+  /** The species' spread the distance to them is measured in (src/classifier/spread.ts), centred on the prototypes. */
+  spread?: SpeciesSpread;
   /**
-   * …but only for a photo whose flower-likeness is also below this (when set): an
-   * overexposed or blurred close-up of a bloom can sit far from every species
-   * while the ImageNet classifiers still see a flower, and a flower photo must
-   * never be told it is not one.
+   * A distance to the nearest species prototype above this answers "that doesn't
+   * look like a flower" too: farther than all but the farthest flower photos held out.
    */
-  notFlowerSimilarityLikenessBelow?: number;
+  notFlowerDistanceAbove?: number;
   /** The crops the settings were fitted on, and so the ones the bot looks at (centre only when absent). */
   views?: AnswerViews;
   /** How the settings were chosen (for people reading meta.json). */
@@ -45,8 +44,8 @@ export interface AnswerSignals {
   top1: number;
   /** ImageNet mass on the flower classes, when the model can tell. */
   flowerLikeness?: number;
-  /** Cosine similarity of the features to the nearest species prototype, when the checkpoint has them. */
-  similarity?: number;
+  /** Distance of the features to the nearest species prototype under the species' spread, when the checkpoint has them. */
+  distance?: number;
 }
 
 export interface Answer {
@@ -54,17 +53,15 @@ export interface Answer {
 }
 
 /**
- * The answer for one photo. Never "not a flower" without both the fitted
- * threshold and the photo's flower-likeness; the species threshold falls back
+ * The answer for one photo. Never "not a flower" without a fitted threshold
+ * and the photo's signal it applies to; the species threshold falls back
  * to `fallbackThreshold` (BLOOM_CONFIDENCE_THRESHOLD) when none was fitted.
  */
 export function decideAnswer(s: AnswerSignals, settings: AnswerSettings | undefined, fallbackThreshold: number): Answer {
   const below = settings?.notFlowerBelow;
   if (below !== undefined && s.flowerLikeness !== undefined && s.flowerLikeness < below) return { kind: 'notFlower' };
-  const simBelow = settings?.notFlowerSimilarityBelow;
-  const gate = settings?.notFlowerSimilarityLikenessBelow;
-  const doubtful = gate === undefined || s.flowerLikeness === undefined || s.flowerLikeness < gate;
-  if (simBelow !== undefined && s.similarity !== undefined && s.similarity < simBelow && doubtful) return { kind: 'notFlower' };
+  const above = settings?.notFlowerDistanceAbove;
+  if (above !== undefined && s.distance !== undefined && s.distance > above) return { kind: 'notFlower' };
   const threshold = settings?.speciesThreshold ?? fallbackThreshold;
   return { kind: s.top1 >= threshold ? 'species' : 'notSure' };
 }

@@ -13,6 +13,7 @@ import { loadImagenetHeads, type ImagenetHead } from './imagenetHead.ts';
 import { CENTRE_VIEW, combineCrops, cropInputs, type AnswerViews } from './crops.ts';
 import { centreCrop, centredSquare, cropBox, decodeUpright, DEFAULT_MAX_PIXELS, outerSide, prepareImage, type RGBImage } from './images.ts';
 import { makeEmbedder } from './makeEmbedder.ts';
+import { SpreadDistance } from './spread.ts';
 import { meanProbs, topK, type Prediction } from './ranking.ts';
 
 export interface ClassifyOptions {
@@ -26,9 +27,9 @@ export interface ClassifyOptions {
 export interface PhotoSignals {
   /** Calibrated probabilities over meta.labels. */
   probs: Float32Array;
-  /** ImageNet flower-likeness and similarity to the nearest species, averaged over the views (when the model has them). */
+  /** ImageNet flower-likeness and distance to the nearest species, averaged over the views (when the model has them). */
   likeness?: number;
-  similarity?: number;
+  distance?: number;
 }
 
 const mean = (xs: (number | undefined)[]) =>
@@ -65,7 +66,20 @@ export class Classifier {
     readonly imagenet: (ImagenetHead | undefined)[] = [],
     /** Species prototypes (meta.answers.centroids), when the checkpoint has them. */
     private readonly centroids?: Float32Array,
-  ) {}
+  ) {
+    const spread = meta.answers?.spread;
+    const sizes = meta.backbones.map((b) => b.featureSize);
+    if (spread && centroids && sizes[spread.backbone])
+      this.spread = new SpreadDistance(
+        spread,
+        centroids,
+        featureOffsets(sizes)[spread.backbone]!,
+        sizes[spread.backbone]!,
+        sizes.reduce((a, b) => a + b, 0),
+      );
+  }
+
+  private readonly spread?: SpreadDistance;
 
   static async load(opts: LoadClassifierOptions): Promise<Classifier> {
     const { dir, meta, head } = await loadCheckpoint(opts.checkpoint);
@@ -137,11 +151,16 @@ export class Classifier {
       : undefined;
   }
 
-  /** The kind of answer for a photo's calibrated probabilities, flower-likeness and similarity to the species. */
-  answer(calibrated: Float32Array, likeness: number | undefined, fallbackThreshold: number, similarity?: number): Answer {
+  /** Distance of one view's features to the nearest species prototype under the species' spread, when the checkpoint has them. */
+  distance(features: Float32Array): number | undefined {
+    return this.spread?.distance(features);
+  }
+
+  /** The kind of answer for a photo's signals (calibrated probabilities, flower-likeness, distance to the species). */
+  answer(s: PhotoSignals, fallbackThreshold: number): Answer {
     let top1 = 0;
-    for (const p of calibrated) top1 = Math.max(top1, p);
-    return decideAnswer({ top1, flowerLikeness: likeness, similarity }, this.meta.answers, fallbackThreshold);
+    for (const p of s.probs) top1 = Math.max(top1, p);
+    return decideAnswer({ top1, flowerLikeness: s.likeness, distance: s.distance }, this.meta.answers, fallbackThreshold);
   }
 
   private viewsOverride?: AnswerViews;
@@ -178,7 +197,7 @@ export class Classifier {
     return {
       probs: this.calibrate(this.photoProbs(probs, tta)),
       likeness: mean(features.map((f) => this.flowerLikeness(f))),
-      similarity: mean(features.map((f) => this.similarity(f))),
+      distance: mean(features.map((f) => this.distance(f))),
     };
   }
 

@@ -210,7 +210,7 @@ export class IdentifyService {
         return { scored: await this.batcher.submit({ clf, views, tta: !!this.s.tta }), clf };
       });
       const top = clf.rank(scored.probs, this.s.topK);
-      const answer = clf.answer(scored.probs, scored.likeness, this.s.confidenceThreshold, scored.similarity).kind;
+      const answer = clf.answer(scored, this.s.confidenceThreshold).kind;
       const uncertain = answer !== 'species';
       const best = top[0]!;
       const sample = await this.sample(clf, best.label);

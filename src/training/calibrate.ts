@@ -10,7 +10,6 @@ import {
   expectedCalibrationError,
   fitTemperature,
   flowerLikeness,
-  nearestSimilarity,
   quantile,
   applyTemperature,
   pickFlowerClasses,
@@ -29,6 +28,8 @@ import type { FeatureCache } from './featureCache.ts';
 import { CENTRE_ONLY, extractFeatures, parseAugmentation, type ViewPlan } from './features.ts';
 import { photoFeatures, type PhotoFeatures } from './photoFeatures.ts';
 import { CENTRE_VIEW, combineCrops, type AnswerViews } from '../classifier/crops.ts';
+import { SpreadDistance, unitSlice } from '../classifier/spread.ts';
+import { fitSpread } from './fitSpread.ts';
 
 export interface CalibrateOptions {
   classifier: Classifier;
@@ -46,13 +47,12 @@ export interface CalibrateOptions {
   /** Share of the flower photos' least flower-like tail, and the margin below it, that set the "not a flower" threshold. */
   flowerTail?: number;
   flowerMargin?: number;
-  /** How far below the held-out flower photos' least similar 0.2% (and below the least similar unknown-species photo) "not a flower" starts (default SIMILARITY_MARGIN for both). */
-  similarityMargin?: number;
-  /** The similarity rule only holds below this quantile of the flower photos' flower-likeness (default LIKENESS_GATE_QUANTILE). */
-  likenessGate?: number;
+  /** Share of the held-out flower photos farthest from the species that sets the "not a flower" distance (default DISTANCE_TAIL). */
+  distanceTail?: number;
   /** Prototypes per species (default PROTOTYPES_PER_SPECIES). */
   prototypes?: number;
-  unknownSimilarityMargin?: number;
+  /** Which backbone (index into meta.backbones) the distance is measured on (default 0, the first). */
+  spreadBackbone?: number;
   /** The crops the bot will answer from (default: the centre crop); the settings are fitted on them. */
   views?: AnswerViews;
   /** At most this many held-out training photos (an even sample) for the flower classes and thresholds (default 2000). */
@@ -69,7 +69,7 @@ export interface CalibrateReport {
   eceAfter: number;
   validImages: number;
   flowerLikeness: { train: number[]; valid: number[]; unknown?: number[] };
-  similarity: { valid: number[]; unknown?: number[] };
+  distance: { valid: number[]; unknown?: number[] };
 }
 
 /** Centre-view features of samples (cached), in order, with the ones that failed left out. */
@@ -106,12 +106,14 @@ async function augmentedRows(
   return r.items.flatMap((it) => it.views.map((v) => Float32Array.from(v)));
 }
 
-/** Prototypes per species, and how far below the held-out flower photos "not a flower" starts (chosen in the README's "Three kinds of answer"). */
+/** Prototypes per species, and the share of held-out flower photos beyond the "not a flower" distance (chosen in the README's "Distance to the species"). */
 export const PROTOTYPES_PER_SPECIES = 4;
-export const SIMILARITY_MARGIN = 0.03;
-export const LIKENESS_GATE_QUANTILE = 0.05;
+export const DISTANCE_TAIL = 0.001;
+/** Enough rows for 32 directions of 1,024 features; more only slows the fit. */
+const MAX_SPREAD_ROWS = 8000;
 
 const quartiles = (xs: number[]) => [0, 0.001, 0.01, 0.05, 0.25, 0.5].map((q) => Number(quantile(xs, q).toFixed(4)));
+const topQuartiles = (xs: number[]) => [1, 0.999, 0.99, 0.95, 0.75, 0.5].map((q) => Number(quantile(xs, q).toFixed(2)));
 
 export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
   const clf = o.classifier;
@@ -166,7 +168,7 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
   const tail = quantile([...flowerTrain, ...flowerValid], o.flowerTail ?? 0.002);
   settings.notFlowerBelow = tail * (o.flowerMargin ?? 0.5);
 
-  // Similarity to the nearest species prototype: far from every species is not a flower either.
+  // Species prototypes: a photo far from every species is not a flower either.
   // Prototypes from every training view, so a bed, a close-up or a filtered photo has one near it.
   const sizes = meta.backbones.map((b) => b.featureSize);
   const k = o.prototypes ?? PROTOTYPES_PER_SPECIES;
@@ -186,28 +188,42 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
     sizes,
     k,
   );
-  const similarityOf = (f: Float32Array) => nearestSimilarity(f, centroids, sizes);
-  const simValid = perPhoto(valid.photos, similarityOf);
-  const simFlowers = [...simValid, ...[...train.features, ...trainViews].map(similarityOf)];
+  // The species' spread, from the same rows: how far from every species a photo is, weighed by how
+  // the species' own photos vary (src/classifier/spread.ts), on one backbone.
+  const backbone = o.spreadBackbone ?? 0;
+  const at = offsets[backbone],
+    size = sizes[backbone];
+  if (at === undefined || size === undefined) throw new Error(`no backbone ${backbone} (the checkpoint has ${sizes.length})`);
+  const even = Math.max(1, Math.ceil(protoRows.length / MAX_SPREAD_ROWS));
+  const spreadRows = protoRows.filter((_, i) => i % even === 0);
+  settings.spread = fitSpread(
+    spreadRows.map((r) => unitSlice(r.f, at, size)),
+    spreadRows.map((r) => r.label),
+    backbone,
+  );
   settings.centroids = 'centroids.bin';
   settings.prototypes = k;
-  settings.notFlowerSimilarityBelow = quantile(simFlowers, 0.002) - (o.similarityMargin ?? SIMILARITY_MARGIN);
-  // Far from every species counts only where the ImageNet classifiers doubt it too (the least flower-like 5 %).
-  const gateQuantile = o.likenessGate ?? LIKENESS_GATE_QUANTILE;
-  if (gateQuantile < 1) settings.notFlowerSimilarityLikenessBelow = quantile([...flowerTrain, ...flowerValid], gateQuantile);
+  const far = new SpreadDistance(
+    settings.spread,
+    centroids,
+    at,
+    size,
+    sizes.reduce((x, y) => x + y, 0),
+  );
+  const distanceOf = (f: Float32Array) => far.distance(f);
+  const distValid = perPhoto(valid.photos, distanceOf);
+  const distFlowers = [...distValid, ...[...train.features, ...trainViews].map(distanceOf)];
+  const distanceTail = o.distanceTail ?? DISTANCE_TAIL;
+  settings.notFlowerDistanceAbove = quantile(distFlowers, 1 - distanceTail);
 
   let unknownLikeness: number[] | undefined;
-  let unknownSim: number[] | undefined;
+  let unknownDist: number[] | undefined;
   let unknownTop1: number[] = [];
   if (o.unknown?.length) {
     const u = await photoFeatures(clf, o.unknown, o.cache, views, (d, t) => o.onProgress?.('Features (unknown species)', d, t));
     unknownLikeness = perPhoto(u.photos, likenessOf);
-    unknownSim = perPhoto(u.photos, similarityOf);
+    unknownDist = perPhoto(u.photos, distanceOf);
     unknownTop1 = probsOf(u.photos).map((r) => Math.max(...applyTemperature(r, temperature)));
-    settings.notFlowerSimilarityBelow = Math.min(
-      settings.notFlowerSimilarityBelow,
-      Math.min(...unknownSim) - (o.unknownSimilarityMargin ?? o.similarityMargin ?? SIMILARITY_MARGIN),
-    );
   }
   if (o.speciesThreshold !== undefined) settings.speciesThreshold = o.speciesThreshold;
   else if (unknownTop1.length) {
@@ -220,11 +236,8 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
     flowerClassesOn: `train (${train.samples.length} photos), ImageNet classes covering 90% of their mass`,
     notFlowerBelow: `${o.flowerMargin ?? 0.5} × the ${(o.flowerTail ?? 0.002) * 100}% quantile of the flower-likeness of train (centre and ${trainViews.length} training views) + valid (${tail.toFixed(4)})`,
     prototypesOn: `${proto.items.length} training photos (every other one), ${protoRows.length} views, up to ${k} per species`,
-    notFlowerSimilarityBelow: `the 0.2% quantile of the similarity to the nearest species prototype of valid and the other training photos (centre and training views) − ${o.similarityMargin ?? SIMILARITY_MARGIN}${unknownSim ? `, and at most the least similar unknown-species photo − ${o.unknownSimilarityMargin ?? o.similarityMargin ?? SIMILARITY_MARGIN}` : ''}`,
-    notFlowerSimilarityLikenessBelow:
-      gateQuantile < 1
-        ? `the ${gateQuantile * 100}% quantile of the flower-likeness of train (centre and training views) + valid`
-        : 'off (--likeness-gate 1)',
+    spread: `the within-species spread of ${spreadRows.length} of those views on ${meta.backbones[backbone]!.id} (${settings.spread.rank} main directions)`,
+    notFlowerDistanceAbove: `the ${(1 - distanceTail) * 100}% quantile of the distance to the nearest species prototype of valid and the other training photos (centre and training views)`,
     speciesThreshold:
       o.speciesThreshold !== undefined
         ? 'given'
@@ -246,7 +259,7 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
       valid: quartiles(flowerValid),
       ...(unknownLikeness && { unknown: quartiles(unknownLikeness) }),
     },
-    similarity: { valid: quartiles(simValid), ...(unknownSim && { unknown: quartiles(unknownSim) }) },
+    distance: { valid: topQuartiles(distValid), ...(unknownDist && { unknown: topQuartiles(unknownDist) }) },
   };
 }
 

@@ -66,7 +66,7 @@ export async function answerPhotos(
   const r = await photoFeatures(clf, samples, cache, clf.answerViews, onProgress);
   const rows = r.photos.map(({ sample, features }) => {
     const s = clf.signals(features);
-    const kind: AnswerKind = clf.answer(s.probs, s.likeness, fallbackThreshold, s.similarity).kind;
+    const kind: AnswerKind = clf.answer(s, fallbackThreshold).kind;
     return { sample, kind, best: clf.rank(s.probs, 1)[0]!.label };
   });
   return { rows, skipped: r.skipped };

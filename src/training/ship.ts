@@ -175,7 +175,7 @@ export async function shipModel(
           p: row[order[0]!]!,
           right,
           top5: order.slice(0, 5).includes(want),
-          kind: kinds ? clf.answer(s.probs, s.likeness, o.threshold, s.similarity).kind : undefined,
+          kind: kinds ? clf.answer(s, o.threshold).kind : undefined,
         };
       });
       if (kinds) {
