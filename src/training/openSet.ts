@@ -142,11 +142,16 @@ export function classDistance(s: ClassStats): (features: Float32Array) => { near
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-/** The candidate signals: the head's own (top-1, margin, entropy), then those of whatever else is given (heads per backbone, prototypes, class statistics). */
+/** The candidate signals: the head's own (top-1, margin, entropy), then those of whatever else is given (heads per backbone, prototypes, the species' spread, class statistics). */
 export function openSetSignals(
-  o: { stats?: ClassStats; similarity?: (f: Float32Array) => number; backboneHeads?: (f: Float32Array) => number[] } = {},
+  o: {
+    stats?: ClassStats;
+    similarity?: (f: Float32Array) => number;
+    distance?: (f: Float32Array) => number;
+    backboneHeads?: (f: Float32Array) => number[];
+  } = {},
 ): Record<string, OpenSetSignal> {
-  const { stats, similarity, backboneHeads } = o;
+  const { stats, similarity, distance, backboneHeads } = o;
   const out: Record<string, OpenSetSignal> = {
     'calibrated top-1 (the bot)': (p) => top2(p.probs)[0],
     'top-1 − top-2 margin': (p) => {
@@ -159,6 +164,7 @@ export function openSetSignals(
     out['top-1 × heads trained apart, one per backbone'] = (p) =>
       top2(p.probs)[0] * mean(p.features.map((f) => backboneHeads(f).reduce((a, v) => a * v, 1)));
   if (similarity) out['similarity to the nearest prototype'] = (p) => mean(p.features.map(similarity));
+  if (distance) out['distance to the species (the "not a flower" rule)'] = (p) => -mean(p.features.map(distance));
   if (stats) {
     const dist = classDistance(stats);
     out['Mahalanobis (class statistics)'] = (p) => -mean(p.features.map((f) => dist(f).nearest));
@@ -300,6 +306,7 @@ export async function compareOnPhotos(
     stats: loadClassStats(clf.dir, dim),
     ...(backboneHeads && { backboneHeads }),
     ...(clf.hasPrototypes && { similarity: (f: Float32Array) => clf.similarity(f) ?? 0 }),
+    ...(clf.meta.answers?.spread && clf.hasPrototypes && { distance: (f: Float32Array) => clf.distance(f) ?? 0 }),
   });
   return compareOpenSet(signals, await photos(known, 'Open set (split)'), await photos(unknown, 'Open set (unknown species)'));
 }
