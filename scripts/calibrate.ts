@@ -39,6 +39,11 @@ const program = new Command('calibrate')
     String(DISTANCE_TAIL),
   )
   .option('--spread-backbone <i>', 'which backbone (0 = the first of the checkpoint) the distance to the species is measured on', '0')
+  .option(
+    '--calibration <how>',
+    "top-label (Platt scaling of the best species' probability: photos keep the head's ranking) or temperature",
+    'top-label',
+  )
   .option('--dry-run', 'print the settings without saving them')
   .option('--workers <n>', 'feature-extraction worker threads (default: BLOOM_WORKERS)')
   .option('--json', 'print the result as JSON on stdout');
@@ -53,6 +58,7 @@ interface CalibrateOptions {
   combine: string;
   prototypes: string;
   distanceTail: string;
+  calibration: string;
   spreadBackbone: string;
   dryRun?: boolean;
   workers?: string;
@@ -72,6 +78,9 @@ async function main() {
     throw new Error(`--prototypes must be a whole number from 1 to 64 (got "${o.prototypes}")`);
   const dir = resolveCheckpointDir(o.checkpoint);
   const meta = readMeta(dir);
+  if (o.calibration !== 'top-label' && o.calibration !== 'temperature')
+    throw new Error(`--calibration must be top-label or temperature (got "${o.calibration}")`);
+  const calibration = o.calibration;
   const spreadBackbone = Number(o.spreadBackbone);
   if (!Number.isInteger(spreadBackbone) || spreadBackbone < 0 || spreadBackbone >= meta.backbones.length)
     throw new Error(`--spread-backbone must be a backbone index from 0 to ${meta.backbones.length - 1} (got "${o.spreadBackbone}")`);
@@ -95,6 +104,7 @@ async function main() {
     views: parseAnswerViews(o.crops, o.combine),
     prototypes,
     distanceTail: num('distance-tail', o.distanceTail),
+    calibration,
     spreadBackbone,
     cache: new FeatureCache(paths.featureCacheDir),
     onProgress: phaseProgress(),

@@ -8,10 +8,13 @@ import { after, before, describe, test } from 'node:test';
 import * as tf from '../src/classifier/tf.ts';
 import {
   applyTemperature,
+  applyTopLabel,
+  calibrateProbs,
   decideAnswer,
   expectedCalibrationError,
   featureOffsets,
   fitTemperature,
+  fitTopLabel,
   flowerLikeness,
   nearestSimilarity,
   normaliseFeatures,
@@ -153,6 +156,35 @@ describe('calibration', () => {
     const after = rows.map((r) => applyTemperature(r, T));
     assert.ok(Math.abs(after[0]![0]! - 0.7) < 0.02, String(after[0]![0]));
     assert.ok(expectedCalibrationError(after, targets) < expectedCalibrationError(rows, targets) / 10);
+  });
+
+  test('top-label calibration: fitted on under-confident rows it lifts the top-1 to how often it is right, and keeps the ranking of photos that a temperature changes', () => {
+    // A head trained to doubt (outlier mixing): 40–60 % sure of its best species, right 95 % of the time.
+    const rows: number[][] = [],
+      targets: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const top = 0.4 + (0.2 * ((i * 37) % 100)) / 100;
+      rows.push([top, (1 - top) / 2, (1 - top) / 2]);
+      targets.push(i % 20 === 0 ? 1 : 0);
+    }
+    const m = fitTopLabel(rows, targets);
+    assert.ok(m.a > 0, JSON.stringify(m));
+    const after = rows.map((r) => applyTopLabel(r, m));
+    for (const r of after) assert.ok(Math.abs(r.reduce((x, y) => x + y, 0) - 1) < 1e-6, 'still a distribution');
+    assert.ok(expectedCalibrationError(after, targets) < expectedCalibrationError(rows, targets) / 5);
+    const meanTop = after.reduce((t, r) => t + r[0]!, 0) / after.length;
+    assert.ok(Math.abs(meanTop - 0.95) < 0.03, `mean top-1 ${meanTop}`);
+    // Two photos the head ranks one way: a confident one with a close second, a less confident one with a flat rest.
+    const sharp = [0.5, 0.45, 0.05],
+      flat = [0.45, ...Array.from({ length: 20 }, () => 0.0275)];
+    const top = (r: Float32Array) => Math.max(...r);
+    assert.ok(top(applyTopLabel(sharp, m)) > top(applyTopLabel(flat, m)), "top-label keeps the head's order");
+    assert.ok(top(applyTemperature(sharp, 0.4)) < top(applyTemperature(flat, 0.4)), 'a temperature below 1 reverses it');
+    const sharp32 = Float32Array.from(sharp);
+    const shown = applyTopLabel(sharp32, m);
+    assert.ok(shown[1]! > shown[2]! && Math.abs(shown[1]! / shown[2]! - 9) < 1e-3, 'the other species keep their ratios');
+    assert.deepEqual(calibrateProbs(sharp32, { temperature: 0.4, topLabel: m }), shown, 'top-label wins over the temperature');
+    assert.deepEqual(calibrateProbs(sharp32, { temperature: 0.4 }), applyTemperature(sharp32, 0.4));
   });
 
   test('flower classes are where the training photos put their mass; likeness averages the backbones', () => {

@@ -109,6 +109,9 @@ test('calibrate saves the answer settings; evaluate answers a test split alone, 
   const bad = run('calibrate', ['--checkpoint', ckpt, '--data-dir', data, '--prototypes', '0']);
   assert.equal(bad.code, 1);
   assert.match(bad.err, /--prototypes must be a whole number from 1 to 64/);
+  const badCalibration = run('calibrate', ['--checkpoint', ckpt, '--data-dir', data, '--calibration', 'isotonic']);
+  assert.equal(badCalibration.code, 1);
+  assert.match(badCalibration.err, /--calibration must be top-label or temperature/);
   const badBackbone = run('calibrate', ['--checkpoint', ckpt, '--data-dir', data, '--spread-backbone', '1']);
   assert.equal(badBackbone.code, 1);
   assert.match(badBackbone.err, /--spread-backbone must be a backbone index from 0 to 0/);
@@ -130,6 +133,9 @@ test('calibrate saves the answer settings; evaluate answers a test split alone, 
   assert.ok(cal.distance.valid[0] <= cal.notFlowerDistanceAbove, c.out);
   assert.equal(cal.saved, true);
   assert.ok(cal.temperature > 0 && cal.eceAfter >= 0 && cal.eceBefore >= 0, c.out);
+  // The probabilities members see: top-label calibration by default, monotone in the head's own top-1.
+  assert.ok(cal.topLabel.a > 0, c.out);
+  assert.match(cal.fitted.calibration, /^top-label/);
   assert.equal(cal.speciesThreshold, 0.5);
   assert.ok(cal.notFlowerBelow > 0, c.out);
   const meta = JSON.parse(

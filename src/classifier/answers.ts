@@ -13,6 +13,13 @@ export interface AnswerSettings {
   /** Temperature scaling of the head (fitted on valid): p ∝ p_raw^(1/T). */
   temperature: number;
   /**
+   * Top-label calibration (fitted on valid), used instead of the temperature when
+   * present: the best species' probability becomes σ(a·logit(p) + b), the others
+   * keep their ratios. It is monotone in the head's own top-1, so photos rank as the
+   * head ranks them, where a temperature below 1 would reorder them.
+   */
+  topLabel?: TopLabelMap;
+  /**
    * Per backbone (meta.backbones order): the ImageNet classes the training
    * photos put their mass on. A photo's flower-likeness is its ImageNet mass on
    * these classes, averaged over the backbones that have a head.
@@ -64,6 +71,82 @@ export function decideAnswer(s: AnswerSignals, settings: AnswerSettings | undefi
   if (above !== undefined && s.distance !== undefined && s.distance > above) return { kind: 'notFlower' };
   const threshold = settings?.speciesThreshold ?? fallbackThreshold;
   return { kind: s.top1 >= threshold ? 'species' : 'notSure' };
+}
+
+export interface TopLabelMap {
+  a: number;
+  b: number;
+}
+
+const logit = (p: number) => {
+  const q = Math.min(1 - 1e-7, Math.max(1e-7, p));
+  return Math.log(q / (1 - q));
+};
+
+/** The best species' probability mapped by the top-label calibration, the others scaled to fill the rest. */
+export function applyTopLabel(probs: ArrayLike<number>, m: TopLabelMap): Float32Array {
+  const out = Float32Array.from(probs);
+  let best = 0;
+  for (let c = 1; c < out.length; c++) if (out[c]! > out[best]!) best = c;
+  const p = out[best]!;
+  const g = 1 / (1 + Math.exp(-(m.a * logit(p) + m.b)));
+  const rest = 1 - p;
+  for (let c = 0; c < out.length; c++)
+    if (c !== best) out[c] = rest > 1e-9 ? (out[c]! * (1 - g)) / rest : (1 - g) / Math.max(1, out.length - 1);
+  out[best] = g;
+  return out;
+}
+
+/**
+ * Platt scaling of the top-1: the a > 0 and b that best predict whether the best
+ * species is right from the logit of its probability (Newton's method; a weak
+ * prior keeps it finite when valid has few mistakes).
+ */
+export function fitTopLabel(rows: ArrayLike<number>[], targets: number[]): TopLabelMap {
+  const xs = rows.map((r) => {
+    let best = 0;
+    for (let c = 1; c < r.length; c++) if (r[c]! > r[best]!) best = c;
+    return logit(r[best]!);
+  });
+  const ys = rows.map((r, i) => {
+    let best = 0;
+    for (let c = 1; c < r.length; c++) if (r[c]! > r[best]!) best = c;
+    return best === targets[i] ? 1 : 0;
+  });
+  let a = 1,
+    b = 0;
+  const prior = 1e-3;
+  for (let it = 0; it < 50; it++) {
+    let ga = prior * (a - 1),
+      gb = prior * b,
+      haa = prior,
+      hab = 0,
+      hbb = prior;
+    xs.forEach((x, i) => {
+      const p = 1 / (1 + Math.exp(-(a * x + b)));
+      const w = p * (1 - p);
+      ga += (p - ys[i]!) * x;
+      gb += p - ys[i]!;
+      haa += w * x * x;
+      hab += w * x;
+      hbb += w;
+    });
+    const det = haa * hbb - hab * hab;
+    if (!(det > 0)) break;
+    const da = (hbb * ga - hab * gb) / det,
+      db = (haa * gb - hab * ga) / det;
+    a -= da;
+    b -= db;
+    if (Math.abs(da) + Math.abs(db) < 1e-9) break;
+  }
+  return { a: Math.max(a, 1e-3), b };
+}
+
+/** A photo's probabilities as members see them: top-label calibrated when fitted, else temperature-scaled. */
+export function calibrateProbs(probs: Float32Array, s: Pick<AnswerSettings, 'temperature' | 'topLabel'> | undefined): Float32Array {
+  if (s?.topLabel) return applyTopLabel(probs, s.topLabel);
+  const t = s?.temperature;
+  return t && t !== 1 ? applyTemperature(probs, t) : probs;
 }
 
 /** Temperature scaling on probabilities (exact for a softmax head: log p = logits + const). */

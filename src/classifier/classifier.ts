@@ -4,7 +4,7 @@ import { readCentroids } from './centroids.ts';
 import * as tf from './tf.ts';
 import fs from 'node:fs';
 import path from 'node:path';
-import { applyTemperature, decideAnswer, featureOffsets, flowerLikeness, nearestSimilarity, type Answer } from './answers.ts';
+import { calibrateProbs, decideAnswer, featureOffsets, flowerLikeness, nearestSimilarity, type Answer } from './answers.ts';
 import { splitArch } from './backbones.ts';
 import { checkBackbones, loadCheckpoint, type CheckpointMeta } from './checkpoint.ts';
 import type { Embedder } from './embedder.ts';
@@ -119,10 +119,9 @@ export class Classifier {
     return features.map((_, i) => data.slice(i * n, (i + 1) * n));
   }
 
-  /** The head's probabilities with the checkpoint's temperature scaling (unchanged without one). */
+  /** The head's probabilities with the checkpoint's calibration (unchanged without one). */
   calibrate(probs: Float32Array): Float32Array {
-    const t = this.meta.answers?.temperature;
-    return t && t !== 1 ? applyTemperature(probs, t) : probs;
+    return calibrateProbs(probs, this.meta.answers);
   }
 
   /** Flower-likeness of one view's features (ImageNet mass on the training photos' classes), when the checkpoint has it. */

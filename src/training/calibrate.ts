@@ -11,7 +11,8 @@ import {
   fitTemperature,
   flowerLikeness,
   quantile,
-  applyTemperature,
+  calibrateProbs,
+  fitTopLabel,
   pickFlowerClasses,
   featureOffsets,
   speciesPrototypes,
@@ -40,6 +41,12 @@ export interface CalibrateOptions {
   /** Photos of species the head was not trained on (any labels). */
   unknown?: Sample[];
   cache?: FeatureCache;
+  /**
+   * How the probabilities members see are calibrated on valid: 'top-label' (the default:
+   * Platt scaling of the best species' probability, which keeps the head's own ranking of
+   * photos) or 'temperature' (temperature scaling of the whole distribution).
+   */
+  calibration?: 'top-label' | 'temperature';
   /** Use this species threshold instead of fitting one on `unknown`. */
   speciesThreshold?: number;
   /** Largest share of unknown-species photos that may be answered with a species (default 0.15). */
@@ -148,16 +155,18 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
   const raw = probsOf(valid.photos);
   const targets = valid.photos.map((p) => meta.labels.indexOf(p.sample.label));
   const temperature = fitTemperature(raw, targets);
+  const calibration = o.calibration ?? 'top-label';
+  const scaling = { temperature, ...(calibration === 'top-label' && { topLabel: fitTopLabel(raw, targets) }) };
   const eceBefore = expectedCalibrationError(raw, targets);
   const eceAfter = expectedCalibrationError(
-    raw.map((r) => applyTemperature(r, temperature)),
+    raw.map((r) => calibrateProbs(r, scaling)),
     targets,
   );
 
   // Which ImageNet classes the training photos look like, per backbone.
   const offsets = featureOffsets(meta.backbones.map((b) => b.featureSize));
   const flowerClasses = o.imagenet.map((h, b) => (h ? pickFlowerClasses(train.features.map((f) => imagenetProbs(h, f, offsets[b]))) : []));
-  const settings: AnswerSettings = { temperature, flowerClasses, views };
+  const settings: AnswerSettings = { ...scaling, flowerClasses, views };
   const likenessOf = (f: Float32Array) => flowerLikeness(f, o.imagenet, offsets, flowerClasses) ?? 1;
   // A photo's signal is the mean over its crops, as the bot takes it.
   const perPhoto = (photos: PhotoFeatures[], signal: (f: Float32Array) => number) =>
@@ -223,7 +232,7 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
     const u = await photoFeatures(clf, o.unknown, o.cache, views, (d, t) => o.onProgress?.('Features (unknown species)', d, t));
     unknownLikeness = perPhoto(u.photos, likenessOf);
     unknownDist = perPhoto(u.photos, distanceOf);
-    unknownTop1 = probsOf(u.photos).map((r) => Math.max(...applyTemperature(r, temperature)));
+    unknownTop1 = probsOf(u.photos).map((r) => Math.max(...calibrateProbs(r, scaling)));
   }
   if (o.speciesThreshold !== undefined) settings.speciesThreshold = o.speciesThreshold;
   else if (unknownTop1.length) {
@@ -233,6 +242,7 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
   }
   settings.fitted = {
     temperatureOn: `valid (${valid.photos.length} photos, crops ${views.crops.join('+')} combined by ${views.combine})`,
+    calibration: calibration === 'top-label' ? 'top-label (Platt scaling of the top-1 on valid)' : 'temperature',
     flowerClassesOn: `train (${train.samples.length} photos), ImageNet classes covering 90% of their mass`,
     notFlowerBelow: `${o.flowerMargin ?? 0.5} × the ${(o.flowerTail ?? 0.002) * 100}% quantile of the flower-likeness of train (centre and ${trainViews.length} training views) + valid (${tail.toFixed(4)})`,
     prototypesOn: `${proto.items.length} training photos (every other one), ${protoRows.length} views, up to ${k} per species`,
