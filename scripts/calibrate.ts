@@ -1,5 +1,5 @@
 // npm run calibrate -- --checkpoint C [--data-dir D] [--unknown DIR | --species-threshold X] [--json]
-// Fits the answer settings (temperature, flower classes, thresholds) and writes them into the checkpoint's meta.json.
+// Fits the answer settings (calibration, flower classes, the species' spread, thresholds) and writes them into the checkpoint's meta.json.
 import { Command } from 'commander';
 import { archOf } from '../src/classifier/classifier.ts';
 import { readMeta, resolveCheckpointDir } from '../src/classifier/checkpoint.ts';
@@ -19,7 +19,7 @@ import { FeatureCache } from '../src/training/featureCache.ts';
 const paths = defaultPaths();
 const program = new Command('calibrate')
   .description(
-    'Fit how a checkpoint answers: temperature scaling, flower-likeness, species and not-a-flower thresholds (saved in its meta.json)',
+    'Fit how a checkpoint answers: calibration, flower-likeness, distance to the species, species and not-a-flower thresholds (saved in its meta.json)',
   )
   .requiredOption('--checkpoint <dir>', 'checkpoint folder, or a checkpoints root with CURRENT')
   .option('--data-dir <dir>', 'the dataset it was trained on (train/ and valid/)', paths.dataDir)
@@ -126,7 +126,7 @@ async function main() {
   else {
     console.log(`${o.dryRun ? 'Fitted (not saved)' : 'Saved in'} ${dir}/meta.json`);
     console.log(
-      `temperature ${r.temperature.toFixed(3)}: expected calibration error ${(r.eceBefore * 100).toFixed(2)}% → ${(r.eceAfter * 100).toFixed(2)}% on ${r.validImages} valid photos`,
+      `${r.settings.topLabel ? `top-label (a ${r.settings.topLabel.a.toFixed(3)}, b ${r.settings.topLabel.b.toFixed(3)})` : `temperature ${r.temperature.toFixed(3)}`}: expected calibration error ${(r.eceBefore * 100).toFixed(2)}% → ${(r.eceAfter * 100).toFixed(2)}% on ${r.validImages} valid photos`,
     );
     console.log(
       `flower classes per backbone: ${flowerClasses?.map((c) => c.length).join(', ')}; not a flower below ${r.settings.notFlowerBelow?.toFixed(4)} flower-likeness or a distance above ${r.settings.notFlowerDistanceAbove?.toFixed(1)} to the nearest species (${r.settings.prototypes} prototypes each)`,
