@@ -41,7 +41,7 @@ test('a step where the species never vary is far; the same step where they do va
   const centres = new Float32Array(2 * (DIM + 3));
   centres[0] = 1;
   centres[DIM + 3 + 1] = 1;
-  const dist = new SpreadDistance(spread, centres, 0, DIM, DIM + 3);
+  const dist = new SpreadDistance(spread, centres, [DIM, 3]);
   const at = (v: number[]) => dist.distance(Float32Array.from([...v, 9, 9, 9]));
   const along = at([1, 0, 0.3, 0, 0, 0, 0, 0]);
   const across = at([1, 0, 0, 0.3, 0, 0, 0, 0]);
@@ -60,7 +60,7 @@ test('held-out photos of the species stay inside the distance most of their own 
   const centres = new Float32Array(2 * DIM);
   centres[0] = 1;
   centres[DIM + 1] = 1;
-  const dist = new SpreadDistance(spread, centres, 0, DIM, DIM);
+  const dist = new SpreadDistance(spread, centres, [DIM]);
   const own = fit.rows.map((r) => dist.distance(r)).sort((a, b) => a - b);
   const bar = own[Math.floor(0.99 * own.length)]!;
   const inside = held.rows.filter((r) => dist.distance(r) <= bar).length / held.rows.length;

@@ -78,6 +78,13 @@ export interface TopLabelMap {
   b: number;
 }
 
+/** Index of the largest value (the first of equals). */
+function argmax(r: ArrayLike<number>): number {
+  let best = 0;
+  for (let c = 1; c < r.length; c++) if (r[c]! > r[best]!) best = c;
+  return best;
+}
+
 const logit = (p: number) => {
   const q = Math.min(1 - 1e-7, Math.max(1e-7, p));
   return Math.log(q / (1 - q));
@@ -86,8 +93,7 @@ const logit = (p: number) => {
 /** The best species' probability mapped by the top-label calibration, the others scaled to fill the rest. */
 export function applyTopLabel(probs: ArrayLike<number>, m: TopLabelMap): Float32Array {
   const out = Float32Array.from(probs);
-  let best = 0;
-  for (let c = 1; c < out.length; c++) if (out[c]! > out[best]!) best = c;
+  const best = argmax(out);
   const p = out[best]!;
   const g = 1 / (1 + Math.exp(-(m.a * logit(p) + m.b)));
   const rest = 1 - p;
@@ -103,16 +109,9 @@ export function applyTopLabel(probs: ArrayLike<number>, m: TopLabelMap): Float32
  * prior keeps it finite when valid has few mistakes).
  */
 export function fitTopLabel(rows: ArrayLike<number>[], targets: number[]): TopLabelMap {
-  const xs = rows.map((r) => {
-    let best = 0;
-    for (let c = 1; c < r.length; c++) if (r[c]! > r[best]!) best = c;
-    return logit(r[best]!);
-  });
-  const ys = rows.map((r, i) => {
-    let best = 0;
-    for (let c = 1; c < r.length; c++) if (r[c]! > r[best]!) best = c;
-    return best === targets[i] ? 1 : 0;
-  });
+  const best = rows.map(argmax);
+  const xs = rows.map((r, i) => logit(r[best[i]!]!));
+  const ys = best.map((b, i) => (b === targets[i] ? 1 : 0));
   let a = 1,
     b = 0;
   const prior = 1e-3;
@@ -203,8 +202,7 @@ export function expectedCalibrationError(rows: ArrayLike<number>[], targets: num
     acc = new Array<number>(bins).fill(0),
     n = new Array<number>(bins).fill(0);
   rows.forEach((r, i) => {
-    let best = 0;
-    for (let c = 1; c < r.length; c++) if (r[c]! > r[best]!) best = c;
+    const best = argmax(r);
     const b = Math.min(bins - 1, Math.floor(r[best]! * bins));
     conf[b]! += r[best]!;
     acc[b]! += best === targets[i] ? 1 : 0;

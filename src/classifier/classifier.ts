@@ -69,14 +69,7 @@ export class Classifier {
   ) {
     const spread = meta.answers?.spread;
     const sizes = meta.backbones.map((b) => b.featureSize);
-    if (spread && centroids && sizes[spread.backbone])
-      this.spread = new SpreadDistance(
-        spread,
-        centroids,
-        featureOffsets(sizes)[spread.backbone]!,
-        sizes[spread.backbone]!,
-        sizes.reduce((a, b) => a + b, 0),
-      );
+    if (spread && centroids && sizes[spread.backbone]) this.spread = new SpreadDistance(spread, centroids, sizes);
   }
 
   private readonly spread?: SpreadDistance;

@@ -38,18 +38,24 @@ export class SpreadDistance {
   private readonly centres: Float32Array[];
   private readonly projected: Float32Array[];
 
-  /** `centres`: rows of concatenated features (the species prototypes); `at`/`size`: the backbone's slice. */
+  private readonly at: number;
+  private readonly size: number;
+
+  /** `centres`: rows of concatenated features (the species prototypes); `sizes`: each backbone's feature size, in order. */
   constructor(
     readonly spread: SpeciesSpread,
     centres: Float32Array,
-    readonly at: number,
-    readonly size: number,
-    dim: number,
+    sizes: number[],
   ) {
+    const size = sizes[spread.backbone];
+    if (size === undefined) throw new Error(`no backbone ${spread.backbone} (the features have ${sizes.length})`);
+    this.at = sizes.slice(0, spread.backbone).reduce((a, b) => a + b, 0);
+    this.size = size;
+    const dim = sizes.reduce((a, b) => a + b, 0);
     const bytes = Buffer.from(spread.directions, 'base64');
     this.dirs = Float32Array.from(new Uint16Array(new Uint8Array(bytes).buffer), fromHalf);
     this.centres = [];
-    for (let r = 0; r + dim <= centres.length; r += dim) this.centres.push(unitSlice(centres, r + at, size));
+    for (let r = 0; r + dim <= centres.length; r += dim) this.centres.push(unitSlice(centres, r + this.at, size));
     this.projected = this.centres.map((c) => this.project(c));
   }
 

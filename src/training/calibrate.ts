@@ -212,13 +212,7 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
   );
   settings.centroids = 'centroids.bin';
   settings.prototypes = k;
-  const far = new SpreadDistance(
-    settings.spread,
-    centroids,
-    at,
-    size,
-    sizes.reduce((x, y) => x + y, 0),
-  );
+  const far = new SpreadDistance(settings.spread, centroids, sizes);
   const distanceOf = (f: Float32Array) => far.distance(f);
   const distValid = perPhoto(valid.photos, distanceOf);
   const distFlowers = [...distValid, ...[...train.features, ...trainViews].map(distanceOf)];
