@@ -16,7 +16,7 @@ import { decodeShortSide } from '../src/classifier/images.ts';
 import { QUALITY_SIDE } from '../src/classifier/quality.ts';
 import type { SyntheticModel } from '../src/dev/syntheticModel.ts';
 import { saveAnswerSettings } from '../src/training/calibrate.ts';
-import { startHarness, type Harness } from './helpers/botHarness.ts';
+import { retrainOutcome, startHarness, type Harness } from './helpers/botHarness.ts';
 
 let h: Harness;
 const chosen: Record<'species' | 'notSure' | 'notFlower', Buffer> = {} as never;
@@ -123,4 +123,31 @@ test('something else is "that doesn\'t look like a flower", without a species na
   assert.equal(e.title, "That doesn't look like a flower");
   assert.doesNotMatch(JSON.stringify(reply.message.embeds), /Red Disc|Green Square|Blue Triangle/i);
   assert.deepEqual(reply.files, []);
+});
+
+test("after /retrain full:true the new model still answers in three kinds: its answers are calibrated like the live model's before it goes live", async () => {
+  const live = h.app.models.current!;
+  const liveAnswers = live.meta.answers!;
+  const { id } = await h.emu.invokeCommand({ name: 'retrain', user: h.emu.users.admin, options: { full: true } });
+  const final = await retrainOutcome(h, id);
+  assert.match(final.body.embeds[0].title, /New model is live/);
+  const edits = h.emu.interactionResponses(id).filter((r) => r.kind === 'editOriginal');
+  assert.ok(
+    edits.some((e) => /calibrate/.test(e.body.embeds[0].description) && /Calibrating the answers/.test(e.body.embeds[0].description)),
+    'the calibration shows in the progress',
+  );
+  const now = h.app.models.current!;
+  assert.notEqual(now.version, live.version);
+  const a = now.meta.answers;
+  assert.ok(a, 'the new checkpoint has answer settings');
+  assert.equal(a.speciesThreshold, liveAnswers.speciesThreshold, 'the species threshold (a calibrated probability) carries over');
+  assert.equal(a.topLabel, undefined, 'the live model was temperature-scaled: so is the new one');
+  assert.match(String(a.fitted?.temperatureOn), /^valid \(\d+ photos/);
+  assert.ok(a.notFlowerBelow !== undefined && a.notFlowerDistanceAbove !== undefined, '"not a flower" thresholds fitted for the new head');
+  assert.ok(fs.existsSync(path.join(now.dir, a.centroids!)), 'species prototypes beside it');
+  // And the bot answers with them: something else is still not a flower, a clear shape still a species.
+  const other = await ask('other-after.jpg', chosen.notFlower);
+  assert.equal(other.message.embeds[0]!.title, "That doesn't look like a flower");
+  const sure = await ask('sure-after.jpg', chosen.species);
+  assert.match(sure.message.embeds[0]!.title!, /^🌸 (Red Disc|Green Square|Blue Triangle)$/);
 });

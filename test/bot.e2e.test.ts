@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { EmbedderPool } from '../src/classifier/embedderPool.ts';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { badImages } from './fixtures/badImages.ts';
-import { photo, assertNoUnknownRoutes, startHarness, type Harness } from './helpers/botHarness.ts';
+import { photo, assertNoUnknownRoutes, retrainOutcome, startHarness, type Harness } from './helpers/botHarness.ts';
 import { postPhoto, replyTo } from './reliability/helpers.ts';
 
 let h: Harness;
@@ -106,15 +106,6 @@ describe('/identify', () => {
 });
 
 /** The edit that carries a /retrain's outcome (after its progress edits). */
-async function retrainOutcome(id: string) {
-  await h.emu.waitForInteractionResponse(id, 'editOriginal', 60_000);
-  for (;;) {
-    const last = h.emu.interactionResponses(id).at(-1)!;
-    if (last.kind === 'editOriginal' && !/Retraining/.test(last.body.embeds?.[0]?.title ?? '')) return last;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** Moves each label's folder to the next label (1→2, 2→3, 3→1): every photo in `dir` is mislabelled. */
 function rotateLabels(dir: string, labels: string[]): void {
   fs.renameSync(path.join(dir, labels.at(-1)!), path.join(dir, 'rotating'));
@@ -150,7 +141,7 @@ describe('/retrain', () => {
     assert.equal(h.app.retrain.running, true, 'answered during training');
     assert.equal(pool().size, Math.min(workers, 1), 'one embedding worker while training: the others lend their memory');
     // Progress edits, then the outcome.
-    const final = await retrainOutcome(id);
+    const final = await retrainOutcome(h, id);
     const edits = h.emu.interactionResponses(id).filter((r) => r.kind === 'editOriginal');
     assert.ok(
       edits.some((e) => /Retraining/.test(e.body.embeds[0].title) && /%/.test(e.body.embeds[0].description)),
@@ -182,7 +173,7 @@ describe('/retrain with a worse candidate', () => {
     try {
       // full: a retrain that learns contributions judges both models on the same (here mislabelled) photos.
       const { id } = await h.emu.invokeCommand({ name: 'retrain', user: h.emu.users.admin, options: { full: true } });
-      final = await retrainOutcome(id);
+      final = await retrainOutcome(h, id);
     } finally {
       // Back in place (2→1, 3→2, 1→3) for the tests after this one.
       rotateLabels(valid, ['3', '2', '1']);

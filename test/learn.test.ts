@@ -10,16 +10,16 @@ import { initBackend } from '../src/classifier/backend.ts';
 import { rng } from '../src/classifier/augment.ts';
 import { buildHead } from '../src/classifier/head.ts';
 import * as tf from '../src/classifier/tf.ts';
-import { resolveCheckpointDir } from '../src/classifier/checkpoint.ts';
+import { readMeta, resolveCheckpointDir } from '../src/classifier/checkpoint.ts';
 import { makeEmbedder } from '../src/classifier/makeEmbedder.ts';
 import { prepareModel } from '../src/dev/syntheticModel.ts';
 import { ringJpeg } from '../src/dev/fixtures/shapes.ts';
 import { Classifier } from '../src/classifier/classifier.ts';
-import { calibrateCheckpoint } from '../src/training/calibrate.ts';
+import { calibrateCheckpoint, saveAnswerSettings } from '../src/training/calibrate.ts';
 import { scanDataset } from '../src/training/dataset.ts';
 import { CLASS_STATS_FILES, ClassStatsBuilder, loadClassStats, saveClassStats, withSpread } from '../src/training/classStats.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
-import { learn } from '../src/training/learn.ts';
+import { learn, MIN_RECALIBRATION_PHOTOS } from '../src/training/learn.ts';
 import { HELD_OUT_SHARE, isHeldOut, planContributions } from '../src/training/contributions.ts';
 import { judge, passesGate, speciesChanges } from '../src/training/gate.ts';
 import { updateHead } from '../src/training/incremental.ts';
@@ -426,6 +426,64 @@ describe('learn() and the distance to the species', () => {
       after.every((d) => d <= bar),
       `the new species' photos within the "not a flower" distance ${bar.toFixed(1)}: ${after.map((d) => d.toFixed(1)).join(', ')}`,
     );
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+});
+
+describe("learn() and the answers' calibration", () => {
+  test('the updated head gets its calibration refitted on the evaluation photos; with too few of them, the live one carries over', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bloom-learn-'));
+    const m = await prepareModel(tmp);
+    const liveDir = resolveCheckpointDir(m.checkpointDir);
+    const loc = { cacheDir: tmp };
+    const cache = new FeatureCache(m.featureDir);
+    const ds = scanDataset(m.dataDir);
+    const cal = await calibrateCheckpoint(liveDir, {
+      embedder: await makeEmbedder({ arch: m.backbone, loc, workers: 0 }),
+      loc,
+      train: ds.splits.train!,
+      valid: ds.splits.valid!,
+      speciesThreshold: 0.5,
+      cache,
+    });
+    // A badly calibrated live model: every top-1 squeezed toward a coin toss.
+    const skewed = { a: 0.1, b: -1 };
+    saveAnswerSettings(liveDir, { ...cal.settings, topLabel: skewed });
+    const photos = fs.readdirSync(path.join(m.dataDir, 'train', '2')).map((f) => path.join(m.dataDir, 'train', '2', f));
+    const run = async (minRecalibrationPhotos?: number) => {
+      const embedder = await makeEmbedder({ arch: m.backbone, loc, workers: 0 });
+      try {
+        return await learn({
+          liveDir,
+          dataDir: m.dataDir,
+          saveDir: m.checkpointDir,
+          contribDir: '/',
+          approved: photos.map((p) => ({ sha256: sha(p), path: p, label: '2' })),
+          communityNames: {},
+          minPhotos: 8,
+          embedder,
+          cache,
+          minRecalibrationPhotos,
+        });
+      } finally {
+        await embedder.close();
+      }
+    };
+    const carried = await run();
+    assert.ok(carried.after.summary.images < MIN_RECALIBRATION_PHOTOS);
+    assert.equal(carried.recalibration, undefined);
+    assert.deepEqual(carried.meta.answers!.topLabel, skewed, 'too few photos: the live calibration as it was');
+    const refit = await run(10);
+    const r = refit.recalibration!;
+    assert.equal(r.photos, refit.after.summary.images);
+    assert.ok(r.eceAfter < r.eceCarried / 2, `calibration error ${r.eceCarried.toFixed(3)} carried, ${r.eceAfter.toFixed(3)} refitted`);
+    const saved = readMeta(refit.dir).answers!;
+    assert.notDeepEqual(saved.topLabel, skewed);
+    assert.ok(saved.topLabel!.a > 0);
+    assert.match(String(saved.fitted?.recalibratedOn), /^valid 18 \+ held-out contributions \d+ \(centre views\)/);
+    // Everything else stays the live model's.
+    assert.equal(saved.speciesThreshold, 0.5);
+    assert.equal(saved.notFlowerDistanceAbove, cal.settings.notFlowerDistanceAbove);
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 });

@@ -213,6 +213,38 @@ export function expectedCalibrationError(rows: ArrayLike<number>[], targets: num
   return e;
 }
 
+/** A refit of the probability calibration: the new settings and the calibration error on the rows before and after. */
+export interface Recalibration {
+  settings: AnswerSettings;
+  photos: number;
+  /** With the calibration carried over from the settings given. */
+  eceCarried: number;
+  eceAfter: number;
+}
+
+/**
+ * Settings' probability calibration refitted for a new head on its labelled
+ * rows, the way calibrate fits it (top-label when the settings have it, else
+ * the temperature); the thresholds and everything else kept. A retrained head
+ * is not as sure as the old one on the same photos, so carried over, the
+ * numbers members see (and the species threshold reads) would drift.
+ */
+export function refitCalibration(s: AnswerSettings, rows: Float32Array[], targets: number[], note: string): Recalibration {
+  const scaling = { temperature: fitTemperature(rows, targets), ...(s.topLabel && { topLabel: fitTopLabel(rows, targets) }) };
+  const ece = (m: Pick<AnswerSettings, 'temperature' | 'topLabel'>) =>
+    expectedCalibrationError(
+      rows.map((r) => calibrateProbs(r, m)),
+      targets,
+    );
+  const eceAfter = ece(scaling);
+  return {
+    settings: { ...s, ...scaling, fitted: { ...s.fitted, recalibratedOn: note, eceAfter } },
+    photos: rows.length,
+    eceCarried: ece(s),
+    eceAfter,
+  };
+}
+
 /** Where each backbone's features start in the concatenated vector. */
 export function featureOffsets(sizes: number[]): number[] {
   let at = 0;

@@ -13,12 +13,13 @@ import type { SpeciesCount } from '../training/contributions.ts';
 import { GATE_TOLERANCE, passesGate, type SpeciesChange } from '../training/gate.ts';
 import type { LearnEvent } from '../training/learn.ts';
 import { pruneVersions } from '../training/prune.ts';
+import { recalibrationOf } from '../training/calibrate.ts';
 import type { Learned, RetrainJob, WorkerMessage } from '../training/worker.ts';
 import { startTrainingWorker } from '../training/startWorker.ts';
 import type { ModelManager } from './modelManager.ts';
 
 export interface RetrainProgress {
-  phase: 'starting' | 'scan' | 'extract' | 'train' | 'save';
+  phase: 'starting' | 'scan' | 'extract' | 'train' | 'save' | 'calibrate';
   /** 0..100 over the whole run. */
   percent: number;
   detail: string;
@@ -273,7 +274,10 @@ export class RetrainService {
     onProgress({ phase: 'starting', percent: 0, detail: 'Starting a training worker…' });
     let done: Extract<WorkerMessage, { type: 'done' }>;
     try {
-      done = await this.runWorker({ ...this.s, params, learn: full ? undefined : this.learnJob(overrides) }, onProgress);
+      const learn = full ? undefined : this.learnJob(overrides);
+      // A full retrain makes a head without answer settings: it gets the live model's, refitted.
+      const calibrate = !learn && live?.meta.answers ? recalibrationOf(live.meta.answers) : undefined;
+      done = await this.runWorker({ ...this.s, params, learn, calibrate }, onProgress);
     } catch (err) {
       if (err instanceof RetrainInterrupted)
         return finish({ status: 'interrupted', message: INTERRUPTED_MESSAGE, previousVersion: live?.version });
@@ -366,9 +370,11 @@ export class RetrainService {
         if (m.type === 'done') settle(() => resolve(m));
         else if (m.type === 'error') settle(() => reject(new Error(m.message)));
         else if (m.type === 'learn-event') onProgress(learnProgress(m.event));
+        else if (m.type === 'calibrate-event')
+          onProgress({ phase: 'calibrate', percent: 99, detail: `Calibrating the answers: ${m.label} (${m.done}/${m.total})` });
         else {
           const e = m.event;
-          // Extraction is most of the time: 0-80 %, training 80-100 %.
+          // Extraction is most of the time: 0-80 %, training 80-100 % (80-95 % when calibration follows).
           if (e.phase === 'scan')
             onProgress({ phase: 'scan', percent: 1, detail: `${e.classes} classes, ${e.train} training and ${e.valid} validation photos` });
           else if (e.phase === 'extract')
@@ -380,13 +386,13 @@ export class RetrainService {
           else if (e.phase === 'train')
             onProgress({
               phase: 'train',
-              percent: 80 + Math.round((20 * e.epoch) / e.epochs),
+              percent: 80 + Math.round(((job.calibrate ? 15 : 20) * e.epoch) / e.epochs),
               detail: `Epoch ${e.epoch}/${e.epochs}`,
               epoch: e.epoch,
               epochs: e.epochs,
               validAccuracy: e.metrics.validAccuracy,
             });
-          else onProgress({ phase: 'save', percent: 100, detail: 'Saving the checkpoint' });
+          else onProgress({ phase: 'save', percent: job.calibrate ? 96 : 100, detail: 'Saving the checkpoint' });
         }
       });
       if (this.current) this.current.stopWorker = () => settle(() => reject(new RetrainInterrupted()));

@@ -267,6 +267,24 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
   };
 }
 
+/** How the live model's answers were calibrated, for a full /retrain's new head (recalibrationOf). */
+export type CalibrateJob = Pick<CalibrateOptions, 'calibration' | 'speciesThreshold' | 'views' | 'prototypes' | 'spreadBackbone'>;
+
+/**
+ * The live model's answer settings as a recipe for a new head's: the same calibration,
+ * crops and distance, refitted on it. The species threshold is kept as it is: it reads
+ * the calibrated probability of being right, which means the same for any head.
+ */
+export function recalibrationOf(a: AnswerSettings): CalibrateJob {
+  return {
+    calibration: a.topLabel ? 'top-label' : 'temperature',
+    speciesThreshold: a.speciesThreshold,
+    views: a.views,
+    prototypes: a.prototypes,
+    spreadBackbone: a.spread?.backbone,
+  };
+}
+
 /** Writes the settings into the checkpoint's meta.json (write-then-rename). */
 export function saveAnswerSettings(dir: string, settings: AnswerSettings, centroids?: Float32Array): void {
   if (centroids && settings.centroids) writeCentroids(path.join(dir, path.basename(settings.centroids)), centroids);

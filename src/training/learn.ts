@@ -8,7 +8,7 @@ import { readCentroids, writeCentroids } from '../classifier/centroids.ts';
 import * as tf from '../classifier/tf.ts';
 import fs from 'node:fs';
 import path from 'node:path';
-import { speciesPrototypes } from '../classifier/answers.ts';
+import { refitCalibration, speciesPrototypes, type Recalibration } from '../classifier/answers.ts';
 import { loadCheckpoint, newVersion, saveCheckpoint, type CheckpointMeta } from '../classifier/checkpoint.ts';
 import type { Embedder } from '../classifier/embedder.ts';
 import { TYPICAL_DIR, writeThumbnails } from '../classifier/thumbnails.ts';
@@ -20,6 +20,9 @@ import type { FeatureCache } from './featureCache.ts';
 import { CENTRE_ONLY, extractFeatures } from './features.ts';
 import { judge, speciesChanges, type Judged, type SpeciesChange } from './gate.ts';
 import { updateHead } from './incremental.ts';
+
+/** Fewer evaluation photos than this keep the live model's calibration: too few mistakes to fit it on. */
+export const MIN_RECALIBRATION_PHOTOS = 200;
 
 /** Photos per class read for the statistics when the live checkpoint has none (made before they were kept). */
 export const FALLBACK_STATS_PER_CLASS = 10;
@@ -43,6 +46,8 @@ export interface LearnOptions {
   /** Only when the live checkpoint has no statistics: photos per class to compute them from. */
   statsPerClass?: number;
   seed?: number;
+  /** Evaluation photos needed to refit the answers' calibration (default MIN_RECALIBRATION_PHOTOS). */
+  minRecalibrationPhotos?: number;
   onEvent?: (e: LearnEvent) => void;
 }
 
@@ -62,6 +67,8 @@ export interface LearnResult {
   plan: Pick<ContributionPlan, 'added' | 'waiting'> & { train: number; heldOut: number };
   /** Where the replayed statistics came from. */
   statsSource: string;
+  /** The answers' calibration refitted for the new head (absent: carried over as it was). */
+  recalibration?: Pick<Recalibration, 'photos' | 'eceCarried' | 'eceAfter'>;
   extracted: number;
   cached: number;
   seconds: number;
@@ -214,18 +221,12 @@ export async function learn(o: LearnOptions): Promise<LearnResult> {
       setName,
       new Set(meta.labels),
     );
-    const after = judge(
-      probsOf(
-        r.head,
-        evalRows.map((e) => e.features),
-        dim,
-      ),
-      truth,
-      r.labels,
-      isValid,
-      setName,
-      new Set(meta.labels),
+    const afterProbs = probsOf(
+      r.head,
+      evalRows.map((e) => e.features),
+      dim,
     );
+    const after = judge(afterProbs, truth, r.labels, isValid, setName, new Set(meta.labels));
 
     const names = { ...meta.names, ...plan.names };
     const trainCounts: NonNullable<CheckpointMeta['trainCounts']> = {};
@@ -254,6 +255,18 @@ export async function learn(o: LearnOptions): Promise<LearnResult> {
       trainCounts,
     };
     delete out.shipped;
+    // The answers' calibration refitted for the new head on the same photos (they are centre views: only for a model that answers from the centre).
+    let recalibration: Recalibration | undefined;
+    const centreOnly = (meta.answers?.views?.crops ?? ['centre']).every((c) => c === 'centre');
+    if (meta.answers && centreOnly && evalRows.length >= (o.minRecalibrationPhotos ?? MIN_RECALIBRATION_PHOTOS)) {
+      recalibration = refitCalibration(
+        meta.answers,
+        afterProbs,
+        truth.map((l) => r.labels.indexOf(l)),
+        `${setName} (centre views), by /retrain's update`,
+      );
+      out.answers = recalibration.settings;
+    }
     // A new species' prototypes join the live ones, or its photos would look unlike every species ("not a flower").
     let centroids: Float32Array | undefined;
     const cFile = meta.answers?.centroids && path.join(live.dir, path.basename(meta.answers.centroids));
@@ -297,6 +310,9 @@ export async function learn(o: LearnOptions): Promise<LearnResult> {
         heldOut: heldOut.length,
       },
       statsSource: stats.source,
+      ...(recalibration && {
+        recalibration: { photos: recalibration.photos, eceCarried: recalibration.eceCarried, eceAfter: recalibration.eceAfter },
+      }),
       extracted,
       cached,
       seconds: (Date.now() - t0) / 1000,

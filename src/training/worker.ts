@@ -1,5 +1,6 @@
 // Worker-thread entry for a retrain: its own TF.js instance, so the bot's
 // thread keeps answering while features are extracted and the head trained.
+import fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend, type BackendName } from '../classifier/backend.ts';
 import type { BackboneLocations } from '../classifier/featureExtractor.ts';
@@ -8,7 +9,9 @@ import type { TrainParams } from '../classifier/checkpoint.ts';
 import { FeatureCache } from './featureCache.ts';
 import type { ApprovedInput } from './contributions.ts';
 import { learn, type LearnEvent, type LearnResult } from './learn.ts';
-import { train, type TrainEvent } from './trainer.ts';
+import { train, type TrainEvent, type TrainResult } from './trainer.ts';
+import { calibrateCheckpoint, type CalibrateJob } from './calibrate.ts';
+import { scanDataset } from './dataset.ts';
 
 export interface RetrainJob {
   dataDir: string;
@@ -23,6 +26,8 @@ export interface RetrainJob {
   workers?: number;
   /** With it, the live head learns the approved contributions incrementally (src/training/learn.ts) instead of a full retrain. */
   learn?: LearnJob;
+  /** A full retrain of a model that answers in three kinds: the new head is calibrated the same way before it is judged. */
+  calibrate?: CalibrateJob;
 }
 
 export interface LearnJob {
@@ -35,7 +40,7 @@ export interface LearnJob {
 }
 
 /** What a learning run reports back (the checkpoint itself is on disk). */
-export type Learned = Pick<LearnResult, 'before' | 'after' | 'changes' | 'plan' | 'statsSource'>;
+export type Learned = Pick<LearnResult, 'before' | 'after' | 'changes' | 'plan' | 'statsSource' | 'recalibration'>;
 
 export type WorkerMessage =
   | {
@@ -53,8 +58,11 @@ export type WorkerMessage =
       cached: number;
       seconds: number;
       learned?: Learned;
+      /** The new head's answers were calibrated (CalibrateJob). */
+      calibrated?: boolean;
     }
   | { type: 'learn-event'; event: LearnEvent }
+  | { type: 'calibrate-event'; label: string; done: number; total: number }
   | { type: 'error'; message: string };
 
 if (!parentPort) throw new Error('training/worker.ts runs only as a worker thread (the retrain service starts it)');
@@ -66,8 +74,9 @@ async function run(job: RetrainJob): Promise<void> {
   if (job.learn) return runLearn(job, job.learn, post);
   // Presets' shapes are known without loading them: start extraction only if the cache misses.
   const embedder = await makeEmbedder({ arch: job.params.arch, loc: job.loc, workers: job.workers ?? 0, backend: job.backend, lazy: true });
+  let r: TrainResult;
   try {
-    const r = await train({
+    r = await train({
       ...job.params,
       dataDir: job.dataDir,
       saveDir: job.saveDir,
@@ -89,20 +98,39 @@ async function run(job: RetrainJob): Promise<void> {
               : e,
         }),
     });
-    post({
-      type: 'done',
-      dir: r.dir,
-      version: r.meta.version,
-      validAccuracy: r.meta.validAccuracy,
-      validTop5: r.meta.validTop5,
-      skipped: r.skipped.length,
-      extracted: r.extracted,
-      cached: r.cached,
-      seconds: r.meta.trainSeconds,
-    });
   } finally {
     await embedder.close();
   }
+  if (job.calibrate) {
+    const ds = scanDataset(job.dataDir);
+    try {
+      await calibrateCheckpoint(r.dir, {
+        ...job.calibrate,
+        embedder: await makeEmbedder({ arch: job.params.arch, loc: job.loc, workers: job.workers ?? 0, backend: job.backend, lazy: true }),
+        loc: job.loc,
+        train: ds.splits.train ?? [],
+        valid: ds.splits.valid ?? [],
+        cache: new FeatureCache(job.featureCacheDir),
+        onProgress: (label, done, total) => post({ type: 'calibrate-event', label, done, total }),
+      });
+    } catch (err) {
+      // Uncalibrated, it would never tell other things from flowers: it never goes live.
+      fs.rmSync(r.dir, { recursive: true, force: true });
+      throw new Error(`the new model's answers could not be calibrated (${(err as Error).message})`);
+    }
+  }
+  post({
+    type: 'done',
+    dir: r.dir,
+    version: r.meta.version,
+    validAccuracy: r.meta.validAccuracy,
+    validTop5: r.meta.validTop5,
+    skipped: r.skipped.length,
+    extracted: r.extracted,
+    cached: r.cached,
+    seconds: r.meta.trainSeconds,
+    calibrated: !!job.calibrate,
+  });
 }
 
 async function runLearn(job: RetrainJob, l: LearnJob, post: (m: WorkerMessage) => void): Promise<void> {
@@ -131,7 +159,14 @@ async function runLearn(job: RetrainJob, l: LearnJob, post: (m: WorkerMessage) =
       extracted: r.extracted,
       cached: r.cached,
       seconds: r.seconds,
-      learned: { before: r.before, after: r.after, changes: r.changes, plan: r.plan, statsSource: r.statsSource },
+      learned: {
+        before: r.before,
+        after: r.after,
+        changes: r.changes,
+        plan: r.plan,
+        statsSource: r.statsSource,
+        recalibration: r.recalibration,
+      },
     });
   } finally {
     await embedder.close();

@@ -116,3 +116,13 @@ export function assertNoUnknownRoutes(h: Harness): void {
     'no request hit an unknown route',
   );
 }
+
+/** The /retrain reply's last edit once the run is over (progress edits are titled "Retraining…"). */
+export async function retrainOutcome(h: Harness, id: string) {
+  await h.emu.waitForInteractionResponse(id, 'editOriginal', 60_000);
+  for (;;) {
+    const last = h.emu.interactionResponses(id).at(-1)!;
+    if (last.kind === 'editOriginal' && !/Retraining/.test(last.body.embeds?.[0]?.title ?? '')) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
