@@ -1,4 +1,5 @@
 // npm run predict -- IMAGE --checkpoint D --top-k K [--category-names FILE] [--json]
+// Says what the bot would: the answer (species, not sure, not a flower) and the calibrated top-k.
 import { Command } from 'commander';
 import fs from 'node:fs';
 import { Classifier } from '../src/classifier/classifier.ts';
@@ -44,7 +45,7 @@ async function main() {
   const names = (o.categoryNames ? JSON.parse(fs.readFileSync(o.categoryNames, 'utf8')) : {}) as Record<string, string>;
   let result;
   try {
-    result = await clf.classify(fs.readFileSync(image), { topK: k, tta: !!o.tta });
+    result = await clf.classify(fs.readFileSync(image), { topK: k, tta: !!o.tta, fallbackThreshold: loadConfig().confidenceThreshold });
   } catch (err) {
     if (err instanceof UserFacingError) throw new Error(`${image}: ${err.userMessage}`);
     throw err;
@@ -52,10 +53,24 @@ async function main() {
   const top = result.top.map((p) => ({ ...p, name: names[p.label] ?? p.name }));
   if (o.json) {
     process.stdout.write(
-      JSON.stringify({ image, top, modelVersion: clf.version, backend: backend.name, ms: Math.round(result.ms) }, null, 2) + '\n',
+      JSON.stringify(
+        { image, answer: result.answer, top, modelVersion: clf.version, backend: backend.name, ms: Math.round(result.ms) },
+        null,
+        2,
+      ) + '\n',
     );
   } else {
-    for (const [i, p] of top.entries()) console.log(`${i + 1}. ${p.name} (${p.label})  ${(p.probability * 100).toFixed(1)}%`);
+    // As the bot answers: the species, "not sure" with the candidates, or no species at all.
+    const best = top[0]!;
+    console.log(
+      {
+        species: `${best.name} (${best.label}), ${(best.probability * 100).toFixed(1)}% sure`,
+        notSure: 'Not sure which flower this is. Candidates:',
+        notFlower: "That doesn't look like a flower.",
+      }[result.answer],
+    );
+    if (result.answer !== 'notFlower')
+      for (const [i, p] of top.entries()) console.log(`${i + 1}. ${p.name} (${p.label})  ${(p.probability * 100).toFixed(1)}%`);
     console.log(`model ${clf.version} · ${backend.name} · ${Math.round(result.ms)} ms`);
   }
   await clf.dispose();

@@ -7,6 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { initBackend } from '../src/classifier/backend.ts';
 import { Classifier } from '../src/classifier/classifier.ts';
+import { applyTemperature } from '../src/classifier/answers.ts';
+import { saveAnswerSettings } from '../src/training/calibrate.ts';
 import { loadCheckpoint } from '../src/classifier/checkpoint.ts';
 import * as tf from '../src/classifier/tf.ts';
 import { loadBackbone, loadFeatureExtractor } from '../src/classifier/featureExtractor.ts';
@@ -269,6 +271,16 @@ describe('training', () => {
     assert.equal(report.clean.top1, r.meta.validAccuracy);
     const tta = await a.classify(photo, { tta: true });
     assert.equal(tta.top[0]!.label, '3');
+    // With answer settings, classify shows the calibrated probabilities and the answer the bot would give.
+    saveAnswerSettings(r.dir, { temperature: 2, speciesThreshold: 0.999 });
+    const c = await Classifier.load({ checkpoint: r.dir, cacheDir: tmp });
+    const pc = await c.classify(photo, { topK: 3 });
+    const softer = applyTemperature(pa.probabilities, 2);
+    pc.probabilities.forEach((p, i) => assert.ok(Math.abs(p - softer[i]!) < 1e-5, `class ${i}: ${p} vs ${softer[i]}`));
+    assert.ok(pc.top[0]!.probability < pa.top[0]!.probability);
+    assert.equal(pa.answer, 'species', 'no settings: the 0.5 fallback');
+    assert.equal(pc.answer, 'notSure', 'below the fitted threshold');
+    await c.dispose();
     await a.dispose();
     await b.dispose();
     await embedder.close();

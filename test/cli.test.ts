@@ -207,6 +207,25 @@ test('calibrate saves the answer settings; evaluate answers a test split alone, 
   const text = run('evaluate', ['--data-dir', testOnly, '--checkpoint', ckpt, '--split', 'test', '--not-flowers', others]);
   assert.equal(text.code, 0, text.err);
   assert.match(text.out, /not flowers +3 photos: species [\d.]+%/);
+
+  // predict says what the bot would, as evaluate counted it: the answer, then the calibrated candidates unless it is not a flower.
+  const kinds = { species: 0, notSure: 0, notFlower: 0 };
+  for (const f of [...fs.readdirSync(others).map((n) => path.join(others, n)), path.join(data, 'valid', '2', 'img_1.jpg')]) {
+    const j = run('predict', [f, '--checkpoint', ckpt, '--top_k', '2', '--json']);
+    assert.equal(j.code, 0, j.err);
+    const pred = JSON.parse(j.out) as { answer: keyof typeof kinds; top: { name: string; label: string; probability: number }[] };
+    const t = run('predict', [f, '--checkpoint', ckpt, '--top_k', '2']);
+    const [headline, ...rest] = t.out.trim().split('\n');
+    const best = pred.top[0]!;
+    if (pred.answer === 'species') assert.equal(headline, `${best.name} (${best.label}), ${(best.probability * 100).toFixed(1)}% sure`);
+    else if (pred.answer === 'notSure') assert.equal(headline, 'Not sure which flower this is. Candidates:');
+    else assert.equal(headline, "That doesn't look like a flower.");
+    assert.equal(rest.filter((l) => /^\d\. /.test(l)).length, pred.answer === 'notFlower' ? 0 : 2, t.out);
+    if (f.startsWith(others)) kinds[pred.answer]++;
+    else assert.equal(pred.answer, 'species', 'a clear valid shape');
+  }
+  for (const k of ['species', 'notSure', 'notFlower'] as const)
+    assert.equal(kinds[k] / 3, a.notFlowers[k], `${k}: predict and evaluate agree`);
 });
 
 test('BLOOM_BACKEND forces a backend, and bad input gets a friendly error', () => {

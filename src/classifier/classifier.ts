@@ -4,7 +4,15 @@ import { readCentroids } from './centroids.ts';
 import * as tf from './tf.ts';
 import fs from 'node:fs';
 import path from 'node:path';
-import { calibrateProbs, decideAnswer, featureOffsets, flowerLikeness, nearestSimilarity, type Answer } from './answers.ts';
+import {
+  calibrateProbs,
+  decideAnswer,
+  featureOffsets,
+  flowerLikeness,
+  nearestSimilarity,
+  type Answer,
+  type AnswerKind,
+} from './answers.ts';
 import { splitArch } from './backbones.ts';
 import { checkBackbones, loadCheckpoint, type CheckpointMeta } from './checkpoint.ts';
 import type { Embedder } from './embedder.ts';
@@ -21,6 +29,8 @@ export interface ClassifyOptions {
   /** Test-time augmentation: average over flip and a few crops. */
   tta?: boolean;
   maxPixels?: number;
+  /** The species threshold when the checkpoint has none (BLOOM_CONFIDENCE_THRESHOLD; default 0.5). */
+  fallbackThreshold?: number;
 }
 
 /** What the answer is decided from, for one photo: its views combined. */
@@ -36,9 +46,12 @@ const mean = (xs: (number | undefined)[]) =>
   xs.length && xs.every((x) => x !== undefined) ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined;
 
 export interface ClassifyResult {
+  /** The best species, with calibrated probabilities (what the bot shows). */
   top: Prediction[];
-  /** Full distribution over meta.labels (sums to 1). */
+  /** Full calibrated distribution over meta.labels (sums to 1). */
   probabilities: Float32Array;
+  /** How the bot answers the photo: a species, "not sure" or "that doesn't look like a flower". */
+  answer: AnswerKind;
   ms: number;
 }
 
@@ -219,12 +232,20 @@ export class Classifier {
     const views = await Promise.all(photos.map((b) => this.views(b, opts)));
     const feats = await this.embedder.embed(views.flat());
     const probs = this.probsOfFeatures(feats);
-    const ms = performance.now() - t0;
     let at = 0;
-    return views.map((v) => {
-      const p = this.photoProbs(probs.slice(at, (at += v.length)), opts.tta);
-      return { top: this.rank(p, opts.topK), probabilities: p, ms };
+    // The bot's path (signals → answer), so the CLIs say what the bot would.
+    const signals = views.map((v) => {
+      const from = at;
+      at += v.length;
+      return this.signals(feats.slice(from, at), probs.slice(from, at), opts.tta);
     });
+    const ms = performance.now() - t0;
+    return signals.map((s) => ({
+      top: this.rank(s.probs, opts.topK),
+      probabilities: s.probs,
+      answer: this.answer(s, opts.fallbackThreshold ?? 0.5).kind,
+      ms,
+    }));
   }
 
   async dispose(opts: { keepEmbedder?: boolean } = {}): Promise<void> {
