@@ -1,4 +1,4 @@
-// npm run calibrate -- --checkpoint C [--data-dir D] [--unknown DIR | --species-threshold X] [--json]
+// npm run calibrate -- --checkpoint C [--data-dir D] [--unknown DIR | --unknown-labels L | --species-threshold X | --answered-share S] [--json]
 // Fits the answer settings (calibration, flower classes, the species' spread, thresholds) and writes them into the checkpoint's meta.json.
 import { Command } from 'commander';
 import { archOf } from '../src/classifier/classifier.ts';
@@ -13,7 +13,7 @@ import { loadConfig } from '../src/config.ts';
 import { defaultPaths } from '../src/paths.ts';
 import { calibrateCheckpoint, DISTANCE_TAIL, PROTOTYPES_PER_SPECIES } from '../src/training/calibrate.ts';
 import { parseAnswerViews } from '../src/classifier/crops.ts';
-import { listImages, scanDataset } from '../src/training/dataset.ts';
+import { listImages, photosOfLabels, scanDataset } from '../src/training/dataset.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
 
 const paths = defaultPaths();
@@ -24,8 +24,16 @@ const program = new Command('calibrate')
   .requiredOption('--checkpoint <dir>', 'checkpoint folder, or a checkpoints root with CURRENT')
   .option('--data-dir <dir>', 'the dataset it was trained on (train/ and valid/)', paths.dataDir)
   .option('--unknown <dir>', 'photos of flower species the checkpoint was not trained on (any depth): fits the species threshold')
-  .option('--unknown-species-rate <x>', 'largest share of --unknown photos that may be answered with a species', '0.15')
+  .option(
+    '--unknown-labels <labels>',
+    "instead of --unknown: the data set's photos of these labels (comma-separated), left out of training with --exclude-labels",
+  )
+  .option('--unknown-species-rate <x>', 'largest share of the unknown photos that may be answered with a species', '0.15')
   .option('--species-threshold <x>', 'use this species threshold (e.g. one fitted on a leave-species-out run)')
+  .option(
+    '--answered-share <x>',
+    'the species threshold that answers this share of the valid photos with a species (the share a leave-species-out run answers)',
+  )
   .option('--crops <list>', 'the crops the bot answers from: centre, whole, zoom (comma-separated, centre first)', 'centre')
   .option('--combine <how>', "how a photo's crops combine: mean or max (the crop the model is surest of)", 'mean')
   .option(
@@ -52,8 +60,10 @@ interface CalibrateOptions {
   checkpoint: string;
   dataDir: string;
   unknown?: string;
+  unknownLabels?: string;
   unknownSpeciesRate: string;
   speciesThreshold?: string;
+  answeredShare?: string;
   crops: string;
   combine: string;
   prototypes: string;
@@ -84,7 +94,19 @@ async function main() {
   const spreadBackbone = Number(o.spreadBackbone);
   if (!Number.isInteger(spreadBackbone) || spreadBackbone < 0 || spreadBackbone >= meta.backbones.length)
     throw new Error(`--spread-backbone must be a backbone index from 0 to ${meta.backbones.length - 1} (got "${o.spreadBackbone}")`);
+  const ways = ['unknown', 'unknownLabels', 'speciesThreshold', 'answeredShare'] as const;
+  if (ways.filter((w) => o[w] !== undefined).length > 1)
+    throw new Error('choose one way to set the species threshold: --unknown, --unknown-labels, --species-threshold or --answered-share');
   const ds = scanDataset(o.dataDir);
+  const unknown = o.unknown
+    ? listImages(o.unknown)
+    : o.unknownLabels
+      ? photosOfLabels(
+          ds,
+          o.unknownLabels.split(',').map((l) => l.trim()),
+          meta.labels,
+        )
+      : undefined;
   const backend = await startBackend();
   const embedder = await makeEmbedder({
     arch: archOf(meta),
@@ -98,8 +120,9 @@ async function main() {
     save: !o.dryRun,
     train: ds.splits.train ?? [],
     valid: ds.splits.valid ?? [],
-    unknown: o.unknown ? listImages(o.unknown) : undefined,
+    unknown,
     speciesThreshold: o.speciesThreshold !== undefined ? num('species-threshold', o.speciesThreshold) : undefined,
+    answeredShare: o.answeredShare !== undefined ? num('answered-share', o.answeredShare) : undefined,
     unknownSpeciesRate: num('unknown-species-rate', o.unknownSpeciesRate),
     views: parseAnswerViews(o.crops, o.combine),
     prototypes,

@@ -1,4 +1,4 @@
-// npm run evaluate -- --data-dir D --checkpoint D [--split valid|test] [--unknown DIR] [--not-flowers DIR] [--perturb] [--tta] [--json]
+// npm run evaluate -- --data-dir D --checkpoint D [--split valid|test] [--unknown DIR | --unknown-labels L] [--not-flowers DIR] [--perturb] [--tta] [--json]
 import { Command } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,7 +13,7 @@ import { phaseProgress } from '../src/cli/progress.ts';
 import { makeEmbedder } from '../src/classifier/makeEmbedder.ts';
 import { modelDir } from '../src/modelDir.ts';
 import { defaultPaths } from '../src/paths.ts';
-import { listImages, scanDataset, type Split } from '../src/training/dataset.ts';
+import { listImages, photosOfLabels, scanDataset, type Split } from '../src/training/dataset.ts';
 import { evaluate } from '../src/training/evaluate.ts';
 import { parseAnswerViews } from '../src/classifier/crops.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
@@ -32,6 +32,10 @@ const program = new Command('evaluate')
   .option('--seed <n>', 'perturbation seed', '1')
   .option('--tta', 'test-time augmentation')
   .option('--unknown <dir>', 'photos of flower species the model was not trained on (any depth): how they are answered')
+  .option(
+    '--unknown-labels <labels>',
+    'instead of --unknown: every photo under --data-dir (train, valid, test) of these labels, left out of training with --exclude-labels',
+  )
   .option(
     '--open-set',
     'with --unknown: compare the signals that could tell those photos from the known species (AUROC, known share at 20% unknown); with an ensemble and train/ under --data-dir, heads trained apart on each backbone too',
@@ -52,6 +56,7 @@ interface EvaluateOptions {
   seed: string;
   tta?: boolean;
   unknown?: string;
+  unknownLabels?: string;
   notFlowers?: string;
   openSet?: boolean;
   crops?: string;
@@ -68,13 +73,25 @@ async function main() {
   const split = o.split as Split;
   if (!['train', 'valid', 'test'].includes(split)) throw new Error(`--split must be train, valid or test (got "${o.split}")`);
   const ds = scanDataset(o.dataDir, { only: split });
-  if (o.openSet && !o.unknown) throw new Error('--open-set needs --unknown DIR (photos of species the model was not trained on)');
-  const unknown = o.unknown ? listImages(o.unknown) : undefined;
+  if (o.openSet && !o.unknown && !o.unknownLabels)
+    throw new Error('--open-set needs --unknown DIR or --unknown-labels L (photos of species the model was not trained on)');
+  if (o.unknown && o.unknownLabels) throw new Error('--unknown and --unknown-labels: choose one');
+  const unknownOf = (modelLabels: string[]) =>
+    o.unknown
+      ? listImages(o.unknown)
+      : o.unknownLabels
+        ? photosOfLabels(
+            scanDataset(o.dataDir),
+            o.unknownLabels.split(',').map((l) => l.trim()),
+            modelLabels,
+          )
+        : undefined;
   const notFlowers = o.notFlowers ? listImages(o.notFlowers) : undefined;
   const samples = ds.splits[split];
   if (!samples?.length) throw new Error(`${o.dataDir} has no ${split}/ images${split === 'test' ? ' (try --split valid)' : ''}`);
   const backend = await startBackend({ gpu: !!o.gpu });
   const meta = readMeta(resolveCheckpointDir(o.checkpoint));
+  const unknown = unknownOf(meta.labels);
   const embedder = await makeEmbedder({
     arch: archOf(meta),
     workers: o.workers ? Number(o.workers) : loadConfig().workers,

@@ -16,7 +16,7 @@ import { defaultPaths } from '../src/paths.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
 import { calibrateCheckpoint } from '../src/training/calibrate.ts';
 import { scanDataset } from '../src/training/dataset.ts';
-import { DEFAULT_ANSWER_VIEWS, DEFAULT_SPECIES_THRESHOLD, DEFAULT_TRAIN_PARAMS } from '../src/training/defaults.ts';
+import { DEFAULT_ANSWER_VIEWS, DEFAULT_ANSWERED_SHARE, DEFAULT_TRAIN_PARAMS } from '../src/training/defaults.ts';
 import { train } from '../src/training/trainer.ts';
 import { DEFAULT_LOGIT_TEMPERATURE, HEAD_LOSSES, isHeadLoss, type HeadLossName } from '../src/training/headLoss.ts';
 import { parseAugmentation } from '../src/training/features.ts';
@@ -185,7 +185,7 @@ async function main() {
       loc: backboneLocations(),
       train: ds.splits.train ?? [],
       valid: ds.splits.valid ?? [],
-      speciesThreshold: DEFAULT_SPECIES_THRESHOLD,
+      answeredShare: DEFAULT_ANSWERED_SHARE,
       views: DEFAULT_ANSWER_VIEWS,
       cache: new FeatureCache(paths.featureCacheDir),
       onProgress: phaseProgress(),

@@ -31,6 +31,7 @@ import { folderLoader } from '../src/classifier/modelFiles.ts';
 import { TINY_INPUT, writeTinyBackbone } from '../src/dev/fixtures/tinyBackbone.ts';
 import { writeShapesDataset } from '../src/dev/fixtures/shapes.ts';
 import { listImages, scanDataset } from '../src/training/dataset.ts';
+import { thresholdAnswering } from '../src/training/calibrate.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bloom-answers-'));
 let backbone = '';
@@ -201,6 +202,18 @@ describe('calibration', () => {
     assert.equal(flowerLikeness(f, [head, head], featureOffsets([24, 24]), undefined), undefined);
     assert.equal(quantile([5, 1, 3], 0), 1);
     assert.equal(quantile([5, 1, 3], 0.99), 5);
+  });
+});
+
+describe('the threshold answering a share of the photos', () => {
+  test('halfway between the last photo answered and the first not, to 4 decimals; all of them at share 1', () => {
+    const scores = [0.99, 0.5, 0.95, 0.7, 0.81234, 0.4];
+    assert.equal(thresholdAnswering(scores, 0.5), 0.7562, '3 of 6: between 0.81234 and 0.7');
+    assert.equal(scores.filter((x) => x >= thresholdAnswering(scores, 0.5)).length, 3);
+    assert.equal(thresholdAnswering(scores, 4 / 6), 0.6, '4 of 6: between 0.7 and 0.5');
+    assert.equal(thresholdAnswering(scores, 1), 0.4);
+    assert.equal(thresholdAnswering([0.93337, 0.40006], 1), 0.4, 'rounded down: the lowest photo still passes');
+    assert.equal(thresholdAnswering(scores, 0.01), 1, 'none: only a certain photo would pass');
   });
 });
 

@@ -322,3 +322,44 @@ test('make-check-set writes the real-photo and perturbed checks; calibrate --cro
   assert.notEqual(bad.code, 0);
   assert.match(bad.err, /unknown crop "corner"/);
 });
+
+test('a leave-species-out run without copying folders: --unknown-labels in calibrate and evaluate, and --answered-share', () => {
+  const leaveOut = path.join(tmp, 'ckpt-leave-out');
+  const t = run('train', [
+    ...['--data-dir', data, '--arch', backbone, '--hidden-units', '32', '--learning-rate', '0.01', '--epochs', '15'],
+    ...['--batch-size', '16', '--aug-views', '0', '--exclude-labels', '3', '--save-dir', leaveOut, '--json'],
+  ]);
+  assert.equal(t.code, 0, t.err);
+  // The species threshold from the left-out species' photos (train and valid: 16 + 6).
+  const known = run('calibrate', ['--checkpoint', leaveOut, '--data-dir', data, '--unknown-labels', '2']);
+  assert.equal(known.code, 1);
+  assert.match(known.err, /the model was trained on label 2: not unknown to it/);
+  const both = run('calibrate', ['--checkpoint', leaveOut, '--data-dir', data, '--unknown-labels', '3', '--answered-share', '0.9']);
+  assert.equal(both.code, 1);
+  assert.match(both.err, /choose one way to set the species threshold/);
+  const c = run('calibrate', [
+    '--checkpoint',
+    leaveOut,
+    '--data-dir',
+    data,
+    '--unknown-labels',
+    '3',
+    '--unknown-species-rate',
+    '0.25',
+    '--json',
+  ]);
+  assert.equal(c.code, 0, c.err);
+  assert.match(JSON.parse(c.out).fitted.speciesThreshold, /^at most 25% of 22 unknown-species photos answered with a species$/);
+  const e = run('evaluate', ['--checkpoint', leaveOut, '--data-dir', data, '--split', 'valid', '--unknown-labels', '3', '--json']);
+  assert.equal(e.code, 0, e.err);
+  const a = JSON.parse(e.out).answers;
+  assert.equal(a.known.images, 12, 'the valid photos of the two species it knows');
+  assert.equal(a.unknown.images, 22);
+  assert.ok(a.unknown.species <= 0.25 + 1e-9, JSON.stringify(a.unknown));
+  // The threshold that answers every valid photo (the cut between two photos is src/training/calibrate's thresholdAnswering, in test/answers).
+  const s = run('calibrate', ['--checkpoint', leaveOut, '--data-dir', data, '--answered-share', '1', '--json']);
+  assert.equal(s.code, 0, s.err);
+  assert.equal(JSON.parse(s.out).fitted.speciesThreshold, 'answers 1 of the 12 valid photos with a species');
+  const v = run('evaluate', ['--checkpoint', leaveOut, '--data-dir', data, '--split', 'valid', '--json']);
+  assert.equal(JSON.parse(v.out).answers.known.species, 1);
+});

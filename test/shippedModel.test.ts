@@ -15,7 +15,7 @@ import { PACKED_CENTROIDS_FILE, readCentroids } from '../src/classifier/centroid
 import { CLASS_STATS_FILE, loadClassStats } from '../src/training/classStats.ts';
 import { loadConfig } from '../src/config.ts';
 import { shippedModelDir } from '../src/modelDir.ts';
-import { DEFAULT_SPECIES_THRESHOLD, DEFAULT_TRAIN_PARAMS } from '../src/training/defaults.ts';
+import { DEFAULT_ANSWERED_SHARE, DEFAULT_TRAIN_PARAMS } from '../src/training/defaults.ts';
 import { SHIPPED_BUDGET_BYTES, type DemoPlan } from '../src/training/ship.ts';
 
 const dir = shippedModelDir();
@@ -104,7 +104,10 @@ test('its recorded figures and demo photos are consistent', () => {
 test('it carries what answers and /retrain need: 8-bit species prototypes and the class statistics of its training photos', () => {
   const dims = meta.backbones.reduce((n, b) => n + b.featureSize, 0);
   assert.ok(meta.answers, 'calibrated (npm run calibrate): three kinds of answer');
-  assert.equal(meta.answers.speciesThreshold, DEFAULT_SPECIES_THRESHOLD, 'the species threshold of src/training/defaults.ts');
+  // The species threshold answers the share of valid photos src/training/defaults.ts names (to the photo).
+  const v = meta.shipped!.valid;
+  const answered = v.answers!.speciesRight + v.answers!.speciesWrong;
+  assert.ok(Math.abs(answered - DEFAULT_ANSWERED_SHARE) <= 1 / v.images, `answered ${answered}`);
   assert.equal(meta.answers.centroids, PACKED_CENTROIDS_FILE);
   const rows = readCentroids(path.join(dir, PACKED_CENTROIDS_FILE)).length / dims;
   assert.ok(Number.isInteger(rows) && rows > meta.labels.length, `several prototypes per species (${rows} rows)`);

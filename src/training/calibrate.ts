@@ -49,6 +49,12 @@ export interface CalibrateOptions {
   calibration?: 'top-label' | 'temperature';
   /** Use this species threshold instead of fitting one on `unknown`. */
   speciesThreshold?: number;
+  /**
+   * Or the threshold that answers this share of the valid photos with a species: a
+   * leave-species-out run's answered share carried to a head that has no unknown
+   * species to fit on (the calibrated top-1 is not the same number from head to head).
+   */
+  answeredShare?: number;
   /** Largest share of unknown-species photos that may be answered with a species (default 0.15). */
   unknownSpeciesRate?: number;
   /** Share of the flower photos' least flower-like tail, and the margin below it, that set the "not a flower" threshold. */
@@ -113,6 +119,15 @@ async function augmentedRows(
   return r.items.flatMap((it) => it.views.map((v) => Float32Array.from(v)));
 }
 
+/** The threshold (4 decimals) halfway between the scores of the last photo answered and the first not, when `share` of them are answered. */
+export function thresholdAnswering(scores: number[], share: number): number {
+  const top = [...scores].sort((a, b) => b - a);
+  const k = Math.round(share * top.length);
+  if (k <= 0) return 1;
+  if (k >= top.length) return Math.floor(top.at(-1)! * 1e4) / 1e4;
+  return Number(((top[k - 1]! + top[k]!) / 2).toFixed(4));
+}
+
 /** Prototypes per species, and the share of held-out flower photos beyond the "not a flower" distance (chosen in the README's "Distance to the species"). */
 export const PROTOTYPES_PER_SPECIES = 4;
 export const DISTANCE_TAIL = 0.001;
@@ -157,6 +172,7 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
   const temperature = fitTemperature(raw, targets);
   const calibration = o.calibration ?? 'top-label';
   const scaling = { temperature, ...(calibration === 'top-label' && { topLabel: fitTopLabel(raw, targets) }) };
+  const validTop1 = raw.map((r) => Math.max(...calibrateProbs(r, scaling)));
   const eceBefore = expectedCalibrationError(raw, targets);
   const eceAfter = expectedCalibrationError(
     raw.map((r) => calibrateProbs(r, scaling)),
@@ -229,6 +245,7 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
     unknownTop1 = probsOf(u.photos).map((r) => Math.max(...calibrateProbs(r, scaling)));
   }
   if (o.speciesThreshold !== undefined) settings.speciesThreshold = o.speciesThreshold;
+  else if (o.answeredShare !== undefined) settings.speciesThreshold = thresholdAnswering(validTop1, o.answeredShare);
   else if (unknownTop1.length) {
     // The lowest threshold that answers at most the allowed share of unknown species with a species.
     const rate = o.unknownSpeciesRate ?? 0.15;
@@ -245,9 +262,11 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
     speciesThreshold:
       o.speciesThreshold !== undefined
         ? 'given'
-        : unknownTop1.length
-          ? `at most ${(o.unknownSpeciesRate ?? 0.15) * 100}% of ${unknownTop1.length} unknown-species photos answered with a species`
-          : 'not fitted (BLOOM_CONFIDENCE_THRESHOLD)',
+        : o.answeredShare !== undefined
+          ? `answers ${o.answeredShare} of the ${validTop1.length} valid photos with a species`
+          : unknownTop1.length
+            ? `at most ${(o.unknownSpeciesRate ?? 0.15) * 100}% of ${unknownTop1.length} unknown-species photos answered with a species`
+            : 'not fitted (BLOOM_CONFIDENCE_THRESHOLD)',
     eceBefore,
     eceAfter,
   };

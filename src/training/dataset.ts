@@ -113,6 +113,21 @@ export function scanDataset(root: string, opts: { requireValid?: boolean; only?:
   return { root, labels, names, splits, problems };
 }
 
+/**
+ * Every photo (train, valid and test) of the given labels: the species a
+ * leave-species-out run left out, as photos of flowers it does not know.
+ * Refuses labels the model knows, or that the data set lacks.
+ */
+export function photosOfLabels(ds: Dataset, labels: string[], modelLabels: string[]): Sample[] {
+  const known = labels.filter((l) => modelLabels.includes(l));
+  if (known.length)
+    throw new DatasetError(`the model was trained on label${known.length > 1 ? 's' : ''} ${known.join(', ')}: not unknown to it`);
+  const out = (['train', 'valid', 'test'] as const).flatMap((s) => (ds.splits[s] ?? []).filter((x) => labels.includes(x.label)));
+  const missing = labels.filter((l) => !out.some((x) => x.label === l));
+  if (missing.length) throw new DatasetError(`no photos of label${missing.length > 1 ? 's' : ''} ${missing.join(', ')} in ${ds.root}`);
+  return out;
+}
+
 export function displayName(ds: Pick<Dataset, 'names'>, label: string): string {
   return ds.names[label] ?? label;
 }
