@@ -370,22 +370,28 @@ describe('learn() on a checkpoint made before class statistics were kept', () =>
   });
 });
 
+/** The synthetic model, calibrated as `npm run calibrate` would (species threshold 0.5), in its own tmp folder. */
+async function calibratedModel() {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bloom-learn-'));
+  const m = await prepareModel(tmp);
+  const liveDir = resolveCheckpointDir(m.checkpointDir);
+  const loc = { cacheDir: tmp };
+  const cache = new FeatureCache(m.featureDir);
+  const ds = scanDataset(m.dataDir);
+  const cal = await calibrateCheckpoint(liveDir, {
+    embedder: await makeEmbedder({ arch: m.backbone, loc, workers: 0 }),
+    loc,
+    train: ds.splits.train!,
+    valid: ds.splits.valid!,
+    speciesThreshold: 0.5,
+    cache,
+  });
+  return { tmp, m, liveDir, loc, cache, cal };
+}
+
 describe('learn() and the distance to the species', () => {
   test('a species learnt from members\' photos joins the prototypes, so its new photos are near the species, not "not a flower"', async () => {
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bloom-learn-'));
-    const m = await prepareModel(tmp);
-    const liveDir = resolveCheckpointDir(m.checkpointDir);
-    const loc = { cacheDir: tmp };
-    const cache = new FeatureCache(m.featureDir);
-    const ds = scanDataset(m.dataDir);
-    const cal = await calibrateCheckpoint(liveDir, {
-      embedder: await makeEmbedder({ arch: m.backbone, loc, workers: 0 }),
-      loc,
-      train: ds.splits.train!,
-      valid: ds.splits.valid!,
-      speciesThreshold: 0.5,
-      cache,
-    });
+    const { tmp, m, liveDir, loc, cache, cal } = await calibratedModel();
     const bar = cal.settings.notFlowerDistanceAbove!;
     const r = rng(42);
     const rings = await Promise.all(Array.from({ length: 16 }, () => ringJpeg(r)));
@@ -432,20 +438,7 @@ describe('learn() and the distance to the species', () => {
 
 describe("learn() and the answers' calibration", () => {
   test('the updated head gets its calibration refitted on the evaluation photos; with too few of them, the live one carries over', async () => {
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bloom-learn-'));
-    const m = await prepareModel(tmp);
-    const liveDir = resolveCheckpointDir(m.checkpointDir);
-    const loc = { cacheDir: tmp };
-    const cache = new FeatureCache(m.featureDir);
-    const ds = scanDataset(m.dataDir);
-    const cal = await calibrateCheckpoint(liveDir, {
-      embedder: await makeEmbedder({ arch: m.backbone, loc, workers: 0 }),
-      loc,
-      train: ds.splits.train!,
-      valid: ds.splits.valid!,
-      speciesThreshold: 0.5,
-      cache,
-    });
+    const { tmp, m, liveDir, loc, cache, cal } = await calibratedModel();
     // A badly calibrated live model: every top-1 squeezed toward a coin toss.
     const skewed = { a: 0.1, b: -1 };
     saveAnswerSettings(liveDir, { ...cal.settings, topLabel: skewed });
