@@ -13,7 +13,7 @@ import { loadConfig } from '../src/config.ts';
 import { defaultPaths } from '../src/paths.ts';
 import { calibrateCheckpoint, DISTANCE_TAIL, PROTOTYPES_PER_SPECIES } from '../src/training/calibrate.ts';
 import { parseAnswerViews } from '../src/classifier/crops.ts';
-import { listImages, photosOfLabels, scanDataset } from '../src/training/dataset.ts';
+import { listImages, parseLabelList, photosOfLabels, scanDataset } from '../src/training/dataset.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
 
 const paths = defaultPaths();
@@ -101,11 +101,7 @@ async function main() {
   const unknown = o.unknown
     ? listImages(o.unknown)
     : o.unknownLabels
-      ? photosOfLabels(
-          ds,
-          o.unknownLabels.split(',').map((l) => l.trim()),
-          meta.labels,
-        )
+      ? photosOfLabels(ds, parseLabelList(o.unknownLabels), meta.labels)
       : undefined;
   const backend = await startBackend();
   const embedder = await makeEmbedder({

@@ -13,7 +13,7 @@ import { phaseProgress } from '../src/cli/progress.ts';
 import { makeEmbedder } from '../src/classifier/makeEmbedder.ts';
 import { modelDir } from '../src/modelDir.ts';
 import { defaultPaths } from '../src/paths.ts';
-import { listImages, photosOfLabels, scanDataset, type Split } from '../src/training/dataset.ts';
+import { listImages, parseLabelList, photosOfLabels, scanDataset, type Split } from '../src/training/dataset.ts';
 import { evaluate } from '../src/training/evaluate.ts';
 import { parseAnswerViews } from '../src/classifier/crops.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
@@ -80,11 +80,7 @@ async function main() {
     o.unknown
       ? listImages(o.unknown)
       : o.unknownLabels
-        ? photosOfLabels(
-            scanDataset(o.dataDir),
-            o.unknownLabels.split(',').map((l) => l.trim()),
-            modelLabels,
-          )
+        ? photosOfLabels(scanDataset(o.dataDir), parseLabelList(o.unknownLabels), modelLabels)
         : undefined;
   const notFlowers = o.notFlowers ? listImages(o.notFlowers) : undefined;
   const samples = ds.splits[split];

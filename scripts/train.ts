@@ -15,7 +15,7 @@ import { shippedModelDir } from '../src/modelDir.ts';
 import { defaultPaths } from '../src/paths.ts';
 import { FeatureCache } from '../src/training/featureCache.ts';
 import { calibrateCheckpoint } from '../src/training/calibrate.ts';
-import { scanDataset } from '../src/training/dataset.ts';
+import { parseLabelList, scanDataset } from '../src/training/dataset.ts';
 import { DEFAULT_ANSWER_VIEWS, DEFAULT_ANSWERED_SHARE, DEFAULT_TRAIN_PARAMS } from '../src/training/defaults.ts';
 import { train } from '../src/training/trainer.ts';
 import { DEFAULT_LOGIT_TEMPERATURE, HEAD_LOSSES, isHeadLoss, type HeadLossName } from '../src/training/headLoss.ts';
@@ -136,10 +136,7 @@ async function main() {
     saveDir: o.saveDir,
     ...params,
     maxPerClass: o.maxPerClass ? num('max-per-class', o.maxPerClass, 1) : undefined,
-    excludeLabels: o.excludeLabels
-      ?.split(',')
-      .map((l) => l.trim())
-      .filter(Boolean),
+    excludeLabels: o.excludeLabels ? parseLabelList(o.excludeLabels) : undefined,
     embedder,
     cache: new FeatureCache(paths.featureCacheDir),
     onEvent: (e) => {

@@ -278,7 +278,7 @@ describe('training', () => {
     const softer = applyTemperature(pa.probabilities, 2);
     pc.probabilities.forEach((p, i) => assert.ok(Math.abs(p - softer[i]!) < 1e-5, `class ${i}: ${p} vs ${softer[i]}`));
     assert.ok(pc.top[0]!.probability < pa.top[0]!.probability);
-    assert.equal(pa.answer, 'species', 'no settings: the 0.5 fallback');
+    assert.equal(pa.answer, 'species', 'no settings: the fallback threshold');
     assert.equal(pc.answer, 'notSure', 'below the fitted threshold');
     await c.dispose();
     await a.dispose();

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { FALLBACK_SPECIES_THRESHOLD } from '../src/classifier/answers.ts';
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../src/config.ts';
 
@@ -30,7 +31,7 @@ test('defaults for an empty environment', () => {
     ownerIds: [],
     maxImageMb: 10,
     maxImagesPerMessage: 3,
-    confidenceThreshold: 0.35,
+    confidenceThreshold: FALLBACK_SPECIES_THRESHOLD, // the CLIs' fallback too (classify without a config)
     minImageSide: 224,
     userCooldownS: 5,
     guildCooldownS: 1,

@@ -9,6 +9,9 @@ import type { SpeciesSpread } from './spread.ts';
 
 export type AnswerKind = 'species' | 'notSure' | 'notFlower';
 
+/** The species threshold for a checkpoint that has none fitted: BLOOM_CONFIDENCE_THRESHOLD's default (src/config.ts; test/config.test.ts keeps them equal). */
+export const FALLBACK_SPECIES_THRESHOLD = 0.35;
+
 export interface AnswerSettings {
   /** Temperature scaling of the head (fitted on valid): p ∝ p_raw^(1/T). */
   temperature: number;

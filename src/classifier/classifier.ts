@@ -7,6 +7,7 @@ import path from 'node:path';
 import {
   calibrateProbs,
   decideAnswer,
+  FALLBACK_SPECIES_THRESHOLD,
   featureOffsets,
   flowerLikeness,
   nearestSimilarity,
@@ -29,7 +30,7 @@ export interface ClassifyOptions {
   /** Test-time augmentation: average over flip and a few crops. */
   tta?: boolean;
   maxPixels?: number;
-  /** The species threshold when the checkpoint has none (BLOOM_CONFIDENCE_THRESHOLD; default 0.5). */
+  /** The species threshold when the checkpoint has none (BLOOM_CONFIDENCE_THRESHOLD; default FALLBACK_SPECIES_THRESHOLD). */
   fallbackThreshold?: number;
 }
 
@@ -243,7 +244,7 @@ export class Classifier {
     return signals.map((s) => ({
       top: this.rank(s.probs, opts.topK),
       probabilities: s.probs,
-      answer: this.answer(s, opts.fallbackThreshold ?? 0.5).kind,
+      answer: this.answer(s, opts.fallbackThreshold ?? FALLBACK_SPECIES_THRESHOLD).kind,
       ms,
     }));
   }

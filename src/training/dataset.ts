@@ -113,6 +113,14 @@ export function scanDataset(root: string, opts: { requireValid?: boolean; only?:
   return { root, labels, names, splits, problems };
 }
 
+/** "3, 13,23" → ['3', '13', '23'] (--exclude-labels, --unknown-labels). */
+export function parseLabelList(text: string): string[] {
+  return text
+    .split(',')
+    .map((l) => l.trim())
+    .filter(Boolean);
+}
+
 /**
  * Every photo (train, valid and test) of the given labels: the species a
  * leave-species-out run left out, as photos of flowers it does not know.
