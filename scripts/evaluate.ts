@@ -76,18 +76,16 @@ async function main() {
   if (o.openSet && !o.unknown && !o.unknownLabels)
     throw new Error('--open-set needs --unknown DIR or --unknown-labels L (photos of species the model was not trained on)');
   if (o.unknown && o.unknownLabels) throw new Error('--unknown and --unknown-labels: choose one');
-  const unknownOf = (modelLabels: string[]) =>
-    o.unknown
-      ? listImages(o.unknown)
-      : o.unknownLabels
-        ? photosOfLabels(scanDataset(o.dataDir), parseLabelList(o.unknownLabels), modelLabels)
-        : undefined;
   const notFlowers = o.notFlowers ? listImages(o.notFlowers) : undefined;
   const samples = ds.splits[split];
   if (!samples?.length) throw new Error(`${o.dataDir} has no ${split}/ images${split === 'test' ? ' (try --split valid)' : ''}`);
   const backend = await startBackend({ gpu: !!o.gpu });
   const meta = readMeta(resolveCheckpointDir(o.checkpoint));
-  const unknown = unknownOf(meta.labels);
+  const unknown = o.unknown
+    ? listImages(o.unknown)
+    : o.unknownLabels
+      ? photosOfLabels(scanDataset(o.dataDir), parseLabelList(o.unknownLabels), meta.labels)
+      : undefined;
   const embedder = await makeEmbedder({
     arch: archOf(meta),
     workers: o.workers ? Number(o.workers) : loadConfig().workers,

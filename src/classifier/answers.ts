@@ -144,6 +144,15 @@ export function fitTopLabel(rows: ArrayLike<number>[], targets: number[]): TopLa
   return { a: Math.max(a, 1e-3), b };
 }
 
+/** The calibration fitted on labelled rows: the temperature always, and top-label scaling when asked for (used instead). */
+export function fitScaling(
+  rows: ArrayLike<number>[],
+  targets: number[],
+  topLabel: boolean,
+): Pick<AnswerSettings, 'temperature' | 'topLabel'> {
+  return { temperature: fitTemperature(rows, targets), ...(topLabel && { topLabel: fitTopLabel(rows, targets) }) };
+}
+
 /** A photo's probabilities as members see them: top-label calibrated when fitted, else temperature-scaled. */
 export function calibrateProbs(probs: Float32Array, s: Pick<AnswerSettings, 'temperature' | 'topLabel'> | undefined): Float32Array {
   if (s?.topLabel) return applyTopLabel(probs, s.topLabel);
@@ -233,7 +242,7 @@ export interface Recalibration {
  * numbers members see (and the species threshold reads) would drift.
  */
 export function refitCalibration(s: AnswerSettings, rows: Float32Array[], targets: number[], note: string): Recalibration {
-  const scaling = { temperature: fitTemperature(rows, targets), ...(s.topLabel && { topLabel: fitTopLabel(rows, targets) }) };
+  const scaling = fitScaling(rows, targets, !!s.topLabel);
   const ece = (m: Pick<AnswerSettings, 'temperature' | 'topLabel'>) =>
     expectedCalibrationError(
       rows.map((r) => calibrateProbs(r, m)),

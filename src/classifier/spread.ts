@@ -7,6 +7,7 @@
 // the others (`rank` × features floats, float16 in meta.json), so it travels with
 // the answer settings and costs one small matmul per photo.
 import { fromHalf } from '../util/float16.ts';
+import { featureOffsets } from './answers.ts';
 
 export interface SpeciesSpread {
   /** Which backbone's part of the features (index into meta.backbones). */
@@ -49,7 +50,7 @@ export class SpreadDistance {
   ) {
     const size = sizes[spread.backbone];
     if (size === undefined) throw new Error(`no backbone ${spread.backbone} (the features have ${sizes.length})`);
-    this.at = sizes.slice(0, spread.backbone).reduce((a, b) => a + b, 0);
+    this.at = featureOffsets(sizes)[spread.backbone]!;
     this.size = size;
     const dim = sizes.reduce((a, b) => a + b, 0);
     const bytes = Buffer.from(spread.directions, 'base64');

@@ -8,11 +8,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   expectedCalibrationError,
-  fitTemperature,
   flowerLikeness,
   quantile,
   calibrateProbs,
-  fitTopLabel,
+  fitScaling,
   pickFlowerClasses,
   featureOffsets,
   speciesPrototypes,
@@ -169,9 +168,9 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateReport> {
   const trainViews = await augmentedRows(clf, train.samples, o.cache, (d, t) => o.onProgress?.('Features (training views)', d, t));
   const raw = probsOf(valid.photos);
   const targets = valid.photos.map((p) => meta.labels.indexOf(p.sample.label));
-  const temperature = fitTemperature(raw, targets);
   const calibration = o.calibration ?? 'top-label';
-  const scaling = { temperature, ...(calibration === 'top-label' && { topLabel: fitTopLabel(raw, targets) }) };
+  const scaling = fitScaling(raw, targets, calibration === 'top-label');
+  const temperature = scaling.temperature;
   const validTop1 = raw.map((r) => Math.max(...calibrateProbs(r, scaling)));
   const eceBefore = expectedCalibrationError(raw, targets);
   const eceAfter = expectedCalibrationError(
@@ -317,15 +316,21 @@ export function saveAnswerSettings(dir: string, settings: AnswerSettings, centro
 
 /**
  * Fits and saves a checkpoint's answer settings: loads it with the embedder given (closed
- * afterwards) and the backbones' ImageNet heads. `npm run calibrate` and `npm run train --ship`.
+ * afterwards unless `keepEmbedder`) and the backbones' ImageNet heads. `npm run calibrate`,
+ * `npm run train --ship` and a full `/retrain`.
  */
 export async function calibrateCheckpoint(
   dir: string,
-  o: Omit<CalibrateOptions, 'classifier' | 'imagenet'> & { embedder: Embedder; loc: BackboneLocations; save?: boolean },
+  o: Omit<CalibrateOptions, 'classifier' | 'imagenet'> & {
+    embedder: Embedder;
+    keepEmbedder?: boolean;
+    loc: BackboneLocations;
+    save?: boolean;
+  },
 ): Promise<CalibrateReport> {
-  const { embedder, loc, save = true, ...rest } = o;
+  const { embedder, keepEmbedder = false, loc, save = true, ...rest } = o;
   const meta = readMeta(dir);
-  const clf = await Classifier.load({ checkpoint: dir, ...loc, embedder, ownsEmbedder: true });
+  const clf = await Classifier.load({ checkpoint: dir, ...loc, embedder, ownsEmbedder: !keepEmbedder });
   try {
     const imagenet = await loadImagenetHeads(splitArch(archOf(meta)), meta.backbones, loc);
     const r = await calibrate({ ...rest, classifier: clf, imagenet });

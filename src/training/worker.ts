@@ -11,7 +11,7 @@ import type { ApprovedInput } from './contributions.ts';
 import { learn, type LearnEvent, type LearnResult } from './learn.ts';
 import { train, type TrainEvent, type TrainResult } from './trainer.ts';
 import { calibrateCheckpoint, type CalibrateJob } from './calibrate.ts';
-import { scanDataset } from './dataset.ts';
+import type { Dataset } from './dataset.ts';
 
 export interface RetrainJob {
   dataDir: string;
@@ -58,8 +58,6 @@ export type WorkerMessage =
       cached: number;
       seconds: number;
       learned?: Learned;
-      /** The new head's answers were calibrated (CalibrateJob). */
-      calibrated?: boolean;
     }
   | { type: 'learn-event'; event: LearnEvent }
   | { type: 'calibrate-event'; label: string; done: number; total: number }
@@ -75,6 +73,7 @@ async function run(job: RetrainJob): Promise<void> {
   // Presets' shapes are known without loading them: start extraction only if the cache misses.
   const embedder = await makeEmbedder({ arch: job.params.arch, loc: job.loc, workers: job.workers ?? 0, backend: job.backend, lazy: true });
   let r: TrainResult;
+  let dataset: Dataset | undefined;
   try {
     r = await train({
       ...job.params,
@@ -83,7 +82,8 @@ async function run(job: RetrainJob): Promise<void> {
       maxPerClass: job.maxPerClass,
       embedder,
       cache: new FeatureCache(job.featureCacheDir),
-      onEvent: (e) =>
+      onEvent: (e) => {
+        if (e.phase === 'scan') dataset = e.dataset;
         post({
           type: 'event',
           event:
@@ -96,28 +96,30 @@ async function run(job: RetrainJob): Promise<void> {
                   problems: e.dataset.problems,
                 }
               : e,
-        }),
+        });
+      },
     });
+    if (job.calibrate) {
+      try {
+        // The same embedder and data set scan as training (its backbones are loaded already, if at all).
+        await calibrateCheckpoint(r.dir, {
+          ...job.calibrate,
+          embedder,
+          keepEmbedder: true,
+          loc: job.loc,
+          train: dataset?.splits.train ?? [],
+          valid: dataset?.splits.valid ?? [],
+          cache: new FeatureCache(job.featureCacheDir),
+          onProgress: (label, done, total) => post({ type: 'calibrate-event', label, done, total }),
+        });
+      } catch (err) {
+        // Uncalibrated, it would never tell other things from flowers: it never goes live.
+        fs.rmSync(r.dir, { recursive: true, force: true });
+        throw new Error(`the new model's answers could not be calibrated (${(err as Error).message})`);
+      }
+    }
   } finally {
     await embedder.close();
-  }
-  if (job.calibrate) {
-    const ds = scanDataset(job.dataDir);
-    try {
-      await calibrateCheckpoint(r.dir, {
-        ...job.calibrate,
-        embedder: await makeEmbedder({ arch: job.params.arch, loc: job.loc, workers: job.workers ?? 0, backend: job.backend, lazy: true }),
-        loc: job.loc,
-        train: ds.splits.train ?? [],
-        valid: ds.splits.valid ?? [],
-        cache: new FeatureCache(job.featureCacheDir),
-        onProgress: (label, done, total) => post({ type: 'calibrate-event', label, done, total }),
-      });
-    } catch (err) {
-      // Uncalibrated, it would never tell other things from flowers: it never goes live.
-      fs.rmSync(r.dir, { recursive: true, force: true });
-      throw new Error(`the new model's answers could not be calibrated (${(err as Error).message})`);
-    }
   }
   post({
     type: 'done',
@@ -129,7 +131,6 @@ async function run(job: RetrainJob): Promise<void> {
     extracted: r.extracted,
     cached: r.cached,
     seconds: r.meta.trainSeconds,
-    calibrated: !!job.calibrate,
   });
 }
 
